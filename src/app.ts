@@ -1,0 +1,33 @@
+/** Every route, mounted in one place, with one error handler. */
+import { Hono } from 'hono';
+import type { Env } from './control/env';
+import { AmsError, errorBody, errorResponse } from './protocol/errors';
+import { accounts } from './http/accounts';
+import { conversations } from './http/conversations';
+import { health } from './http/health';
+import { stream } from './http/stream';
+
+export const app = new Hono<{ Bindings: Env }>({ strict: false });
+
+app.route('/', health);
+app.route('/', accounts);
+app.route('/', conversations);
+app.route('/', stream);
+
+/** OAuth discovery must find nothing: a 401 or an HTML page would send MCP clients into a login flow. */
+app.all('/.well-known/*', (c) => c.json(errorBody('not_found', 'This broker does not use OAuth; pass a magic link or a bearer credential.'), 404));
+
+app.notFound(async (c) => {
+  const path = new URL(c.req.url).pathname;
+  if ((c.req.method === 'GET' || c.req.method === 'HEAD') && c.env.ASSETS && !path.startsWith('/v1/')) {
+    const asset = await c.env.ASSETS.fetch(c.req.raw);
+    if (asset.status !== 404) return asset;
+  }
+  return errorResponse('not_found', `No route for ${c.req.method} ${path}.`);
+});
+
+app.onError((err, c) => {
+  if (err instanceof AmsError) return c.json(err.toJSON(), err.status as 400);
+  console.error(`AMS: ${c.req.method} ${new URL(c.req.url).pathname} failed`, err);
+  return errorResponse('internal_error');
+});

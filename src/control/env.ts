@@ -1,0 +1,44 @@
+/** The Worker's bindings and the secrets it runs with. */
+import { AmsError } from '../protocol/errors';
+
+export interface Env {
+  ACCOUNTS: DurableObjectNamespace;
+  CONVERSATIONS: DurableObjectNamespace;
+  ASSETS?: Fetcher;
+  /** "production" refuses to run without real secrets; anything else may fall back to development values. */
+  AMS_ENV?: string;
+  AMS_CREDENTIAL_PEPPER?: string;
+  AMS_LINK_SECRET?: string;
+  /** When set, `POST /v1/accounts` needs `X-AMS-Signup-Token` with this value. */
+  AMS_SIGNUP_TOKEN?: string;
+}
+
+/** Development secrets: public, so any link or credential made with them is worthless outside a laptop. */
+const DEV_PEPPER = 'ams-development-pepper-do-not-deploy';
+const DEV_LINK_SECRET = 'ams-development-link-secret-do-not-deploy';
+const MIN_SECRET_CHARS = 32;
+
+export interface Secrets {
+  pepper: string;
+  linkSecret: string;
+  development: boolean;
+}
+
+let warned = false;
+
+/** The secrets in force, or `misconfigured` when a production deployment lacks real ones. */
+export function secretsOf(env: Env): Secrets {
+  const pepper = env.AMS_CREDENTIAL_PEPPER ?? '';
+  const linkSecret = env.AMS_LINK_SECRET ?? '';
+  if (pepper.length >= MIN_SECRET_CHARS && linkSecret.length >= MIN_SECRET_CHARS) {
+    return { pepper, linkSecret, development: false };
+  }
+  if (env.AMS_ENV === 'production') {
+    throw new AmsError('misconfigured');
+  }
+  if (!warned) {
+    warned = true;
+    console.warn('AMS: using development secrets (AMS_CREDENTIAL_PEPPER / AMS_LINK_SECRET unset) — fine locally, never in production.');
+  }
+  return { pepper: pepper || DEV_PEPPER, linkSecret: linkSecret || DEV_LINK_SECRET, development: true };
+}

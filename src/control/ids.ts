@@ -1,0 +1,45 @@
+/** Identifiers: prefixed ULIDs, readable aliases, default stream names, derived conversation ids. */
+import { ulid } from 'ulid';
+import canonicalize from 'canonicalize';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toHex, randomBytes } from './encoding';
+
+export const newAccountId = (): string => `acc_${ulid()}`;
+export const newConversationId = (): string => `conv_${ulid()}`;
+export const newStreamId = (): string => `str_${ulid()}`;
+export const newEpoch = (): string => ulid().toLowerCase();
+
+const ADJECTIVES = ['amber', 'brisk', 'calm', 'clever', 'coral', 'crisp', 'dusky', 'eager', 'fleet', 'gentle', 'golden', 'hazel', 'ivory', 'jolly', 'keen', 'lucid', 'mellow', 'misty', 'noble', 'olive', 'quiet', 'rapid', 'rustic', 'silver', 'steady', 'sunny', 'swift', 'tidal', 'velvet', 'vivid', 'witty', 'zesty'];
+const NOUNS = ['falcon', 'harbor', 'comet', 'meadow', 'ember', 'pulse', 'river', 'summit', 'canyon', 'beacon', 'cedar', 'delta', 'fjord', 'glacier', 'heron', 'island', 'lantern', 'maple', 'nebula', 'orbit', 'pebble', 'quartz', 'raven', 'signal', 'thicket', 'tundra', 'valley', 'willow', 'zephyr', 'badger', 'otter', 'spark'];
+
+function randomInt(below: number): number {
+  const [n] = crypto.getRandomValues(new Uint32Array(1));
+  return n % below;
+}
+
+/** A readable alias such as `falcon-pulse-9421`: about 20 bits, so minting retries on collision. */
+export function newAlias(): string {
+  return `${ADJECTIVES[randomInt(ADJECTIVES.length)]}-${NOUNS[randomInt(NOUNS.length)]}-${String(randomInt(10_000)).padStart(4, '0')}`;
+}
+
+const URL_SAFE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** `stream-` + 6 random url-safe characters (letters and digits, so the name regex always holds). */
+export function newStreamName(): string {
+  const bytes = randomBytes(6);
+  let suffix = '';
+  for (const b of bytes) suffix += URL_SAFE[b % URL_SAFE.length];
+  return `stream-${suffix}`;
+}
+
+/** `conv_` + hex(SHA-256(JCS(input))) — RFC 8785 canonical JSON, so every party derives the same id. */
+export function derivedConversationId(input: unknown): string | undefined {
+  let canonical: string | undefined;
+  try {
+    canonical = canonicalize(input);
+  } catch {
+    return undefined;
+  }
+  if (canonical === undefined) return undefined;
+  return `conv_${toHex(sha256(new TextEncoder().encode(canonical)))}`;
+}

@@ -1,0 +1,48 @@
+/**
+ * What the Worker learned about a request before handing it to the
+ * conversation (signature checked, credential verified, headers decoded), and
+ * the order in which the conversation turns that into a verdict.
+ */
+import type { LinkClaims } from '../control/links';
+import type { CloseReason } from '../protocol/close-codes';
+import type { JsonObject } from '../protocol/frames';
+import type { ConversationRecord } from './store';
+
+export type AccountCheck = { status: 'ok'; account_id: string } | { status: 'missing' } | { status: 'invalid' };
+
+export interface Admission {
+  /** The link token's claims when its signature and expiry held. */
+  claims: LinkClaims | null;
+  account: AccountCheck;
+  stream_name?: string;
+  stream_name_invalid?: boolean;
+  stream_metadata?: JsonObject;
+  stream_metadata_invalid?: boolean;
+  self_subscribe: boolean;
+  receipts: boolean;
+  integrity: boolean;
+  since?: number;
+  since_invalid?: boolean;
+  epoch?: string;
+  /** The client offered the `ams.v1` subprotocol. */
+  subprotocol: boolean;
+}
+
+export const ADMISSION_HEADER = 'x-ams-admission';
+
+/** Whether a token's claims admit it to this conversation as it is now. */
+export function claimsValid(claims: LinkClaims | null, record: ConversationRecord): claims is LinkClaims {
+  return claims !== null && claims.conversation_id === record.conversation_id && claims.generation === record.generation;
+}
+
+/** Checks 2–5 of the published connect order (1, a missing token, never reaches the conversation). */
+export function connectVerdict(a: Admission, record: ConversationRecord | undefined): CloseReason | undefined {
+  if (!record) return 'conversation_not_found';
+  if (!claimsValid(a.claims, record)) return 'invalid_magic_link';
+  if (a.claims.scope === 'write') {
+    if (a.account.status !== 'ok') return 'invalid_credential';
+    if (a.stream_name_invalid) return 'invalid_stream_name_header';
+    if (a.stream_metadata_invalid) return 'invalid_stream_metadata_header';
+  }
+  return undefined;
+}

@@ -1,0 +1,398 @@
+/**
+ * The Durable Object shell of a conversation, named `{namespace}/{alias}`.
+ * Every entry point does the same few things: rebuild per-connection state
+ * from socket attachments (they survive hibernation), delegate to
+ * `Conversation`, and turn anything unexpected into a logged 4500 / 500.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import type { Env } from '../control/env';
+import { newStreamId, newStreamName } from '../control/ids';
+import { CLOSE, type CloseReason } from '../protocol/close-codes';
+import { errorResponse, type ErrorCode } from '../protocol/errors';
+import { parseClientFrame, PING_FRAME, PONG_FRAME, type JsonObject, type Scope } from '../protocol/frames';
+import { isAcceptableMetadata } from '../protocol/validate';
+import { ADMISSION_HEADER, claimsValid, connectVerdict, type Admission } from './admission';
+import { Wire, type Member } from './audience';
+import { Conversation, type Connection, type EmitInput, type JoinRequest } from './conversation';
+import { planResume } from './resume';
+import type { ConversationRecord, StreamRecord } from './store';
+import { LIMITS } from '../protocol/limits';
+import { withChain } from './chain';
+
+/** Per-socket state, kept in the socket's attachment so it survives hibernation. */
+interface SocketAttachment {
+  v: 1;
+  account_id: string | null;
+  stream_id: string | null;
+  scope: Scope;
+  generation: number;
+  self_subscribe: boolean;
+  receipts: boolean;
+  chain: boolean;
+  /** Set before the broker closes a socket, so a woken object does not count it as live. */
+  closed?: boolean;
+}
+
+class SocketConnection implements Connection {
+  readonly member: Member;
+  constructor(readonly ws: WebSocket, readonly att: SocketAttachment) {
+    this.member = { sink: this, accountId: att.account_id, selfSubscribe: att.self_subscribe, wire: att.chain ? Wire.JsonChain : Wire.Json };
+  }
+  get accountId() { return this.att.account_id; }
+  get streamId() { return this.att.stream_id; }
+  set streamId(v) { this.att.stream_id = v; }
+  get scope() { return this.att.scope; }
+  get generation() { return this.att.generation; }
+  get receipts() { return this.att.receipts; }
+  send(text: string): void {
+    try {
+      this.ws.send(text);
+    } catch {
+      // The socket is closing; its close event removes it.
+    }
+  }
+  close(reason: CloseReason): void {
+    try {
+      this.ws.serializeAttachment({ ...this.att, closed: true });
+      this.ws.close(CLOSE[reason].code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** A Server-Sent Events tail: an observer that hears everything, written to a response stream. */
+class SseConnection implements Connection {
+  readonly member: Member;
+  readonly accountId = null;
+  streamId = null;
+  readonly scope: Scope = 'read';
+  readonly receipts = false;
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  private ended = false;
+  constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void) {
+    this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.SseChain : Wire.Sse };
+    this.keepAlive = setInterval(() => this.send(': keep-alive\n\n'), LIMITS.sseKeepAliveMs);
+  }
+  send(text: string): void {
+    if (this.ended) return;
+    this.writer.write(encoder.encode(text)).catch(() => this.end());
+  }
+  close(reason: CloseReason): void {
+    this.send(`event: close\ndata: ${JSON.stringify({ code: CLOSE[reason].code, reason })}\n\n`);
+    this.end();
+  }
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.keepAlive);
+    this.writer.close().catch(() => {});
+    this.onGone(this);
+  }
+}
+
+export class ConversationObject extends DurableObject<Env> {
+  readonly conv: Conversation;
+  private readonly sockets = new Map<WebSocket, SocketConnection>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.conv = new Conversation(ctx.storage.sql, { streamId: newStreamId, streamName: newStreamName });
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+    for (const ws of ctx.getWebSockets()) {
+      const att = ws.deserializeAttachment() as SocketAttachment | null;
+      if (!att || att.v !== 1 || att.closed) continue;
+      const conn = new SocketConnection(ws, att);
+      this.sockets.set(ws, conn);
+      this.conv.connections.add(conn);
+      this.conv.membership.add(conn.member);
+      if (att.stream_id) this.conv.holders.set(att.stream_id, conn);
+    }
+  }
+
+  private get label(): string {
+    const r = this.conv.record;
+    return r ? `${r.conversation_id} (${r.namespace}/${r.alias})` : this.ctx.id.toString();
+  }
+
+  // ---- control plane (RPC from the Worker) ----
+
+  create(record: ConversationRecord, minterStream: StreamRecord): boolean {
+    return this.conv.create(record, minterStream);
+  }
+
+  /** The record, or null when nothing lives at this address. */
+  describe(): ConversationRecord | null {
+    return this.conv.record ?? null;
+  }
+
+  inspect(): Record<string, unknown> | null {
+    return this.conv.record ? this.conv.inspect() : null;
+  }
+
+  /** Revokes every link: bumps the generation and closes connections admitted with older links. */
+  rotate(): number {
+    const r = this.conv.record;
+    if (!r) return -1;
+    r.generation += 1;
+    this.conv.store.saveRecord(r);
+    this.conv.closeWhere((c) => c.generation < r.generation, 'invalid_magic_link');
+    return r.generation;
+  }
+
+  /** Ends the conversation: closes everyone with 4910 and deletes all storage. */
+  async destroy(): Promise<boolean> {
+    if (!this.conv.record) return false;
+    for (const c of [...this.conv.connections]) c.close('conversation_closed');
+    this.sockets.clear();
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.conv.record = undefined;
+    this.ctx.abort?.('conversation deleted');
+    return true;
+  }
+
+  // ---- stream plane ----
+
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    let admission: Admission;
+    try {
+      admission = JSON.parse(request.headers.get(ADMISSION_HEADER) ?? '') as Admission;
+    } catch {
+      return errorResponse('internal_error');
+    }
+    try {
+      switch (url.pathname) {
+        case '/connect':
+          return this.openSocket(admission);
+        case '/events':
+          return this.events(admission);
+        case '/tokens':
+          return this.postTokens(admission, await request.json());
+        case '/history':
+          return this.history(admission, url);
+        default:
+          return errorResponse('not_found');
+      }
+    } catch (err) {
+      console.error(`AMS conversation ${this.label}: ${url.pathname} failed`, err);
+      return url.pathname === '/connect' ? rejectSocket('internal_error', admission.subprotocol) : errorResponse('internal_error');
+    }
+  }
+
+  private openSocket(a: Admission): Response {
+    const verdict = connectVerdict(a, this.conv.record);
+    if (verdict) return rejectSocket(verdict, a.subprotocol);
+    const claims = a.claims!;
+    const req: JoinRequest = {
+      accountId: a.account.status === 'ok' ? a.account.account_id : null,
+      scope: claims.scope,
+      generation: claims.generation,
+      streamName: a.stream_name,
+      streamMetadata: a.stream_metadata,
+      selfSubscribe: claims.scope === 'write' && a.self_subscribe,
+      chain: a.integrity,
+      cursor: { since: a.since, epoch: a.epoch },
+    };
+    if (a.since_invalid) return rejectSocket('invalid_cursor', a.subprotocol);
+    if (claims.scope === 'read') req.accountId = null;
+    const outcome = this.conv.decideJoin(req);
+    if (!outcome.ok) return rejectSocket(outcome.reason, a.subprotocol);
+
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server);
+    const att: SocketAttachment = {
+      v: 1, account_id: req.accountId, stream_id: outcome.stream?.stream_id ?? null, scope: req.scope,
+      generation: req.generation, self_subscribe: req.selfSubscribe, receipts: a.receipts, chain: a.integrity,
+    };
+    server.serializeAttachment(att);
+    const conn = new SocketConnection(server, att);
+    this.sockets.set(server, conn);
+    if (outcome.takeover) this.sockets.delete((outcome.takeover as SocketConnection).ws);
+    this.conv.admit(conn, req, outcome);
+    return new Response(null, { status: 101, webSocket: client, headers: a.subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    const conn = this.sockets.get(ws);
+    if (!conn || !this.conv.record) return;
+    try {
+      this.onFrame(conn, message);
+    } catch (err) {
+      console.error(`AMS conversation ${this.label}: frame handling failed`, err);
+      this.drop(conn, 'internal_error');
+    }
+  }
+
+  private onFrame(conn: SocketConnection, message: string | ArrayBuffer): void {
+    const parsed = parseClientFrame(message);
+    if (!parsed.ok) return this.drop(conn, parsed.reason);
+    const frame = parsed.frame;
+    if (frame.type === 'ping') return conn.send(PONG_FRAME);
+    const stream = conn.streamId ? this.conv.streams.get(conn.streamId) : undefined;
+    if (!stream || conn.scope !== 'write') return this.drop(conn, 'read_only');
+    if (frame.type === 'token') {
+      const out = this.conv.emit(stream, { data: frame.data, id: frame.id, ref: frame.ref }, conn);
+      if (!out.ok) this.drop(conn, out.reason);
+      return;
+    }
+    if (!isAcceptableMetadata(frame.metadata)) return this.drop(conn, 'malformed_frame');
+    this.conv.setMetadata(stream, frame.metadata);
+  }
+
+  /** Closes one socket with a reason; the others keep being served. */
+  private drop(conn: SocketConnection, reason: CloseReason): void {
+    this.sockets.delete(conn.ws);
+    this.conv.leave(conn);
+    conn.close(reason);
+    this.afterLeave();
+  }
+
+  override webSocketClose(ws: WebSocket, code: number): void {
+    this.closed(ws, code);
+  }
+
+  override webSocketError(ws: WebSocket): void {
+    this.closed(ws, 1011);
+  }
+
+  private closed(ws: WebSocket, code: number): void {
+    const conn = this.sockets.get(ws);
+    this.sockets.delete(ws);
+    if (conn) {
+      try {
+        this.conv.leave(conn);
+      } catch (err) {
+        console.error(`AMS conversation ${this.label}: leave failed`, err);
+      }
+      this.afterLeave();
+    }
+    try {
+      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, 'bye');
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** When the last connection leaves, make sure an alarm will trim the log by age. */
+  private afterLeave(): void {
+    if (this.conv.connections.size > 0) return;
+    const due = this.conv.trim();
+    if (due !== undefined) void this.ctx.storage.setAlarm(due);
+  }
+
+  override async alarm(): Promise<void> {
+    if (!this.conv.record) return;
+    const next = [this.conv.trim()].filter((t): t is number => t !== undefined);
+    if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
+  }
+
+  // ---- HTTP stream routes ----
+
+  private httpCheck(a: Admission, needWrite: boolean): ErrorCode | undefined {
+    const r = this.conv.record;
+    if (!r) return 'conversation_not_found';
+    if (!claimsValid(a.claims, r)) return 'invalid_magic_link';
+    if (!needWrite) return undefined;
+    if (a.claims.scope !== 'write') return 'read_only';
+    if (a.account.status === 'missing') return 'missing_credential';
+    if (a.account.status === 'invalid') return 'invalid_credential';
+    return undefined;
+  }
+
+  private events(a: Admission): Response {
+    const bad = this.httpCheck(a, false);
+    if (bad) return errorResponse(bad);
+    if (a.since_invalid) return errorResponse('invalid_cursor');
+    const req: JoinRequest = {
+      accountId: null, scope: 'read', generation: a.claims!.generation, selfSubscribe: false, chain: a.integrity,
+      cursor: { since: a.since, epoch: a.epoch },
+    };
+    const outcome = this.conv.decideJoin(req);
+    if (!outcome.ok) return errorResponse(outcome.reason === 'invalid_cursor' ? 'invalid_cursor' : 'conversation_full');
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, (c) => {
+      this.conv.leave(c);
+      this.afterLeave();
+    });
+    conn.send(`retry: 2000\n\n`);
+    this.conv.admit(conn, req, outcome);
+    return new Response(readable, {
+      headers: {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        'x-accel-buffering': 'no',
+      },
+    });
+  }
+
+  private postTokens(a: Admission, body: unknown): Response {
+    const bad = this.httpCheck(a, true);
+    if (bad) return errorResponse(bad);
+    const { stream_name, stream_metadata, tokens } = body as { stream_name?: string; stream_metadata?: JsonObject; tokens: EmitInput[] };
+    const accountId = (a.account as { account_id: string }).account_id;
+    let stream: StreamRecord | undefined;
+    if (stream_name !== undefined) {
+      stream = this.conv.streams.named(stream_name);
+      if (stream && stream.owner_account_id !== accountId) return errorResponse('stream_name_conflict');
+    } else {
+      stream = this.conv.streams.ownedBy(accountId)[0];
+    }
+    if (!stream) {
+      if (this.conv.streams.size >= LIMITS.streamsPerConversation) return errorResponse('concurrency_limit', 'The conversation holds too many streams.');
+      let name = stream_name ?? newStreamName();
+      while (this.conv.streams.named(name)) name = newStreamName();
+      stream = { stream_id: newStreamId(), stream_name: name, owner_account_id: accountId, metadata: stream_metadata ?? {}, created_at: new Date().toISOString(), connected_once: false };
+      this.conv.streams.put(stream);
+      this.conv.store.saveStream(stream);
+    }
+    const results = this.conv.emitBatch(stream, tokens);
+    if (!Array.isArray(results)) {
+      return results.reason === 'rate_limited' ? errorResponse('rate_limited') : errorResponse('invalid_ref');
+    }
+    return Response.json({
+      stream_id: stream.stream_id,
+      stream_name: stream.stream_name,
+      seqs: results.map((r) => (r.ok ? r.seq : -1)),
+      duplicates: results.filter((r) => r.ok && r.duplicate).length,
+    });
+  }
+
+  private history(a: Admission, url: URL): Response {
+    const bad = this.httpCheck(a, false);
+    if (bad) return errorResponse(bad);
+    if (a.since_invalid) return errorResponse('invalid_cursor');
+    const limitText = url.searchParams.get('limit');
+    const limit = limitText === null ? LIMITS.historyPageDefault : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.historyPageMax) return errorResponse('invalid_limit');
+    const w = this.conv.window();
+    const plan = planResume({ since: a.since ?? 0, epoch: a.epoch }, w);
+    if (plan.kind === 'invalid') return errorResponse('invalid_cursor', `since is beyond the head (${w.head}).`);
+    const from = plan.kind === 'replay' ? plan.from : w.head + 1;
+    const rows = this.conv.page(from, limit);
+    const frames = rows.map((row) => JSON.parse(withChain(row.frame, row.chain)) as unknown);
+    const last = rows.length > 0 ? rows[rows.length - 1].seq : Math.max(from - 1, a.since ?? 0);
+    return Response.json({
+      conversation_id: this.conv.record!.conversation_id,
+      epoch: w.epoch,
+      head_seq: w.head,
+      first_seq: w.firstRetained,
+      frames,
+      next_since: last,
+      more: last < w.head,
+      ...(plan.kind === 'replay' && plan.truncated ? { truncated: plan.truncated } : {}),
+    });
+  }
+}
+
+/** Accepts the upgrade only to close it at once with a code and its exact reason. */
+export function rejectSocket(reason: CloseReason, subprotocol = false): Response {
+  const [client, server] = Object.values(new WebSocketPair());
+  server.accept();
+  server.close(CLOSE[reason].code, reason);
+  return new Response(null, { status: 101, webSocket: client, headers: subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
+}
+

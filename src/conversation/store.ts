@@ -1,0 +1,147 @@
+/**
+ * The conversation's SQLite storage: its record, its streams, its log and head.
+ * Durable Object SQLite calls are synchronous, and writes made in one event
+ * commit together, which is what makes a batch all-or-nothing.
+ */
+import type { JsonObject, Scope } from '../protocol/frames';
+import { GENESIS_CHAIN } from './chain';
+
+export type IdKind = 'ulid' | 'jcs-sha256';
+
+export interface HistorySettings {
+  max_frames: number;
+  max_age_s: number;
+}
+
+export interface ConversationRecord {
+  conversation_id: string;
+  namespace: string;
+  alias: string;
+  id_kind: IdKind;
+  metadata: JsonObject;
+  created_at: string;
+  owner_account_id: string;
+  history: HistorySettings;
+  epoch: string;
+  /** Link generation: links of an older generation are revoked. */
+  generation: number;
+}
+
+export interface StreamRecord {
+  stream_id: string;
+  stream_name: string;
+  owner_account_id: string;
+  metadata: JsonObject;
+  created_at: string;
+  /** Whether a connection ever held it (a reattach then reports `resumed: true`). */
+  connected_once: boolean;
+}
+
+export interface Head {
+  seq: number;
+  chain: string;
+}
+
+export type LogRow = {
+  seq: number;
+  ts: number;
+  owner: string;
+  frame: string;
+  chain: string;
+};
+
+export type AppendRow = LogRow & {
+  stream_id: string;
+  client_id: string | null;
+};
+
+export type { Scope };
+
+export class ConversationStore {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS streams (
+      stream_id TEXT PRIMARY KEY, stream_name TEXT NOT NULL UNIQUE, owner_account_id TEXT NOT NULL,
+      metadata TEXT NOT NULL, created_at TEXT NOT NULL, connected_once INTEGER NOT NULL DEFAULT 0)`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS log (
+      seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, owner TEXT NOT NULL, stream_id TEXT NOT NULL,
+      client_id TEXT, frame TEXT NOT NULL, chain TEXT NOT NULL)`);
+    sql.exec(`CREATE INDEX IF NOT EXISTS log_ts ON log (ts)`);
+    sql.exec(`CREATE INDEX IF NOT EXISTS log_client_id ON log (stream_id, client_id) WHERE client_id IS NOT NULL`);
+  }
+
+  private getMeta<T>(key: string): T | undefined {
+    const row = this.sql.exec<{ value: string }>('SELECT value FROM meta WHERE key = ?', key).toArray()[0];
+    return row ? (JSON.parse(row.value) as T) : undefined;
+  }
+
+  private setMeta(key: string, value: unknown): void {
+    this.sql.exec('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', key, JSON.stringify(value));
+  }
+
+  loadRecord(): ConversationRecord | undefined {
+    return this.getMeta<ConversationRecord>('record');
+  }
+
+  saveRecord(record: ConversationRecord): void {
+    this.setMeta('record', record);
+  }
+
+  loadHead(): Head {
+    return this.getMeta<Head>('head') ?? { seq: 0, chain: GENESIS_CHAIN };
+  }
+
+  loadStreams(): StreamRecord[] {
+    return this.sql
+      .exec<{ stream_id: string; stream_name: string; owner_account_id: string; metadata: string; created_at: string; connected_once: number }>(
+        'SELECT * FROM streams ORDER BY created_at, stream_id')
+      .toArray()
+      .map((r) => ({ ...r, metadata: JSON.parse(r.metadata) as JsonObject, connected_once: r.connected_once === 1 }));
+  }
+
+  saveStream(s: StreamRecord): void {
+    this.sql.exec(
+      'INSERT OR REPLACE INTO streams (stream_id, stream_name, owner_account_id, metadata, created_at, connected_once) VALUES (?, ?, ?, ?, ?, ?)',
+      s.stream_id, s.stream_name, s.owner_account_id, JSON.stringify(s.metadata), s.created_at, s.connected_once ? 1 : 0);
+  }
+
+  /** Appends one logged frame (when history is on) and moves the head, in the same implicit transaction. */
+  append(row: AppendRow, keepHistory: boolean): void {
+    if (keepHistory) {
+      this.sql.exec('INSERT INTO log (seq, ts, owner, stream_id, client_id, frame, chain) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        row.seq, row.ts, row.owner, row.stream_id, row.client_id, row.frame, row.chain);
+    }
+    this.setMeta('head', { seq: row.seq, chain: row.chain });
+  }
+
+  /** The lowest retained seq inside the window, or head + 1 when the window is empty. */
+  firstRetained(head: number, history: HistorySettings, now: number): number {
+    if (history.max_frames === 0) return head + 1;
+    const row = this.sql.exec<{ first: number | null }>('SELECT MIN(seq) AS first FROM log WHERE seq > ? AND ts >= ?',
+      head - history.max_frames, now - history.max_age_s * 1000).toArray()[0];
+    return row?.first ?? head + 1;
+  }
+
+  /** Logged rows with seq >= from, in order. */
+  *rowsFrom(from: number, limit = Number.MAX_SAFE_INTEGER): Generator<LogRow> {
+    const cursor = this.sql.exec<LogRow>('SELECT seq, ts, owner, frame, chain FROM log WHERE seq >= ? ORDER BY seq LIMIT ?', from, limit);
+    for (const row of cursor) yield row;
+  }
+
+  /** The seq a client idempotency key was first logged under, within [from, ∞). */
+  seqOfClientId(streamId: string, clientId: string, from: number): { seq: number; chain: string } | undefined {
+    return this.sql.exec<{ seq: number; chain: string }>(
+      'SELECT seq, chain FROM log WHERE stream_id = ? AND client_id = ? AND seq >= ? ORDER BY seq LIMIT 1', streamId, clientId, from).toArray()[0];
+  }
+
+  /** Drops rows outside the window; returns the ts of the oldest row kept, if any. */
+  trim(head: number, history: HistorySettings, now: number): number | undefined {
+    this.sql.exec('DELETE FROM log WHERE seq <= ? OR ts < ?', head - history.max_frames, now - history.max_age_s * 1000);
+    const row = this.sql.exec<{ ts: number | null }>('SELECT MIN(ts) AS ts FROM log').toArray()[0];
+    return row?.ts ?? undefined;
+  }
+
+  logCount(): number {
+    return this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM log').one().n;
+  }
+}

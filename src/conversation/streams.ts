@@ -1,0 +1,87 @@
+/** The conversation's stream registry and the rule for which stream a connection gets. */
+import type { JsonObject } from '../protocol/frames';
+import { LIMITS } from '../protocol/limits';
+import type { StreamRecord } from './store';
+
+export class StreamTable {
+  private readonly byId = new Map<string, StreamRecord>();
+  private readonly byName = new Map<string, StreamRecord>();
+
+  constructor(streams: Iterable<StreamRecord> = []) {
+    for (const s of streams) this.put(s);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  put(s: StreamRecord): void {
+    this.byId.set(s.stream_id, s);
+    this.byName.set(s.stream_name, s);
+  }
+
+  get(streamId: string): StreamRecord | undefined {
+    return this.byId.get(streamId);
+  }
+
+  named(name: string): StreamRecord | undefined {
+    return this.byName.get(name);
+  }
+
+  all(): IterableIterator<StreamRecord> {
+    return this.byId.values();
+  }
+
+  ownedBy(accountId: string): StreamRecord[] {
+    return [...this.byId.values()].filter((s) => s.owner_account_id === accountId);
+  }
+}
+
+export interface StreamRequest {
+  accountId: string;
+  name?: string;
+  metadata?: JsonObject;
+}
+
+export interface StreamContext {
+  table: StreamTable;
+  /** Whether a live connection holds the stream now. */
+  isHeld(streamId: string): boolean;
+  /** How many streams this account holds live connections for. */
+  heldBy(accountId: string): number;
+  newStreamId(): string;
+  newStreamName(): string;
+  now: string;
+}
+
+export type StreamChoice =
+  | { ok: true; stream: StreamRecord; isNew: boolean; takeover: boolean }
+  | { ok: false; reason: 'stream_name_conflict' | 'concurrency_limit' };
+
+/**
+ * - a named stream of another account: conflict;
+ * - a named stream of this account: attach (taking it over if held);
+ * - no name: the account's first stream nobody holds (so the minter gets its minted stream), else a new one;
+ * - attaching a stream nobody holds counts against the account's cap; a takeover does not.
+ */
+export function chooseStream(req: StreamRequest, ctx: StreamContext): StreamChoice {
+  let existing: StreamRecord | undefined;
+  if (req.name !== undefined) {
+    existing = ctx.table.named(req.name);
+    if (existing && existing.owner_account_id !== req.accountId) return { ok: false, reason: 'stream_name_conflict' };
+  } else {
+    existing = ctx.table.ownedBy(req.accountId).find((s) => !ctx.isHeld(s.stream_id));
+  }
+  const takeover = existing !== undefined && ctx.isHeld(existing.stream_id);
+  if (!takeover && ctx.heldBy(req.accountId) >= LIMITS.streamsPerAccount) return { ok: false, reason: 'concurrency_limit' };
+  if (existing) return { ok: true, stream: existing, isNew: false, takeover };
+  if (ctx.table.size >= LIMITS.streamsPerConversation) return { ok: false, reason: 'concurrency_limit' };
+  let name = req.name;
+  while (name === undefined || ctx.table.named(name)) name = ctx.newStreamName();
+  return {
+    ok: true,
+    isNew: true,
+    takeover: false,
+    stream: { stream_id: ctx.newStreamId(), stream_name: name, owner_account_id: req.accountId, metadata: req.metadata ?? {}, created_at: ctx.now, connected_once: false },
+  };
+}

@@ -1,0 +1,7 @@
+/** The Worker entry: the Hono app and the Durable Object classes, nothing else. */
+import { app } from './app';
+
+export { AccountObject } from './control/account-object';
+export { ConversationObject } from './conversation/conversation-object';
+
+export default app;

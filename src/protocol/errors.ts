@@ -1,0 +1,72 @@
+/**
+ * Every HTTP error the broker answers with, as `{error, message}`. One table:
+ * the code is the contract, the status follows from it, the message is a
+ * default a call site may sharpen. PROTOCOL.md §Errors shows the same table.
+ */
+export const HTTP_ERRORS = {
+  invalid_json: [400, 'The request body is not a JSON object.'],
+  invalid_body: [400, 'The request body has a field of the wrong type.'],
+  invalid_namespace: [400, 'namespace must match ^[a-z0-9][a-z0-9-]{0,62}$.'],
+  invalid_alias: [400, 'alias must match ^[a-z0-9][a-z0-9-]{0,62}$.'],
+  invalid_stream_name: [400, 'stream_name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$.'],
+  invalid_metadata: [400, 'metadata must be a JSON object of at most 16 KiB.'],
+  invalid_stream_metadata: [400, 'stream_metadata must be a JSON object of at most 16 KiB.'],
+  unsupported_id_kind: [400, 'id_kind must be "ulid", "uuid" or "jcs-sha256".'],
+  invalid_id_input: [400, 'id_kind "jcs-sha256" needs an id_input that is JSON without lone surrogates.'],
+  invalid_history: [400, 'history must be {max_frames, max_age_s} with non-negative integers within the documented caps.'],
+  invalid_scope: [400, 'scope must be "write" or "read".'],
+  invalid_expires_in: [400, 'expires_in must be a positive integer number of seconds, at most one year.'],
+  invalid_cursor: [400, 'since and Last-Event-ID must be non-negative integers, epoch must be the conversation epoch format.'],
+  invalid_limit: [400, 'limit must be an integer from 1 to 1000.'],
+  invalid_token: [400, 'A token must be a string, or {data, id?, ref?} with the documented types.'],
+  invalid_ref: [400, 'ref must be the seq of a frame already in the conversation.'],
+  missing_credential: [401, 'This call needs Authorization: Bearer ams_sk_….'],
+  invalid_credential: [401, 'The bearer credential is not valid.'],
+  signup_forbidden: [403, 'Account creation on this broker needs the signup token (X-AMS-Signup-Token).'],
+  namespace_mismatch: [403, 'The credential belongs to another namespace.'],
+  invalid_magic_link: [403, 'The magic link token is missing, altered, expired, revoked, or for another conversation.'],
+  read_only: [403, 'An observer link cannot emit.'],
+  not_owner: [403, 'Only the account that minted the conversation may do this.'],
+  not_found: [404, 'No such route.'],
+  conversation_not_found: [404, 'No conversation with that alias in this namespace.'],
+  method_not_allowed: [405, 'This route does not accept that method.'],
+  not_acceptable: [406, 'This route answers text/event-stream; send Accept: text/event-stream.'],
+  namespace_taken: [409, 'That namespace already has an account.'],
+  alias_taken: [409, 'That alias is already used in this namespace.'],
+  conversation_exists: [409, 'A conversation with this derived id already exists.'],
+  stream_name_conflict: [409, 'That stream name belongs to another account in this conversation.'],
+  body_too_large: [413, 'The request body is larger than this route accepts.'],
+  token_too_large: [413, 'A token is larger than 65,536 UTF-8 bytes.'],
+  too_many_tokens: [413, 'A batch holds more than 1,000 tokens.'],
+  unsupported_media_type: [415, 'Send Content-Type: application/json.'],
+  upgrade_required: [426, 'This route is a WebSocket endpoint; send Upgrade: websocket.'],
+  concurrency_limit: [429, 'The account holds too many streams in this conversation.'],
+  rate_limited: [429, 'The stream emits faster than its rate limit.'],
+  internal_error: [500, 'Something went wrong on our side; it has been logged.'],
+  misconfigured: [500, 'This deployment has no AMS_CREDENTIAL_PEPPER or AMS_LINK_SECRET; it refuses to serve until they are set.'],
+  conversation_full: [503, 'The conversation is at its connection limit.'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof HTTP_ERRORS;
+
+/** A domain error on its way to becoming an HTTP response (or an MCP tool error). */
+export class AmsError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message?: string) {
+    super(message ?? HTTP_ERRORS[code][1]);
+    this.code = code;
+    this.status = HTTP_ERRORS[code][0];
+  }
+  toJSON(): { error: ErrorCode; message: string } {
+    return { error: this.code, message: this.message };
+  }
+}
+
+export function errorBody(code: ErrorCode, message?: string): { error: ErrorCode; message: string } {
+  return { error: code, message: message ?? HTTP_ERRORS[code][1] };
+}
+
+export function errorResponse(code: ErrorCode, message?: string, headers?: HeadersInit): Response {
+  return Response.json(errorBody(code, message), { status: HTTP_ERRORS[code][0], headers });
+}

@@ -1,0 +1,166 @@
+/**
+ * The wire frames. Client frames are zod schemas (the single source of truth
+ * for what the broker accepts; their types are derived); server frames are
+ * plain types because the broker only ever builds them.
+ */
+import { z } from 'zod';
+import { LIMITS } from './limits';
+import type { CloseReason } from './close-codes';
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+const tokenFrame = z.strictObject({
+  type: z.literal('token'),
+  data: z.string(),
+  id: z.string().min(1).max(LIMITS.tokenIdChars).optional(),
+  ref: z.number().int().nonnegative().optional(),
+});
+const setMetadataFrame = z.strictObject({
+  type: z.literal('set_metadata'),
+  metadata: z.record(z.string(), z.unknown()),
+});
+const pingFrame = z.strictObject({ type: z.literal('ping') });
+
+export const CLIENT_FRAME_SCHEMAS = {
+  token: tokenFrame,
+  set_metadata: setMetadataFrame,
+  ping: pingFrame,
+} as const;
+
+export type TokenFrameIn = z.infer<typeof tokenFrame>;
+export type SetMetadataFrameIn = { type: 'set_metadata'; metadata: JsonObject };
+export type PingFrameIn = z.infer<typeof pingFrame>;
+export type ClientFrame = TokenFrameIn | SetMetadataFrameIn | PingFrameIn;
+
+export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; reason: CloseReason };
+
+/** Parses one client message into a typed frame or the close reason it earns. */
+export function parseClientFrame(raw: string | ArrayBuffer): ParseResult {
+  if (typeof raw !== 'string') return { ok: false, reason: 'malformed_frame' };
+  if (raw.length > LIMITS.frameBytes) return { ok: false, reason: 'token_too_large' };
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'malformed_frame' };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, reason: 'malformed_frame' };
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== 'string') return { ok: false, reason: 'malformed_frame' };
+  const schema = Object.hasOwn(CLIENT_FRAME_SCHEMAS, type) ? CLIENT_FRAME_SCHEMAS[type as keyof typeof CLIENT_FRAME_SCHEMAS] : undefined;
+  if (!schema) return { ok: false, reason: 'unknown_frame_type' };
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) return { ok: false, reason: 'malformed_frame' };
+  const frame = parsed.data as ClientFrame;
+  if (frame.type === 'token') {
+    if (exceedsUtf8Bytes(frame.data, LIMITS.tokenBytes)) return { ok: false, reason: 'token_too_large' };
+    if (!frame.data.isWellFormed()) return { ok: false, reason: 'malformed_frame' };
+  }
+  return { ok: true, frame };
+}
+
+/** Whether a string's UTF-8 encoding exceeds `limit` bytes, counted without allocating. */
+export function exceedsUtf8Bytes(s: string, limit: number): boolean {
+  if (s.length * 3 <= limit) return false;
+  if (s.length > limit) return true;
+  return utf8Length(s) > limit;
+}
+
+/** UTF-8 byte length of a well-formed string (a lone surrogate counts as 3, as U+FFFD would). */
+export function utf8Length(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+export type Scope = 'write' | 'read';
+
+export interface Peer {
+  stream_id: string;
+  stream_name: string;
+  owner_account_id: string;
+  metadata: JsonObject;
+}
+
+export interface JoinedFrame {
+  type: 'joined';
+  conversation_id: string;
+  stream_id: string | null;
+  stream_name: string | null;
+  metadata: JsonObject | null;
+  self_subscribe: boolean;
+  peers: Peer[];
+  resumed: boolean;
+  seq: number;
+  epoch: string;
+  scope: Scope;
+  head_chain?: string;
+}
+
+export interface StreamJoinedFrame extends Peer {
+  type: 'stream_joined';
+  ts: string;
+  seq: number;
+}
+export interface StreamLeftFrame {
+  type: 'stream_left';
+  stream_id: string;
+  stream_name: string;
+  owner_account_id: string;
+  ts: string;
+  seq: number;
+}
+export interface TokenFrame {
+  type: 'token';
+  stream_id: string;
+  stream_name: string;
+  owner_account_id: string;
+  ts: string;
+  data: string;
+  seq: number;
+  id?: string;
+  ref?: number;
+}
+export interface StreamMetadataFrame extends Peer {
+  type: 'stream_metadata';
+  ts: string;
+  seq: number;
+}
+
+/** The frames that get a `seq` and enter the log (and the hash chain). */
+export type LoggedFrame = StreamJoinedFrame | StreamLeftFrame | TokenFrame | StreamMetadataFrame;
+export type LoggedFrameType = LoggedFrame['type'];
+
+export interface ReceiptFrame {
+  type: 'x_receipt';
+  seq: number;
+  id?: string;
+  chain?: string;
+  duplicate?: boolean;
+}
+export interface TruncatedFrame {
+  type: 'x_truncated';
+  from_seq: number;
+  to_seq: number;
+  epoch: string;
+}
+export interface PongFrame {
+  type: 'pong';
+}
+
+export type ServerFrame = JoinedFrame | LoggedFrame | ReceiptFrame | TruncatedFrame | PongFrame;
+
+/** A logged frame as it travels: `chain` is added only for connections that asked. */
+export type WireLoggedFrame = LoggedFrame & { chain?: string };
+
+export const PING_FRAME = '{"type":"ping"}';
+export const PONG_FRAME = '{"type":"pong"}';

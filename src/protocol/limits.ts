@@ -1,0 +1,42 @@
+/**
+ * Every limit of the broker, in one place. PROTOCOL.md §Limits shows the same
+ * table; each limit answers with the error or close code named beside it.
+ */
+export const LIMITS = {
+  /** `token.data`, in UTF-8 bytes → 4400 token_too_large / 413 token_too_large. */
+  tokenBytes: 65_536,
+  /** A raw WebSocket message, before parsing (JSON escapes can grow data sixfold). */
+  frameBytes: 512 * 1024,
+  /** Serialized metadata of a conversation or stream → invalid_metadata / 4400. */
+  metadataBytes: 16 * 1024,
+  /** Control-plane request bodies → 413 body_too_large. */
+  controlBodyBytes: 64 * 1024,
+  /** `POST …/tokens` bodies → 413 body_too_large. */
+  tokensBodyBytes: 1024 * 1024,
+  /** Tokens in one `POST …/tokens` batch → 413 too_many_tokens. */
+  tokensPerBatch: 1_000,
+  /** Connected streams one account may hold in one conversation → 4003 concurrency_limit. */
+  streamsPerAccount: 10,
+  /** Registered streams (connected or not) in one conversation → 4003 concurrency_limit. */
+  streamsPerConversation: 10_000,
+  /** Live connections (sockets, SSE, MCP sessions) per conversation → 4913 conversation_full / 503. */
+  connectionsPerConversation: 1_000,
+  /** Emit rate per stream: token bucket refill per second and burst → 4929 rate_limited / 429. */
+  emitRatePerSecond: 1_000,
+  emitBurst: 2_000,
+  /** Client idempotency key (`token.id`) length. */
+  tokenIdChars: 64,
+  /** History window defaults; `history: {max_frames: 0}` disables history. */
+  historyMaxFrames: 10_000,
+  historyMaxAgeSeconds: 24 * 60 * 60,
+  /** Upper bounds a minter may ask for. */
+  historyMaxFramesCap: 1_000_000,
+  historyMaxAgeSecondsCap: 30 * 24 * 60 * 60,
+  /** `GET …/history` page size. */
+  historyPageDefault: 100,
+  historyPageMax: 1_000,
+  /** Magic-link expiry a minter may ask for (`expires_in`, seconds). */
+  linkMaxLifetimeSeconds: 365 * 24 * 60 * 60,
+  /** SSE keep-alive comment interval. */
+  sseKeepAliveMs: 15_000,
+} as const;
