@@ -1,0 +1,6 @@
+/** The AMS TypeScript client: its whole public surface. */
+export { AmsSocket, connectUrl, type ConnectOptions, type Closed, type WebSocketConstructor } from './socket';
+export { ResumingSocket, type ResumeEvents } from './resume';
+export { AmsClient, AmsHttpError, linkRoute, type Account, type Minted } from './http';
+export { verifyChain, GENESIS_CHAIN, type ChainCheck } from './chain';
+export type { ServerFrame, JoinedFrame, TokenFrame, LoggedFrame, JsonObject } from '../protocol/frames';

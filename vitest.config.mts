@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+
+// Integration tests inside real workerd, against the Worker and its Durable Objects.
+export default defineConfig({
+  plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
+  test: {
+    include: ['test/workers/**/*.test.ts'],
+  },
+});

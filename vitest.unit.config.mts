@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config';
+
+// Pure modules, in Node: no runtime needed, milliseconds each.
+export default defineConfig({
+  test: {
+    include: ['test/unit/**/*.test.ts'],
+    environment: 'node',
+  },
+});
