@@ -10,17 +10,17 @@ import type { CloseReason } from './close-codes';
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
-const tokenFrame = z.strictObject({
+const tokenFrame = z.object({
   type: z.literal('token'),
   data: z.string(),
   id: z.string().min(1).max(LIMITS.tokenIdChars).optional(),
   ref: z.number().int().nonnegative().optional(),
 });
-const setMetadataFrame = z.strictObject({
+const setMetadataFrame = z.object({
   type: z.literal('set_metadata'),
   metadata: z.record(z.string(), z.unknown()),
 });
-const pingFrame = z.strictObject({ type: z.literal('ping') });
+const pingFrame = z.object({ type: z.literal('ping') });
 
 export const CLIENT_FRAME_SCHEMAS = {
   token: tokenFrame,

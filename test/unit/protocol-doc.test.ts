@@ -1,0 +1,22 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CLOSE } from '../../src/protocol/close-codes';
+import { HTTP_ERRORS } from '../../src/protocol/errors';
+
+const doc = readFileSync(new URL('../../PROTOCOL.md', import.meta.url), 'utf8');
+
+describe('PROTOCOL.md shows the same tables as the code', () => {
+  it('lists every close code with its exact reason', () => {
+    for (const [reason, { code, retry }] of Object.entries(CLOSE)) {
+      expect(doc, `${code} ${reason}`).toContain(`| ${code} | \`${reason}\` | ${retry ? 'yes' : 'no'} |`);
+    }
+  });
+
+  it('lists every HTTP error code under its status', () => {
+    for (const [code, [status]] of Object.entries(HTTP_ERRORS)) {
+      const row = doc.split('\n').find((line) => line.startsWith(`| ${status} |`));
+      expect(row, `status ${status}`).toBeDefined();
+      expect(row, `${status} ${code}`).toContain(`\`${code}\``);
+    }
+  });
+});
