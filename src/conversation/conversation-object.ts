@@ -94,7 +94,8 @@ class SseConnection implements Connection {
 }
 
 export class ConversationObject extends DurableObject<Env> {
-  readonly conv: Conversation;
+  /** Replaced by a fresh one when the conversation is deleted, so its alias can be minted again. */
+  conv: Conversation;
   private readonly sockets = new Map<WebSocket, SocketConnection>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -149,8 +150,9 @@ export class ConversationObject extends DurableObject<Env> {
     this.sockets.clear();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
-    this.conv.record = undefined;
-    this.ctx.abort?.('conversation deleted');
+    // Start over in memory too (streams, head, members). Not ctx.abort(): that
+    // would fail this very call, and the caller would see a 500.
+    this.conv = new Conversation(this.ctx.storage.sql, { streamId: newStreamId, streamName: newStreamName });
     return true;
   }
 
