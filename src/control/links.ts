@@ -46,7 +46,8 @@ export function verifyLink(secret: string, ns: string, alias: string, token: str
     return { ok: false, why: 'malformed' };
   }
   const given = fromBase64Url(tag);
-  if (!given || given.length !== TAG_BYTES) return { ok: false, why: 'malformed' };
+  // Only the canonical encoding counts: the last base64url character has spare bits that must not vary.
+  if (!given || given.length !== TAG_BYTES || toBase64Url(given) !== tag) return { ok: false, why: 'malformed' };
   if (!constantTimeEqual(given, tagOf(secret, ns, alias, head, conv, exp))) return { ok: false, why: 'bad_signature' };
   const expires_at = exp === '' ? undefined : parseInt(exp, 36);
   if (expires_at !== undefined && expires_at <= now) return { ok: false, why: 'expired' };

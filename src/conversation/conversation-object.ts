@@ -97,10 +97,11 @@ export class ConversationObject extends DurableObject<Env> {
   /** Replaced by a fresh one when the conversation is deleted, so its alias can be minted again. */
   conv: Conversation;
   private readonly sockets = new Map<WebSocket, SocketConnection>();
+  private inbox: Array<[SocketConnection, string | ArrayBuffer]> = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.conv = new Conversation(ctx.storage.sql, { streamId: newStreamId, streamName: newStreamName });
+    this.conv = new Conversation(ctx.storage.sql, { streamId: newStreamId, streamName: newStreamName }, Date.now, (fn) => this.transact(fn));
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     for (const ws of ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as SocketAttachment | null;
@@ -221,11 +222,42 @@ export class ConversationObject extends DurableObject<Env> {
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
     const conn = this.sockets.get(ws);
     if (!conn || !this.conv.record) return;
+    this.inbox.push([conn, message]);
+    if (this.inbox.length === 1) setTimeout(() => this.drain(), 0);
+  }
+
+  /**
+   * Frames are handled in batches: every message that arrived since the last
+   * batch is logged in one SQLite transaction (one commit instead of one per
+   * token), and its sends leave once that commit is durable. Order is arrival
+   * order; one bad frame closes only its own socket.
+   */
+  private drain(): void {
+    const batch = this.inbox;
+    this.inbox = [];
+    this.transact(() => {
+      for (const [conn, message] of batch) {
+        if (!this.sockets.has(conn.ws) || !this.conv.record) continue;
+        try {
+          this.onFrame(conn, message);
+        } catch (err) {
+          console.error(`AMS conversation ${this.label}: frame handling failed`, err);
+          this.drop(conn, 'internal_error');
+        }
+      }
+    });
+  }
+
+  private transactionDepth = 0;
+
+  /** One SQLite transaction around `fn`; nested calls join the outer one. */
+  private transact<T>(fn: () => T): T {
+    if (this.transactionDepth > 0) return fn();
+    this.transactionDepth++;
     try {
-      this.onFrame(conn, message);
-    } catch (err) {
-      console.error(`AMS conversation ${this.label}: frame handling failed`, err);
-      this.drop(conn, 'internal_error');
+      return this.ctx.storage.transactionSync(fn);
+    } finally {
+      this.transactionDepth--;
     }
   }
 

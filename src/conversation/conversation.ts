@@ -79,8 +79,8 @@ export class Conversation {
   readonly appendListeners = new Set<(seq: number) => void>();
   private appendsSinceTrim = 0;
 
-  constructor(sql: SqlStorage, private readonly ids: Ids, private readonly clock: () => number = Date.now) {
-    this.store = new ConversationStore(sql);
+  constructor(sql: SqlStorage, private readonly ids: Ids, private readonly clock: () => number = Date.now, transact?: <T>(fn: () => T) => T) {
+    this.store = new ConversationStore(sql, transact);
     this.record = this.store.loadRecord();
     this.head = this.store.loadHead();
     this.streams = new StreamTable(this.store.loadStreams());

@@ -58,7 +58,7 @@ export type AppendRow = LogRow & {
 export type { Scope };
 
 export class ConversationStore {
-  constructor(private readonly sql: SqlStorage) {
+  constructor(private readonly sql: SqlStorage, private readonly transact: <T>(fn: () => T) => T = (fn) => fn()) {
     sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     sql.exec(`CREATE TABLE IF NOT EXISTS streams (
       stream_id TEXT PRIMARY KEY, stream_name TEXT NOT NULL UNIQUE, owner_account_id TEXT NOT NULL,
@@ -107,6 +107,10 @@ export class ConversationStore {
 
   /** Appends one logged frame (when history is on) and moves the head, in the same implicit transaction. */
   append(row: AppendRow, keepHistory: boolean): void {
+    this.transact(() => this.appendRows(row, keepHistory));
+  }
+
+  private appendRows(row: AppendRow, keepHistory: boolean): void {
     if (keepHistory) {
       this.sql.exec('INSERT INTO log (seq, ts, owner, stream_id, client_id, frame, chain) VALUES (?, ?, ?, ?, ?, ?, ?)',
         row.seq, row.ts, row.owner, row.stream_id, row.client_id, row.frame, row.chain);
