@@ -53,6 +53,8 @@ export function parseClientFrame(raw: string | ArrayBuffer): ParseResult {
   const parsed = schema.safeParse(value);
   if (!parsed.success) return { ok: false, reason: 'malformed_frame' };
   const frame = parsed.data as ClientFrame;
+  // The schema's copy of a record drops keys such as "__proto__"; metadata must travel exactly as sent.
+  if (frame.type === 'set_metadata') frame.metadata = (value as { metadata: JsonObject }).metadata;
   if (frame.type === 'token') {
     if (exceedsUtf8Bytes(frame.data, LIMITS.tokenBytes)) return { ok: false, reason: 'token_too_large' };
     if (!frame.data.isWellFormed()) return { ok: false, reason: 'malformed_frame' };
