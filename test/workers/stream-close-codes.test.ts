@@ -190,4 +190,3 @@ describe('observers, takeover and rate limits', () => {
     expect(await peer.next(isType('token'))).toMatchObject({ stream_id: conv.stream_id, data: 'still me' });
   });
 });
-});
