@@ -14,7 +14,7 @@ const tokenFrame = z.object({
   type: z.literal('token'),
   data: z.string(),
   id: z.string().min(1).max(LIMITS.tokenIdChars).optional(),
-  ref: z.number().int().nonnegative().optional(),
+  ref: z.number().int().positive().optional(),
 });
 const setMetadataFrame = z.object({
   type: z.literal('set_metadata'),
