@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { account, connect, inspect, isType, mint, settle, tokenData } from './support';
+import { account, barrier, connect, inspect, isType, mint, settle, tokenData } from './support';
 
 describe('fan-out with structural self-exclusion', () => {
   it('sends joined first, with the peers that are live and their metadata', async () => {
@@ -47,10 +47,8 @@ describe('fan-out with structural self-exclusion', () => {
     expect(tb).toMatchObject({ stream_id: conv.stream_id, stream_name: conv.stream_name, owner_account_id: a.account_id, data: 'from a' });
     expect(tb).toEqual(tc);
     expect((tb as { ts: string }).ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    sb.send({ type: 'ping' });
-    await sb.next(isType('pong'));
-    sa.send({ type: 'ping' });
-    await sa.next(isType('pong'));
+    await barrier(sb);
+    await barrier(sa);
     expect(tokenData(sa)).toEqual([]);
   });
 
@@ -69,10 +67,8 @@ describe('fan-out with structural self-exclusion', () => {
     await sb.count(isType('token'), 2);
     await a1.next(isType('token'));
     await a2.next(isType('token'));
-    a1.send({ type: 'ping' });
-    a2.send({ type: 'ping' });
-    await a1.next(isType('pong'));
-    await a2.next(isType('pong'));
+    await barrier(a1);
+    await barrier(a2);
     expect(tokenData(a1)).toEqual(['bee']);
     expect(tokenData(a2)).toEqual(['bee']);
     expect(tokenData(sb).sort()).toEqual(['one', 'two']);
@@ -100,8 +96,7 @@ describe('fan-out with structural self-exclusion', () => {
     sa.send({ type: 'set_metadata', metadata: { status: 'thinking', nested: { n: 1 } } });
     const m = await sb.next(isType('stream_metadata'));
     expect(m).toMatchObject({ stream_id: conv.stream_id, owner_account_id: a.account_id, metadata: { status: 'thinking', nested: { n: 1 } } });
-    sa.send({ type: 'ping' });
-    await sa.next(isType('pong'));
+    await barrier(sa);
     expect(sa.frames.filter(isType('stream_metadata'))).toEqual([]);
     const info = await inspect(a, conv.alias);
     expect(info.streams.find((s: { stream_id: string }) => s.stream_id === conv.stream_id)).toMatchObject({ metadata: { status: 'thinking', nested: { n: 1 } }, connected: true });
@@ -133,8 +128,7 @@ describe('fan-out with structural self-exclusion', () => {
     const sa = await connect(conv.magic_link, { credential: a.credential });
     await sa.next(isType('joined'));
     sa.send({ type: 'token', data: 'x' });
-    sa.send({ type: 'ping' });
-    await sa.next(isType('pong'));
+    await barrier(sa);
     const live = await inspect(a, conv.alias);
     expect(live.streams).toEqual([expect.objectContaining({ stream_id: conv.stream_id, connected: true })]);
     expect(live.head_seq).toBe(2);

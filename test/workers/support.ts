@@ -90,3 +90,14 @@ export async function connect(link: string, opts: { credential?: string; headers
 export const isType = (type: string) => (f: ServerFrame) => f.type === type;
 export const tokenData = (s: TestSocket) => s.frames.filter((f) => f.type === 'token').map((f) => (f as { data: string }).data);
 export const settle = (ms = 50) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until the broker has processed everything this socket sent before.
+ * The exact text {"type":"ping"} is answered by the runtime at once, ahead of
+ * queued frames, so the barrier uses a ping the object itself answers, in order.
+ */
+export async function barrier(s: TestSocket): Promise<void> {
+  const pongs = s.frames.filter(isType('pong')).length;
+  s.send('{"type":"ping","barrier":true}');
+  await s.count(isType('pong'), pongs + 1);
+}
