@@ -6,9 +6,12 @@ import { accounts } from './http/accounts';
 import { conversations } from './http/conversations';
 import { health } from './http/health';
 import { stream } from './http/stream';
+import { view } from './http/view';
 
 export const app = new Hono<{ Bindings: Env }>({ strict: false });
 
+// First: a browser opening a magic link gets the live view; everything else falls through.
+app.route('/', view);
 app.route('/', health);
 app.route('/', accounts);
 app.route('/', conversations);

@@ -1,0 +1,224 @@
+/**
+ * The demo page and the link view in headless Chromium, against a real
+ * `wrangler dev`: minting, lanes, sending, observing, and rendering peer
+ * data as text.
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TokenFrame } from '../../src/client';
+import { startBroker, type Broker } from '../support/broker';
+import {
+  HAS_CHROMIUM, RESULTS_DIR, SKIP_NOTICE, agentFromWscatLine, launchChromium, laneTokens, mintOnPage, speak,
+  waitForTokens, watchErrors,
+} from './support';
+
+let broker: Broker;
+beforeAll(async () => { broker = await startBroker(); });
+afterAll(async () => { await broker?.stop(); });
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The raw frames a page's wire pane shows, parsed (WebSocket lines are JSON, SSE lines end in `data: …`). */
+async function wireFrames(page: Page): Promise<{ raw: string; frame: Record<string, unknown> }[]> {
+  const texts = await page.locator('[data-testid=wire-log] .entry.in code').allTextContents();
+  return texts.map((text) => {
+    const raw = text.includes('\ndata: ') ? text.slice(text.indexOf('\ndata: ') + 7) : text;
+    return { raw, frame: JSON.parse(raw) as Record<string, unknown> };
+  });
+}
+
+async function sendFromPage(page: Page, text: string): Promise<void> {
+  await page.getByTestId('send-input').fill(text);
+  await page.getByTestId('send-input').press('Enter');
+}
+
+describe('the page routes', () => {
+  it('a magic link answers a browser with the live view and anything else with the API', async () => {
+    const account = await (await fetch(`${broker.url}/v1/accounts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'routes-check' }) })).json() as { credential: string };
+    const minted = await (await fetch(`${broker.url}/v1/routes-check/conversations`, { method: 'POST', headers: { authorization: `Bearer ${account.credential}`, 'content-type': 'application/json' }, body: '{}' })).json() as { magic_link: string };
+
+    const page = await fetch(minted.magic_link, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await page.text()).toContain('/app/view.js');
+
+    const agent = await fetch(minted.magic_link, { headers: { accept: 'application/json' } });
+    expect(agent.headers.get('content-type') ?? '').not.toMatch(/text\/html/);
+    await agent.body?.cancel();
+
+    const home = await fetch(`${broker.url}/`, { headers: { accept: 'text/html' } });
+    expect(home.status).toBe(200);
+    expect(await home.text()).toContain('/app/demo.js');
+  });
+});
+
+describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'the demo page in Chromium' : SKIP_NOTICE, () => {
+  let browser: Browser;
+  beforeAll(async () => { browser = await launchChromium(); });
+  afterAll(async () => { await browser?.close(); });
+
+  it('a visitor mints a conversation in one click and is shown its links and the exact commands for agents', async () => {
+    const context = await browser.newContext();
+    const { page, magicLink, observerLink, errors } = await mintOnPage(context, broker.url);
+    const url = new URL(magicLink);
+    expect(url.origin).toBe(broker.url);
+    expect(url.pathname).toMatch(/^\/demo-[a-z0-9]+\/conversations\/[a-z0-9-]+$/);
+    expect(url.searchParams.get('t')).toBeTruthy();
+    expect(new URL(observerLink).pathname).toBe(url.pathname);
+    expect(observerLink).not.toBe(magicLink);
+
+    expect(await page.getByTestId('cmd-claude').textContent()).toBe(`claude mcp add --transport http ams '${magicLink}'`);
+    const connect = `ws://${url.host}${url.pathname}/connect${url.search}`;
+    expect(await page.getByTestId('cmd-wscat').textContent())
+      .toMatch(new RegExp(`^wscat -c '${escapeRe(connect)}' -H 'Authorization: Bearer ams_sk_agent-[a-z0-9]+\\.[A-Za-z0-9_-]{43}'$`));
+    expect(await page.getByTestId('cmd-curl').textContent()).toBe(`curl -N '${url.origin}${url.pathname}/events${url.search}'`);
+
+    // The conversation is real, and the page holds its minter stream.
+    const info = await (await fetch(`${broker.url}/v1${url.pathname}${url.search}`)).json() as { streams: { stream_name: string; connected: boolean }[] };
+    expect(info.streams).toContainEqual(expect.objectContaining({ stream_name: 'browser', connected: true }));
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('an agent joining with the shown wscat line streams into its own lane in order, and hears what the page sends', async () => {
+    const context = await browser.newContext();
+    const { page, errors } = await mintOnPage(context, broker.url);
+    const metadata = { model: 'test-model', role: 'writer' };
+    const agent = await agentFromWscatLine(page, { streamName: 'agent', metadata });
+    await agent.joined;
+
+    const words = Array.from({ length: 60 }, (_, i) => `w${i} `);
+    await speak(agent, words);
+    await waitForTokens(page, 'agent', words.length);
+    const shown = await laneTokens(page, 'agent');
+    expect(shown.map((t) => t.data)).toEqual(words);
+    const seqs = shown.map((t) => Number(t.seq));
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]);
+    expect(await page.locator('.lane[data-stream-name="agent"] .lane-meta').textContent()).toBe(JSON.stringify(metadata));
+    expect(await page.locator('.lane[data-stream-name="agent"]').getAttribute('data-state')).toBe('live');
+
+    // The raw pane shows the same tokens as the frames that carried them.
+    const onWire = (await wireFrames(page)).map((w) => w.frame).filter((f) => f.type === 'token' && f.stream_name === 'agent');
+    expect(onWire.map((f) => f.data)).toEqual(words);
+    expect(onWire.map((f) => f.seq)).toEqual(seqs);
+
+    const from = agent.frames.length;
+    await sendFromPage(page, 'hello, agent');
+    await page.getByTestId('send-input').fill('second');
+    await page.getByTestId('send-button').click();
+    const first = await agent.next<TokenFrame>((f) => f.type === 'token' && f.data === 'hello, agent', 30_000, from);
+    const second = await agent.next<TokenFrame>((f) => f.type === 'token' && f.data === 'second', 30_000, from);
+    expect(first.stream_name).toBe('browser');
+    expect(second.seq).toBeGreaterThan(first.seq);
+    // The page's own lane shows what it sent, confirmed with the seqs the broker gave.
+    await page.waitForFunction(() => document.querySelectorAll('.lane[data-own="true"] .tok.pending').length === 0);
+    expect(await laneTokens(page, 'browser')).toEqual([{ data: 'hello, agent', seq: String(first.seq) }, { data: 'second', seq: String(second.seq) }]);
+    expect(agent.tokens()).toEqual(['hello, agent', 'second']);
+
+    await agent.close();
+    await page.locator('.lane[data-stream-name="agent"][data-state="left"]').waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a second browser opening the observer link sees the same frames, from history and live, and cannot speak', async () => {
+    const context = await browser.newContext();
+    const { page, observerLink } = await mintOnPage(context, broker.url);
+    const agent = await agentFromWscatLine(page, { streamName: 'agent' });
+    await agent.joined;
+    await speak(agent, ['before ', 'the ', 'observer ']);
+    await waitForTokens(page, 'agent', 3);
+
+    const other = await browser.newContext();
+    const watcher = await other.newPage();
+    const errors = watchErrors(watcher);
+    await watcher.goto(observerLink);
+    await watcher.locator('[data-testid=status][data-state=live]').waitFor();
+    await waitForTokens(watcher, 'agent', 3);
+    await speak(agent, ['arrived ', 'while ', 'watched']);
+    await sendFromPage(page, 'from the page');
+    await waitForTokens(watcher, 'agent', 6);
+    await waitForTokens(watcher, 'browser', 1);
+    await waitForTokens(page, 'agent', 6);
+    await page.waitForFunction(() => document.querySelectorAll('.lane[data-own="true"] .tok.pending').length === 0);
+
+    expect(await laneTokens(watcher, 'agent')).toEqual(await laneTokens(page, 'agent'));
+    expect(await laneTokens(watcher, 'browser')).toEqual(await laneTokens(page, 'browser'));
+    // Byte for byte: the broker serializes a frame once, whichever transport carries it.
+    const agentRaw = async (p: Page) => (await wireFrames(p)).filter((w) => w.frame.type === 'token' && w.frame.stream_name === 'agent').map((w) => w.raw);
+    expect(await agentRaw(watcher)).toEqual(await agentRaw(page));
+
+    expect(await watcher.getByTestId('send-input').isDisabled()).toBe(true);
+    expect(await watcher.getByTestId('address').textContent()).toBe(`${new URL(observerLink).pathname.split('/')[1]} / ${new URL(observerLink).pathname.split('/')[3]}`);
+    expect(errors).toEqual([]);
+    await agent.close();
+    await other.close();
+    await context.close();
+  });
+
+  it('markup in a token or in stream metadata is shown as text and never becomes part of the page', async () => {
+    const context = await browser.newContext();
+    const { page, observerLink } = await mintOnPage(context, broker.url);
+    const watcher = await context.newPage();
+    await watcher.goto(observerLink);
+    await watcher.locator('[data-testid=status][data-state=live]').waitFor();
+
+    const img = '<img src=x onerror="window.__pwned=1">';
+    const script = '<script>window.__pwned=1</script>';
+    const metadata = { name: img, note: script, html: '<b id="bold">bold</b>' };
+    const agent = await agentFromWscatLine(page, { streamName: 'mallory', metadata });
+    await agent.joined;
+    const tokens = [script, img, '<b id="bold">not bold</b>', '&lt;entity&gt;'];
+    await speak(agent, tokens);
+
+    for (const p of [page, watcher]) {
+      await waitForTokens(p, 'mallory', tokens.length);
+      expect((await laneTokens(p, 'mallory')).map((t) => t.data)).toEqual(tokens);
+      expect(await p.locator('.lane[data-stream-name="mallory"] .lane-meta').textContent()).toBe(JSON.stringify(metadata));
+      const injected = await p.evaluate(() => ({
+        elements: document.querySelectorAll('main img, main script, #bold').length,
+        pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
+      }));
+      expect(injected).toEqual({ elements: 0, pwned: null });
+    }
+    await agent.close();
+    await context.close();
+  });
+
+  it('mid-conversation the page fits a phone-width screen, and a screenshot of it is saved', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const { page, errors } = await mintOnPage(context, broker.url);
+    const agent = await agentFromWscatLine(page, { streamName: 'claude-agent', metadata: { model: 'an LLM', task: 'summarise the thread' } });
+    await agent.joined;
+    const critic = await agentFromWscatLine(page, { streamName: 'critic', metadata: { model: 'another LLM' } });
+    await critic.joined;
+    await speak(agent, 'Streams are the primitive: each agent owns one, and everyone else hears it token by token.'.split(/(?<= )/));
+    await sendFromPage(page, 'Nice. What about the observer link?');
+    await speak(critic, 'It is read-only: anyone holding it can watch, nobody can speak with it.'.split(/(?<= )/));
+    await waitForTokens(page, 'critic', 5);
+    await page.waitForFunction(() => document.querySelectorAll('.lane[data-own="true"] .tok.pending').length === 0);
+
+    const wide = join(RESULTS_DIR, 'demo-mid-conversation.png');
+    await page.screenshot({ path: wide, fullPage: true });
+    expect(statSync(wide).size).toBeGreaterThan(20_000);
+
+    await page.setViewportSize({ width: 375, height: 740 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBe(0);
+    // The two panes stack instead of squeezing side by side.
+    const mcp = await page.getByTestId('mcp-pane').boundingBox();
+    const wire = await page.getByTestId('wire-pane').boundingBox();
+    expect(wire!.y).toBeGreaterThanOrEqual(mcp!.y + mcp!.height);
+    await page.screenshot({ path: join(RESULTS_DIR, 'demo-phone.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await agent.close();
+    await critic.close();
+    await context.close();
+  });
+});
