@@ -6,6 +6,7 @@ import { accounts } from './http/accounts';
 import { conversations } from './http/conversations';
 import { health } from './http/health';
 import { stream } from './http/stream';
+import { mcp } from './mcp/routes';
 import { view } from './http/view';
 
 export const app = new Hono<{ Bindings: Env }>({ strict: false });
@@ -16,6 +17,8 @@ app.route('/', health);
 app.route('/', accounts);
 app.route('/', conversations);
 app.route('/', stream);
+// The magic link is also an MCP endpoint (after the view, which takes a browser's text/html GET).
+app.route('/', mcp);
 
 /** OAuth discovery must find nothing: a 401 or an HTML page would send MCP clients into a login flow. */
 app.all('/.well-known/*', (c) => c.json(errorBody('not_found', 'This broker does not use OAuth; pass a magic link or a bearer credential.'), 404));

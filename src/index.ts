@@ -3,5 +3,6 @@ import { app } from './app';
 
 export { AccountObject } from './control/account-object';
 export { ConversationObject } from './conversation/conversation-object';
+export { McpSessionObject } from './mcp/session-object';
 
 export default app;

@@ -4,6 +4,8 @@ import { AmsError } from '../protocol/errors';
 export interface Env {
   ACCOUNTS: DurableObjectNamespace;
   CONVERSATIONS: DurableObjectNamespace;
+  /** One object per MCP session, named by its session id. */
+  MCP_SESSIONS: DurableObjectNamespace;
   ASSETS?: Fetcher;
   /** "production" refuses to run without real secrets; anything else may fall back to development values. */
   AMS_ENV?: string;

@@ -18,6 +18,8 @@ import { planResume } from './resume';
 import type { ConversationRecord, StreamRecord } from './store';
 import { LIMITS } from '../protocol/limits';
 import { withChain } from './chain';
+import { McpMembers } from '../mcp/members';
+import type { JoinArgs, MemberRef, RecvArgs, SendArgs } from '../mcp/rpc';
 
 /** Per-socket state, kept in the socket's attachment so it survives hibernation. */
 interface SocketAttachment {
@@ -112,7 +114,11 @@ export class ConversationObject extends DurableObject<Env> {
       this.conv.membership.add(conn.member);
       if (att.stream_id) this.conv.holders.set(att.stream_id, conn);
     }
+    this.mcp = new McpMembers(() => this.conv, ctx.storage.sql, (at) => void this.alarmBy(at));
   }
+
+  /** MCP memberships (their sessions live in McpSessionObject and call the RPC methods below). */
+  readonly mcp: McpMembers;
 
   private get label(): string {
     const r = this.conv.record;
@@ -156,6 +162,15 @@ export class ConversationObject extends DurableObject<Env> {
     this.conv = new Conversation(this.ctx.storage.sql, { streamId: newStreamId, streamName: newStreamName });
     return true;
   }
+
+  // ---- MCP memberships (RPC from McpSessionObject; see src/mcp/members.ts) ----
+
+  mcpJoin(args: JoinArgs) { return this.mcp.join(args); }
+  mcpSend(ref: MemberRef, args: SendArgs) { return this.mcp.send(ref, args); }
+  mcpRecv(ref: MemberRef, args: RecvArgs) { return this.mcp.recv(ref, args); }
+  mcpSetMetadata(ref: MemberRef, metadata: JsonObject) { return this.mcp.setMetadata(ref, metadata); }
+  mcpLeave(ref: MemberRef) { return this.mcp.leave(ref); }
+  mcpPeers(ref: MemberRef) { return this.mcp.peers(ref); }
 
   // ---- stream plane ----
 
@@ -315,12 +330,18 @@ export class ConversationObject extends DurableObject<Env> {
   private afterLeave(): void {
     if (this.conv.connections.size > 0) return;
     const due = this.conv.trim();
-    if (due !== undefined) void this.ctx.storage.setAlarm(due);
+    if (due !== undefined) void this.alarmBy(due);
+  }
+
+  /** Sets the alarm to `at` unless one is already due sooner (log trimming and MCP collection share it). */
+  private async alarmBy(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
   override async alarm(): Promise<void> {
     if (!this.conv.record) return;
-    const next = [this.conv.trim()].filter((t): t is number => t !== undefined);
+    const next = [this.conv.trim(), this.mcp.collectIdle()].filter((t): t is number => t !== undefined);
     if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
   }
 

@@ -39,4 +39,15 @@ export const LIMITS = {
   linkMaxLifetimeSeconds: 365 * 24 * 60 * 60,
   /** SSE keep-alive comment interval. */
   sseKeepAliveMs: 15_000,
+  /** `ams_recv.wait_ms` upper bound (MCP clients time requests out at about 60 s). */
+  mcpWaitMsMax: 25_000,
+  /** `ams_recv.max`: default and upper bound of frames per call. */
+  mcpRecvDefault: 100,
+  mcpRecvMax: 1_000,
+  /** An MCP membership with no call (and no GET stream) for this long leaves (`stream_left`); its next call rejoins. */
+  mcpPresenceIdleMs: 15 * 60 * 1000,
+  /** A membership's stored recv cursor outlives its last call by this long (what a resume_key can continue). */
+  mcpMemberRetainMs: 24 * 60 * 60 * 1000,
+  /** An MCP session unused for this long is deleted; its id then answers 404 and the client initializes again. */
+  mcpSessionIdleMs: 24 * 60 * 60 * 1000,
 } as const;

@@ -1,0 +1,60 @@
+/**
+ * `resume_key`: a signed, secret capability to continue one membership — the
+ * same account, the same stream (or observer seat), the same recv cursor — from
+ * another MCP session. It is HMAC-SHA-256 under the link secret with its own
+ * domain label, so a magic-link token can never pass for one or the reverse.
+ *
+ *   amsrk_{base64url(JSON claims)}.{base64url(first 16 bytes of the tag)}
+ */
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { constantTimeEqual, fromBase64Url, toBase64Url } from '../control/encoding';
+
+export interface ResumeClaims {
+  ns: string;
+  alias: string;
+  conversation_id: string;
+  /** The stream id for a writer, an `obs_` id for an observer seat. */
+  member_id: string;
+  /** The identity the membership acts as (null for observers). */
+  account_id: string | null;
+  /** The link generation it was issued under: a rotation revokes it too. */
+  generation: number;
+}
+
+const PREFIX = 'amsrk_';
+const TAG_BYTES = 16;
+const MAX_CHARS = 600;
+const enc = new TextEncoder();
+
+function tagOf(secret: string, body: string): Uint8Array {
+  return hmac(sha256, enc.encode(secret), enc.encode(`ams-resume-v1\n${body}`)).subarray(0, TAG_BYTES);
+}
+
+export function signResumeKey(secret: string, c: ResumeClaims): string {
+  const body = toBase64Url(enc.encode(JSON.stringify([1, c.ns, c.alias, c.conversation_id, c.member_id, c.account_id, c.generation])));
+  return `${PREFIX}${body}.${toBase64Url(tagOf(secret, body))}`;
+}
+
+/** The claims of a genuine key, or undefined for anything else. */
+export function verifyResumeKey(secret: string, key: string): ResumeClaims | undefined {
+  if (typeof key !== 'string' || !key.startsWith(PREFIX) || key.length > MAX_CHARS) return undefined;
+  const [body, tag, extra] = key.slice(PREFIX.length).split('.');
+  if (extra !== undefined || !body || !tag) return undefined;
+  const given = fromBase64Url(tag);
+  if (!given || given.length !== TAG_BYTES || !constantTimeEqual(given, tagOf(secret, body))) return undefined;
+  const bytes = fromBase64Url(body);
+  if (!bytes) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(v) || v[0] !== 1 || v.length !== 7) return undefined;
+  const [, ns, alias, conversation_id, member_id, account_id, generation] = v as unknown[];
+  if (typeof ns !== 'string' || typeof alias !== 'string' || typeof conversation_id !== 'string' || typeof member_id !== 'string') return undefined;
+  if (account_id !== null && typeof account_id !== 'string') return undefined;
+  if (typeof generation !== 'number') return undefined;
+  return { ns, alias, conversation_id, member_id, account_id, generation };
+}

@@ -1,0 +1,90 @@
+/**
+ * The MCP endpoint (Streamable HTTP) on three addresses: the magic link itself
+ * (`/{ns}/conversations/{alias}?t=…`, for every request but a browser's
+ * `Accept: text/html` GET, which the view takes first), `{link path}/mcp?t=…`
+ * (clients that insist on a path ending in /mcp), and a bare `/mcp`.
+ *
+ * The Worker only routes: a POST `initialize` without a session id gets a new
+ * random id and goes to a fresh McpSessionObject; any other request goes to
+ * the object its `mcp-session-id` names. Nothing here ever answers 401.
+ */
+import { Hono, type Context } from 'hono';
+import { toBase64Url } from '../control/encoding';
+import { secretsOf, type Env } from '../control/env';
+import { readText } from '../http/body';
+import { AmsError } from '../protocol/errors';
+import { LIMITS } from '../protocol/limits';
+import { CORS_HEADERS, jsonRpcError, withCors } from './http';
+import type { LinkAddress } from './link';
+import { BOUND_HEADER, INIT_HEADER, SESSION_HEADER } from './session-object';
+
+export const mcp = new Hono<{ Bindings: Env }>();
+
+const SESSION_ID_RE = /^[A-Za-z0-9_-]{43}$/;
+const MCP_SESSION_ID = 'mcp-session-id';
+
+/** 256 random bits: the session id is the only thing tying requests to an anonymous identity. */
+export function newSessionId(): string {
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+function isInitialize(message: unknown): boolean {
+  return message !== null && typeof message === 'object' && !Array.isArray(message) && (message as { method?: unknown }).method === 'initialize';
+}
+
+async function serve(c: Context<{ Bindings: Env }>, bound: LinkAddress | null): Promise<Response> {
+  try {
+    secretsOf(c.env);
+    const req = c.req.raw;
+    const headers = new Headers(req.headers);
+    for (const h of [SESSION_HEADER, INIT_HEADER, BOUND_HEADER]) headers.delete(h);
+    const given = req.headers.get(MCP_SESSION_ID);
+    let id: string;
+    let body: BodyInit | null = null;
+    if (given === null) {
+      if (req.method !== 'POST') return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
+      const text = await readText(req, LIMITS.controlBodyBytes);
+      let message: unknown;
+      try {
+        message = JSON.parse(text);
+      } catch {
+        return jsonRpcError(400, -32700, 'Parse error: Invalid JSON');
+      }
+      if (!isInitialize(message)) return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
+      id = newSessionId();
+      headers.set(INIT_HEADER, '1');
+      if (bound) headers.set(BOUND_HEADER, JSON.stringify(bound));
+      body = text;
+    } else {
+      if (!SESSION_ID_RE.test(given)) return jsonRpcError(404, -32001, 'Session not found: initialize a new MCP session.');
+      id = given;
+      body = req.method === 'POST' ? req.body : null;
+    }
+    headers.set(SESSION_HEADER, id);
+    const stub = c.env.MCP_SESSIONS.get(c.env.MCP_SESSIONS.idFromName(id));
+    return await stub.fetch(new Request(req.url, { method: req.method, headers, body }));
+  } catch (err) {
+    if (err instanceof AmsError) {
+      // Never 401 on an MCP route: it would send the client into OAuth discovery.
+      return Response.json(err.toJSON(), { status: err.status === 401 ? 403 : err.status });
+    }
+    console.error(`AMS MCP: ${c.req.method} ${new URL(c.req.url).pathname} failed`, err);
+    return jsonRpcError(500, -32603, 'Internal error; it has been logged.');
+  }
+}
+
+function boundOf(c: Context<{ Bindings: Env }>): LinkAddress {
+  const { ns, alias } = c.req.param() as { ns: string; alias: string };
+  return { ns, alias, t: c.req.query('t') ?? '' };
+}
+
+const preflight = () => new Response(null, { status: 204, headers: CORS_HEADERS });
+const METHODS = ['GET', 'POST', 'DELETE'];
+
+mcp.options('/mcp', preflight);
+mcp.on(METHODS, '/mcp', async (c) => withCors(await serve(c, null)));
+
+for (const path of ['/:ns/conversations/:alias/mcp', '/:ns/conversations/:alias']) {
+  mcp.options(path, preflight);
+  mcp.on(METHODS, path, async (c) => withCors(await serve(c, boundOf(c))));
+}

@@ -1,0 +1,136 @@
+/**
+ * The Durable Object of one MCP session, named by its session id. A thin
+ * shell: it creates the session on `initialize`, rebuilds it from storage
+ * after a restart (replaying the stored `initialize`), checks that every
+ * request comes from the same identity, and collects the session when idle.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toHex } from '../control/encoding';
+import type { Env } from '../control/env';
+import { newAccountId } from '../control/ids';
+import { bearerCredential, checkCredential } from '../http/auth';
+import { LIMITS } from '../protocol/limits';
+import { errorBody } from '../protocol/errors';
+import { jsonRpcError } from './http';
+import type { LinkAddress } from './link';
+import { McpSession, type SessionState } from './session';
+
+/** Headers the Worker sets (after deleting any a client sent) when it forwards to this object. */
+export const SESSION_HEADER = 'x-ams-mcp-session';
+export const INIT_HEADER = 'x-ams-mcp-initialize';
+export const BOUND_HEADER = 'x-ams-mcp-bound';
+
+const KEY = 'session';
+/** last_seen is written at most this often, so a busy session is not a write per call. */
+const SEEN_WRITE_MS = 60_000;
+
+function credentialHash(credential: string | undefined): string | null {
+  return credential === undefined ? null : toHex(sha256(new TextEncoder().encode(credential)));
+}
+
+export class McpSessionObject extends DurableObject<Env> {
+  private session: McpSession | undefined;
+  private opening: Promise<McpSession | undefined> | undefined;
+  private seenWritten = 0;
+
+  override async fetch(request: Request): Promise<Response> {
+    const id = request.headers.get(SESSION_HEADER) ?? '';
+    try {
+      if (request.headers.get(INIT_HEADER) === '1') return await this.initialize(request, id);
+      const s = await this.load();
+      if (!s || s.state.id !== id) return jsonRpcError(404, -32001, 'Session not found: initialize a new MCP session.');
+      if (credentialHash(bearerCredential(request)) !== s.state.credential_hash) {
+        return jsonRpcError(403, -32000, 'This MCP session was opened with another Authorization header; initialize a new session.');
+      }
+      await this.touch(s);
+      const res = await s.handle(request);
+      if (request.method === 'DELETE' && res.status === 200) await this.end(s);
+      return res;
+    } catch (err) {
+      console.error(`AMS MCP session ${id.slice(0, 8)}…: ${request.method} failed`, err);
+      return jsonRpcError(500, -32603, 'Internal error; it has been logged.');
+    }
+  }
+
+  private async initialize(request: Request, id: string): Promise<Response> {
+    const init = JSON.parse(await request.text()) as unknown;
+    const credential = bearerCredential(request);
+    let account_id = newAccountId();
+    let namespace: string | null = null;
+    if (credential !== undefined) {
+      const check = await checkCredential(this.env, credential);
+      // 403, never 401: a 401 sends MCP clients into OAuth discovery.
+      if (check.status !== 'ok') return Response.json(errorBody('invalid_credential', 'The bearer credential is not valid; connect without one to act as a fresh anonymous account.'), { status: 403 });
+      account_id = check.account_id;
+      namespace = check.namespace ?? null;
+    }
+    const boundHeader = request.headers.get(BOUND_HEADER);
+    const now = Date.now();
+    const state: SessionState = {
+      v: 1, id, init, origin: new URL(request.url).origin, bound: boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null,
+      credential_hash: credentialHash(credential), account_id, namespace, joined: null, notified: 0, created_at: now, last_seen: now,
+    };
+    const s: McpSession = new McpSession(this.env, state, () => this.persist(s));
+    await s.start();
+    const res = await s.transport.handleRequest(request, { parsedBody: init });
+    if (s.transport.sessionId !== id) return res;
+    this.session = s;
+    this.opening = Promise.resolve(s);
+    await this.persist(s);
+    await this.ctx.storage.setAlarm(now + LIMITS.mcpSessionIdleMs);
+    return res;
+  }
+
+  private load(): Promise<McpSession | undefined> {
+    if (this.session) return Promise.resolve(this.session);
+    this.opening ??= this.restore().finally(() => {
+      if (!this.session) this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  /** After a restart: the same id, identity and membership, with a server rebuilt from the stored `initialize`. */
+  private async restore(): Promise<McpSession | undefined> {
+    const state = await this.ctx.storage.get<SessionState>(KEY);
+    if (!state || state.v !== 1) return undefined;
+    const s: McpSession = new McpSession(this.env, state, () => this.persist(s));
+    await s.start();
+    await s.replayInitialize();
+    this.session = s;
+    this.seenWritten = state.last_seen;
+    return s;
+  }
+
+  private async persist(s: McpSession): Promise<void> {
+    if (this.session && this.session !== s) return;
+    this.seenWritten = s.state.last_seen;
+    await this.ctx.storage.put(KEY, s.state);
+  }
+
+  private async touch(s: McpSession): Promise<void> {
+    s.state.last_seen = Date.now();
+    if (s.state.last_seen - this.seenWritten >= SEEN_WRITE_MS) await this.persist(s);
+  }
+
+  /** Leaves the conversation and forgets everything; the id then answers 404. */
+  private async end(s: McpSession): Promise<void> {
+    await s.leave();
+    await s.transport.close().catch(() => undefined);
+    this.session = undefined;
+    this.opening = undefined;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+  }
+
+  override async alarm(): Promise<void> {
+    const s = await this.load();
+    if (!s) return;
+    const due = s.state.last_seen + LIMITS.mcpSessionIdleMs;
+    if (Date.now() < due || s.holdsStream) {
+      await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 60_000));
+      return;
+    }
+    await this.end(s);
+  }
+}
