@@ -78,7 +78,8 @@ function addressOf(ns: string, alias: string): boolean {
 /** Forwards to the conversation object with the admission sealed in a header of our own making. */
 function forward(env: Env, ns: string, alias: string, path: string, a: Admission, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
-  headers.set(ADMISSION_HEADER, JSON.stringify(a));
+  // Header values should be ASCII: escape the rest (metadata may hold any text) so nothing is re-encoded on the way.
+  headers.set(ADMISSION_HEADER, JSON.stringify(a).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`));
   return conversationStub(env, ns, alias).fetch(new Request(`https://conversation${path}`, { ...init, headers }));
 }
 
