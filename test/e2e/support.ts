@@ -1,0 +1,35 @@
+/** Helpers for end-to-end tests: real clients (`ws`) against a real broker. */
+import WebSocket from 'ws';
+import { AmsClient, AmsSocket, type ConnectOptions, type WebSocketConstructor } from '../../src/client';
+import type { ServerFrame } from '../../src/protocol/frames';
+
+export const NodeWebSocket = WebSocket as unknown as WebSocketConstructor;
+
+let n = 0;
+export const uniqueNs = (p = 'e') => `${p}-${Date.now().toString(36)}-${(n++).toString(36)}`;
+
+export function open(link: string, opts: ConnectOptions = {}): AmsSocket {
+  return AmsSocket.open(link, { WebSocket: NodeWebSocket, ...opts });
+}
+
+export async function accounts(api: AmsClient, count: number) {
+  return Promise.all(Array.from({ length: count }, () => api.createAccount(uniqueNs())));
+}
+
+/** Resolves once the broker has handled everything `s` sent before (an in-order ping). */
+export async function barrier(s: AmsSocket): Promise<void> {
+  const before = s.frames.filter((f) => f.type === 'pong').length;
+  s.sendRaw('{"type":"ping","barrier":true}');
+  await waitFor(() => s.frames.filter((f) => f.type === 'pong').length > before);
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const logged = (frames: ServerFrame[]) =>
+  frames.filter((f) => f.type === 'token' || f.type === 'stream_joined' || f.type === 'stream_left' || f.type === 'stream_metadata') as Array<ServerFrame & { seq: number }>;
