@@ -76,6 +76,8 @@ export class LiveWire {
     this.live = false;
     this.resuming = false;
     this.replayed = 0;
+    /** @type {{ from_seq: number, to_seq: number } | null} what the last resume could not replay */
+    this.lost = null;
     this.resumedAfter = 0;
     this.joinedHead = 0;
     this.lastHeard = 0;
@@ -150,6 +152,7 @@ export class LiveWire {
     this.resuming = this.reconnects > 0;
     this.resumedAfter = this.lastSeq;
     this.replayed = 0;
+    this.lost = null;
     if (!this.resuming) this.status('connecting', this.transport === 'socket' ? 'Opening a WebSocket on /connect…' : 'Opening a Server-Sent Events tail on /events…');
     if (this.transport === 'socket') this.openSocket();
     else this.openEvents();
@@ -264,6 +267,10 @@ export class LiveWire {
         return;
       }
     }
+    if (frame.type === 'x_truncated' && frame.to_seq >= frame.from_seq) {
+      this.lost = { from_seq: frame.from_seq, to_seq: frame.to_seq };
+      if (this.resuming) this.announce();
+    }
     if (frame.type === 'x_receipt') {
       const i = this.pending.findIndex((p) => p.id === frame.id);
       if (i >= 0) {
@@ -282,7 +289,10 @@ export class LiveWire {
       return;
     }
     const n = this.replayed;
-    this.status('live', `Reconnected over ${how}: resumed after seq ${this.resumedAfter}; ${n} missed frame${n === 1 ? '' : 's'} replayed, nothing lost.`);
+    const loss = this.lost
+      ? `frames ${this.lost.from_seq}–${this.lost.to_seq} were beyond the broker's history and are lost`
+      : 'nothing lost';
+    this.status('live', `Reconnected over ${how}: resumed after seq ${this.resumedAfter}; ${n} missed frame${n === 1 ? '' : 's'} replayed, ${loss}.`);
   }
 
   /** @param {number} code @param {string} reason */
