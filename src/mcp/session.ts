@@ -55,6 +55,8 @@ export interface SessionState {
   /** The namespace of the session's account, when it is a real account (bearer, or minted by ams_create_conversation). */
   namespace: string | null;
   joined: JoinedState | null;
+  /** Why the last membership ended on the conversation's side, told to the next call that needs one. */
+  ended?: { error: ToolErrorCode; message: string } | null;
   notified: number;
   created_at: number;
   last_seen: number;
@@ -272,6 +274,7 @@ export class McpSession {
       stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope, resume_key,
     };
     this.state.notified = v.cursor;
+    this.state.ended = null;
     await this.save();
     this.kick();
     return {
@@ -294,6 +297,7 @@ export class McpSession {
   private async membership(resumeKey: string | undefined): Promise<JoinedState> {
     const j = this.state.joined;
     if (resumeKey === undefined) {
+      if (!j && this.state.ended) throw new ToolFail(this.state.ended.error, `${this.state.ended.message} (Your membership ended; call ams_join to join again.)`);
       if (!j) throw new ToolFail('not_joined');
       return j;
     }
@@ -317,6 +321,7 @@ export class McpSession {
   private async ended(j: JoinedState, reason: string, message: string, notify?: Notify): Promise<void> {
     if (this.state.joined?.ref.lease !== j.ref.lease) return;
     this.state.joined = null;
+    this.state.ended = { error: reason as ToolErrorCode, message };
     await this.save();
     const n = closedNotification(reason, message, { conversation_id: j.conversation_id, stream_id: j.stream_id });
     await (notify ?? ((x: AmsNotification) => this.push(x)))(n).catch(() => undefined);
@@ -350,6 +355,7 @@ export class McpSession {
     const j = await this.membership(a.resume_key);
     const v = await this.onConv(j, (c) => c.mcpLeave(j.ref), notify);
     this.state.joined = null;
+    this.state.ended = null;
     await this.save();
     this.kick();
     return { left: true, conversation_id: j.conversation_id, stream_id: j.stream_id, seq: v.seq };
