@@ -72,6 +72,8 @@ export class AmsSocket {
         resolve({ code: e.code, reason: String(e.reason) });
       });
     });
+    // A failed connection reports an error and then closes (1006); the close is what we act on.
+    ws.addEventListener('error', () => {});
     ws.addEventListener('message', (e: { data: unknown }) => {
       const frame = JSON.parse(String(e.data)) as ServerFrame;
       if (frame.type === 'joined') {
