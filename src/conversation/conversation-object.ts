@@ -103,7 +103,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.conv = new Conversation(ctx.storage.sql, { streamId: newStreamId, streamName: newStreamName }, Date.now, (fn) => this.transact(fn));
+    this.conv = this.freshConversation();
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     for (const ws of ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as SocketAttachment | null;
@@ -115,6 +115,11 @@ export class ConversationObject extends DurableObject<Env> {
       if (att.stream_id) this.conv.holders.set(att.stream_id, conn);
     }
     this.mcp = new McpMembers(() => this.conv, ctx.storage.sql, (at) => void this.alarmBy(at));
+  }
+
+  /** The conversation as storage holds it (empty after a deletion), wired to this object's transactions. */
+  private freshConversation(): Conversation {
+    return new Conversation(this.ctx.storage.sql, { streamId: newStreamId, streamName: newStreamName }, Date.now, (fn) => this.transact(fn));
   }
 
   /** MCP memberships (their sessions live in McpSessionObject and call the RPC methods below). */
@@ -159,7 +164,7 @@ export class ConversationObject extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     // Start over in memory too (streams, head, members). Not ctx.abort(): that
     // would fail this very call, and the caller would see a 500.
-    this.conv = new Conversation(this.ctx.storage.sql, { streamId: newStreamId, streamName: newStreamName });
+    this.conv = this.freshConversation();
     return true;
   }
 

@@ -90,6 +90,20 @@ describe('after deletion the alias is free', () => {
     };
     expect(body).toMatchObject({ conversation_id: second.conversation_id, metadata: { v: 2 }, head_seq: 0 });
     expect(body.streams).toEqual([expect.objectContaining({ stream_name: 'new-stream', connected: false })]);
+
+    // And the reborn conversation works: its minter joins its own stream and emits.
+    const again = await join(second.magic_link, { credential: owner.credential });
+    expect(again.joined.stream_id).toBe(second.stream_id);
+    // Its log starts over: at most the join itself is in it.
+    const joinedAt = again.joined.seq as number;
+    expect(joinedAt).toBeLessThanOrEqual(1);
+    again.ws.send(JSON.stringify({ type: 'token', data: 'after deletion' }));
+    await expect.poll(async () => {
+      const b = (await (await call(inspectPath(owner.namespace, alias), { headers: bearer(owner.credential) })).json()) as { head_seq: number };
+      return b.head_seq;
+    }, { timeout: 10_000 }).toBeGreaterThan(joinedAt);
+    again.ws.close(1000, 'done');
+    await again.closed;
   });
 
   it('does not let the old links into the new conversation', async () => {
