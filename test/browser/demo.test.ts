@@ -156,9 +156,58 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'the demo page in Chromium' : SKIP
 
     expect(await watcher.getByTestId('send-input').isDisabled()).toBe(true);
     expect(await watcher.getByTestId('address').textContent()).toBe(`${new URL(observerLink).pathname.split('/')[1]} / ${new URL(observerLink).pathname.split('/')[3]}`);
+    // Trying to join with an observer link leaves the visitor watching, and says why.
+    await watcher.getByTestId('join').click();
+    await watcher.getByTestId('notice').filter({ hasText: 'observer link' }).waitFor();
+    expect(await watcher.getByTestId('send-input').isDisabled()).toBe(true);
     expect(errors).toEqual([]);
     await agent.close();
     await other.close();
+    await context.close();
+  });
+
+  it('a magic link opened in a browser watches read-only until the visitor joins, then speaks on a stream of its own', async () => {
+    const context = await browser.newContext();
+    const { page, magicLink } = await mintOnPage(context, broker.url);
+    const agent = await agentFromWscatLine(page, { streamName: 'agent' });
+    await agent.joined;
+    await speak(agent, ['said ', 'before ']);
+
+    const elsewhere = await browser.newContext();
+    const visitor = await elsewhere.newPage();
+    const errors = watchErrors(visitor);
+    await visitor.goto(magicLink);
+    await visitor.locator('[data-testid=status][data-state=live]').waitFor();
+    await waitForTokens(visitor, 'agent', 2);
+    expect(await visitor.getByTestId('send-input').isDisabled()).toBe(true);
+    expect(await visitor.getByTestId('wire-pane').textContent()).toContain('Server-Sent Events');
+    expect(await visitor.locator('.lane[data-own="true"]').count()).toBe(0);
+
+    await visitor.getByTestId('join').click();
+    const own = visitor.locator('.lane[data-own="true"]');
+    await own.waitFor();
+    const name = (await own.getAttribute('data-stream-name')) ?? '';
+    expect(name).toMatch(/^visitor-/);
+    await visitor.waitForFunction(() => !(document.querySelector('[data-testid=send-input]') as HTMLInputElement).disabled);
+    expect(await visitor.getByTestId('wire-pane').textContent()).toContain('WebSocket /connect');
+
+    // Moving from the watch to the socket neither repeats nor skips a frame.
+    await speak(agent, ['said ', 'after']);
+    await waitForTokens(visitor, 'agent', 4);
+    const shown = await laneTokens(visitor, 'agent');
+    expect(shown.map((t) => t.data)).toEqual(['said ', 'before ', 'said ', 'after']);
+    expect(new Set(shown.map((t) => t.seq)).size).toBe(4);
+
+    const from = agent.frames.length;
+    await visitor.getByTestId('send-input').fill('hi from a visitor');
+    await visitor.getByTestId('send-input').press('Enter');
+    const heard = await agent.next<TokenFrame>((f) => f.type === 'token' && f.data === 'hi from a visitor', 30_000, from);
+    expect(heard.stream_name).toBe(name);
+    await waitForTokens(page, name, 1);
+    expect((await laneTokens(page, name)).map((t) => t.data)).toEqual(['hi from a visitor']);
+    expect(errors).toEqual([]);
+    await agent.close();
+    await elsewhere.close();
     await context.close();
   });
 
@@ -187,6 +236,43 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'the demo page in Chromium' : SKIP
       }));
       expect(injected).toEqual({ elements: 0, pwned: null });
     }
+    await agent.close();
+    await context.close();
+  });
+
+  it('the MCP pane is a client of the same link: the agent is heard through ams_recv, and ams_send reaches the agent and the raw wire', async () => {
+    const context = await browser.newContext();
+    const { page, errors } = await mintOnPage(context, broker.url);
+    await page.locator('[data-testid=mcp-status][data-state=live]').waitFor();
+    const sent = (await page.locator('[data-testid=mcp-log] .entry.out code').allTextContents()).map((t) => JSON.parse(t) as { method: string; params?: { name?: string } });
+    expect(sent.slice(0, 4).map((m) => m.params?.name ?? m.method)).toEqual(['initialize', 'notifications/initialized', 'ams_join', 'ams_recv']);
+
+    const agent = await agentFromWscatLine(page, { streamName: 'agent' });
+    await agent.joined;
+    await speak(agent, ['through ', 'the ', 'wrapper']);
+    await waitForTokens(page, 'agent', 3);
+    // ams_recv returns the very frames the WebSocket carried: same data, same seqs.
+    const onWire = (await wireFrames(page)).map((w) => w.frame).filter((f) => f.type === 'token' && f.stream_name === 'agent');
+    const expected = onWire.map((f) => `seq ${f.seq} · token from agent: ${JSON.stringify(f.data)}`);
+    await page.waitForFunction(
+      (lines) => {
+        const notes = [...document.querySelectorAll('[data-testid=mcp-log] .entry.note code')].map((n) => n.textContent);
+        return lines.every((l) => notes.includes(l));
+      },
+      expected,
+      { timeout: 30_000 },
+    );
+
+    const from = agent.frames.length;
+    await page.getByTestId('mcp-input').fill('hello over MCP');
+    await page.getByTestId('mcp-send').click();
+    const heard = await agent.next<TokenFrame>((f) => f.type === 'token' && f.data === 'hello over MCP', 30_000, from);
+    expect(heard.stream_name).toBe('browser-mcp');
+    // The MCP session is another identity, so the page's own socket hears it as a peer frame.
+    await waitForTokens(page, 'browser-mcp', 1);
+    expect(await laneTokens(page, 'browser-mcp')).toEqual([{ data: 'hello over MCP', seq: String(heard.seq) }]);
+    expect((await wireFrames(page)).map((w) => w.frame)).toContainEqual(expect.objectContaining({ type: 'token', stream_name: 'browser-mcp', data: 'hello over MCP', seq: heard.seq }));
+    expect(errors).toEqual([]);
     await agent.close();
     await context.close();
   });
