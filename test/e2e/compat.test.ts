@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { AmsClient, connectUrl, type Minted } from '../../src/client';
+import { startBroker, type Broker } from '../support/broker';
+import { accounts, open } from './support';
+
+let broker: Broker;
+let api: AmsClient;
+let conv: Minted;
+let creds: { a: string; b: string };
+
+beforeAll(async () => {
+  broker = await startBroker();
+  api = new AmsClient(broker.url);
+  const [a, b] = await accounts(api, 2);
+  creds = { a: a.credential, b: b.credential };
+  conv = await api.createConversation(a, { stream_name: 'owner' });
+});
+afterAll(async () => {
+  await broker?.stop();
+});
+
+/** Connects with a raw `ws` client the way the published clients do, and reports how it ended. */
+function attempt(url: string, headers: Record<string, string> = {}, protocols?: string[]) {
+  return new Promise<{ code: number; reason: string; first?: string; protocol?: string }>((resolve) => {
+    const ws = new WebSocket(url, protocols, { headers });
+    let first: string | undefined;
+    ws.on('message', (m) => {
+      first ??= m.toString();
+      ws.close(1000);
+    });
+    ws.on('error', () => {});
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString(), first, protocol: ws.protocol }));
+  });
+}
+
+describe('published clients (ws) see the exact close codes and reasons', () => {
+  const cases: Array<[string, () => [string, Record<string, string>?], number, string]> = [
+    ['no token', () => [connectUrl(conv.magic_link).replace(/\?.*$/, ''), { Authorization: `Bearer ${creds.a}` }], 4001, 'invalid_magic_link'],
+    ['unknown alias', () => [connectUrl(conv.magic_link).replace(conv.alias, 'nobody-here'), { Authorization: `Bearer ${creds.a}` }], 4005, 'conversation_not_found'],
+    ['altered token', () => [connectUrl(conv.magic_link).replace('?t=w', '?t=r'), { Authorization: `Bearer ${creds.a}` }], 4001, 'invalid_magic_link'],
+    ['missing credential', () => [connectUrl(conv.magic_link), {}], 4002, 'invalid_credential'],
+    ['bad stream name', () => [connectUrl(conv.magic_link), { Authorization: `Bearer ${creds.a}`, 'X-AMS-Stream-Name': 'no spaces' }], 4400, 'invalid_stream_name_header'],
+    ['bad metadata', () => [connectUrl(conv.magic_link), { Authorization: `Bearer ${creds.a}`, 'X-AMS-Stream-Metadata': 'e30' + '!' }], 4400, 'invalid_stream_metadata_header'],
+    ['foreign stream name', () => [connectUrl(conv.magic_link), { Authorization: `Bearer ${creds.b}`, 'X-AMS-Stream-Name': 'owner' }], 4004, 'stream_name_conflict'],
+  ];
+  for (const [what, make, code, reason] of cases) {
+    it(`${what} → ${code} ${reason}`, async () => {
+      const [url, headers] = make();
+      const end = await attempt(url, headers);
+      expect({ code: end.code, reason: end.reason }).toEqual({ code, reason });
+    });
+  }
+
+  it('a plain GET on /connect is 426 upgrade_required', async () => {
+    const res = await fetch(connectUrl(conv.magic_link).replace(/^ws/, 'http'));
+    expect(res.status).toBe(426);
+    expect(await res.json()).toMatchObject({ error: 'upgrade_required' });
+  });
+
+  it('the first frame is joined; metadata in base64 arrives intact', async () => {
+    const meta = Buffer.from(JSON.stringify({ model: 'x', note: 'ünïcode ✓' })).toString('base64');
+    const end = await attempt(connectUrl(conv.magic_link), { Authorization: `Bearer ${creds.b}`, 'X-AMS-Stream-Name': 'meta-check', 'X-AMS-Stream-Metadata': meta });
+    expect(JSON.parse(end.first!)).toMatchObject({ type: 'joined', stream_name: 'meta-check', metadata: { model: 'x', note: 'ünïcode ✓' } });
+  });
+
+  it('a browser-style client authenticates with the ams.bearer subprotocol and gets ams.v1 back', async () => {
+    const url = `${connectUrl(conv.magic_link)}&stream_name=browser-tab&self_subscribe=1`;
+    const end = await attempt(url, {}, ['ams.v1', `ams.bearer.${creds.b}`]);
+    expect(end.protocol).toBe('ams.v1');
+    expect(JSON.parse(end.first!)).toMatchObject({ type: 'joined', stream_name: 'browser-tab', self_subscribe: true });
+  });
+
+  it('an observer hears both sides and is closed 4903 when it emits', async () => {
+    const obs = open(conv.observer_link);
+    const sa = open(conv.magic_link, { credential: creds.a, streamName: 'owner' });
+    const sb = open(conv.magic_link, { credential: creds.b, streamName: 'bee' });
+    await Promise.all([obs.joined, sa.joined, sb.joined]);
+    sa.send('from a');
+    sb.send('from b');
+    await obs.next((f) => f.type === 'token' && f.data === 'from a');
+    await obs.next((f) => f.type === 'token' && f.data === 'from b');
+    obs.send('nope');
+    expect(await obs.closed).toEqual({ code: 4903, reason: 'read_only' });
+    // Takeover of 'owner' by the same account: the old socket hears 4901.
+    const again = open(conv.magic_link, { credential: creds.a, streamName: 'owner' });
+    expect(await again.joined).toMatchObject({ resumed: true, stream_id: conv.stream_id });
+    expect(await sa.closed).toEqual({ code: 4901, reason: 'stream_displaced' });
+    await Promise.all([again.close(), sb.close()]);
+  });
+});
