@@ -20,11 +20,22 @@ export function el(tag, attrs = {}, text) {
   return node;
 }
 
+/** A lane keeps its latest tokens on screen; older ones are in the broker's history. */
+const LANE_CAP = 5_000;
+
 /** Keeps a scrolled box pinned to its end while the reader is at the end. */
 function stickToEnd(/** @type {HTMLElement} */ box, /** @type {() => void} */ change) {
   const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 24;
   change();
   if (atEnd) box.scrollTop = box.scrollHeight;
+}
+
+/** Appends to a lane, dropping its oldest entries past the cap. @param {HTMLElement} box @param {HTMLElement} node */
+function appendCapped(box, node) {
+  stickToEnd(box, () => {
+    box.append(node);
+    while (box.childElementCount > LANE_CAP) box.firstElementChild?.remove();
+  });
 }
 
 /** @param {unknown} metadata */
@@ -102,7 +113,7 @@ export class Lanes {
   mark(lane, text, seq) {
     const span = el('span', { class: 'mark' }, text);
     if (seq !== undefined) span.dataset.seq = String(seq);
-    stickToEnd(lane.tokens, () => lane.tokens.append(span));
+    appendCapped(lane.tokens, span);
   }
 
   /**
@@ -139,7 +150,7 @@ export class Lanes {
       case 'token': {
         const lane = this.lane(f);
         const attrs = { class: 'tok', 'data-seq': String(f.seq), title: `seq ${f.seq} · ${f.ts}` };
-        stickToEnd(lane.tokens, () => lane.tokens.append(el('span', attrs, f.data)));
+        appendCapped(lane.tokens, el('span', attrs, f.data));
         return;
       }
       default:
@@ -152,7 +163,7 @@ export class Lanes {
     const lane = /** @type {Lane} */ (this.byId.get(this.ownId));
     const span = el('span', { class: 'tok pending', title: 'sent, waiting for the broker’s receipt' }, data);
     this.pending.set(id, span);
-    stickToEnd(lane.tokens, () => lane.tokens.append(span));
+    appendCapped(lane.tokens, span);
   }
 
   /** @param {string} id @param {number} seq */

@@ -25,6 +25,8 @@ export class LiveConversation {
     this.wire = null;
     /** @type {'watching' | 'speaking' | 'observer'} */
     this.role = 'watching';
+    /** @type {((joined: any) => void) | null} called on every `joined`, after the role is settled */
+    this.onJoined = null;
     this.setSendEnabled(false);
     this.parts.sendForm.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -66,6 +68,7 @@ export class LiveConversation {
       this.setSendEnabled(this.role === 'speaking');
     }
     this.lanes.apply(frame);
+    if (frame.type === 'joined') this.onJoined?.(frame);
   }
 
   /**

@@ -78,14 +78,22 @@ async function main() {
     try {
       const account = await mintAccount('visitor');
       const streamName = `visitor-${account.namespace.slice(-4)}`;
+      live.onJoined = (joined) => {
+        if (joined.scope === 'write') {
+          $('join-title').textContent = 'Speaking';
+          $('join-text').hidden = true;
+          joinNote.textContent = `You speak as ${joined.stream_name}, with a fresh demo account (namespace ${account.namespace}). Its credential stays in this tab.`;
+        } else {
+          joinNote.textContent = 'This is an observer link: it only watches. Ask for the magic link to speak.';
+        }
+      };
       live.connect('socket', {
         credential: account.credential,
         streamName,
         streamMetadata: { kind: 'human', client: 'AMS link view' },
       });
       join.hidden = true;
-      joinNote.textContent = `You speak as ${streamName}, with a fresh demo account (namespace ${account.namespace}). Its credential stays in this tab.`;
-      live.parts.sendInput.focus();
+      joinNote.textContent = 'Joining…';
     } catch (err) {
       join.disabled = false;
       join.textContent = 'Join and speak';

@@ -14,9 +14,9 @@ import { LIMITS } from '../protocol/limits';
 
 export const view = new Hono<{ Bindings: Env }>();
 
-/** The demo page and the link view; both live in `public/`. */
-export const DEMO_PAGE = '/index.html';
-export const VIEW_PAGE = '/view.html';
+/** The demo page and the link view (`public/index.html`, `public/view.html`), by the paths the asset server serves them at. */
+export const DEMO_PAGE = '/';
+export const VIEW_PAGE = '/view';
 
 /**
  * Headers for the two documents. The magic link is a capability in the URL,

@@ -188,6 +188,7 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'the demo page in Chromium' : SKIP
     await own.waitFor();
     const name = (await own.getAttribute('data-stream-name')) ?? '';
     expect(name).toMatch(/^visitor-/);
+    await visitor.getByTestId('join-note').filter({ hasText: `You speak as ${name}` }).waitFor();
     await visitor.waitForFunction(() => !(document.querySelector('[data-testid=send-input]') as HTMLInputElement).disabled);
     expect(await visitor.getByTestId('wire-pane').textContent()).toContain('WebSocket /connect');
 
