@@ -121,6 +121,11 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'the demo page in Chromium' : SKIP
     expect(await laneTokens(page, 'browser')).toEqual([{ data: 'hello, agent', seq: String(first.seq) }, { data: 'second', seq: String(second.seq) }]);
     expect(agent.tokens()).toEqual(['hello, agent', 'second']);
 
+    // A metadata change replaces what the lane shows, and is marked where it happened.
+    agent.setMetadata({ model: 'test-model', status: 'thinking' });
+    await page.locator('.lane[data-stream-name="agent"] .lane-meta').filter({ hasText: JSON.stringify({ model: 'test-model', status: 'thinking' }) }).waitFor();
+    expect(await page.locator('.lane[data-stream-name="agent"] .mark').allTextContents()).toEqual(['joined', 'metadata changed']);
+
     await agent.close();
     await page.locator('.lane[data-stream-name="agent"][data-state="left"]').waitFor();
     expect(errors).toEqual([]);
