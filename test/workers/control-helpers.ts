@@ -126,12 +126,13 @@ export interface TestSocket {
 }
 
 /**
- * Opens a WebSocket on `{link}/connect` through the Worker, the way a client
+ * Opens a WebSocket on `{link}/connect` (or on `link` itself when it is a connect URL) through the Worker, the way a client
  * would: `Upgrade: websocket`, the credential as a bearer header.
  */
 export async function connect(link: string, opts: { credential?: string; headers?: Record<string, string> } = {}): Promise<TestSocket> {
   const u = new URL(link);
-  u.pathname = `${u.pathname.replace(/\/$/, '')}/connect`;
+  // A link already pointing at /connect (with or without a trailing slash) is used as it is.
+  if (!/\/connect\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/$/, '')}/connect`;
   const headers: Record<string, string> = { upgrade: 'websocket', ...(opts.headers ?? {}) };
   if (opts.credential) headers.authorization = `Bearer ${opts.credential}`;
   const res = await call(u.toString(), { headers });

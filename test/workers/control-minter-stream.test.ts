@@ -1,6 +1,6 @@
 /** The minter's stream is really registered at mint: connecting gets exactly the stream_id the mint returned. */
 import { describe, expect, it } from 'vitest';
-import { bearer, call, inspectPath, join, mint, newAccount } from './control-helpers';
+import { bearer, call, expectRejected, inspectPath, join, mint, newAccount } from './control-helpers';
 
 describe("the minter's stream", () => {
   it('is the stream a minter connecting without a stream name gets in joined', async () => {
@@ -43,6 +43,17 @@ describe("the minter's stream", () => {
     expect(guest.joined.stream_id).not.toBe(m.stream_id);
     for (const s of [host, guest]) s.ws.close(1000, 'done');
     await Promise.all([host.closed, guest.closed]);
+  });
+
+  it("is held for the minter: another account asking for its name before the minter ever connects is refused 4004", async () => {
+    const owner = await newAccount('minter-claim');
+    const rival = await newAccount('rival');
+    const m = await mint(owner, { stream_name: 'reserved' });
+    await expectRejected(m.magic_link, 4004, 'stream_name_conflict', { credential: rival.credential, headers: { 'x-ams-stream-name': 'reserved' } });
+    const s = await join(m.magic_link, { credential: owner.credential });
+    expect(s.joined.stream_id).toBe(m.stream_id);
+    s.ws.close(1000, 'done');
+    await s.closed;
   });
 
   it('is listed by inspect right after mint, before anyone connects', async () => {

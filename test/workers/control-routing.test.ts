@@ -1,6 +1,6 @@
 /** Health, trailing slashes, unknown routes: every API answer is JSON, never HTML, never a stack trace. */
 import { describe, expect, it } from 'vitest';
-import { bearer, call, expectError, inspectPath, jsonCall, mint, newAccount, uniqueName } from './control-helpers';
+import { bearer, call, expectError, inspectPath, join, jsonCall, mint, newAccount, uniqueName } from './control-helpers';
 
 describe('GET|HEAD /healthz', () => {
   it('answers 200 {ok:true, host, ts} with CORS *', async () => {
@@ -47,6 +47,17 @@ describe('a trailing slash is tolerated everywhere', () => {
     const { alias } = (await res.json()) as { alias: string };
     expect((await call(`${inspectPath(a.namespace, alias)}/`, { headers: bearer(a.credential) })).status).toBe(200);
     expect((await call(`${inspectPath(a.namespace, alias)}/`, { method: 'DELETE', headers: bearer(a.credential) })).status).toBe(200);
+  });
+
+  it('on the WebSocket path …/connect/?t=', async () => {
+    const a = await newAccount('slash-ws');
+    const m = await mint(a);
+    const u = new URL(m.magic_link);
+    u.pathname = `${u.pathname}/connect/`;
+    const s = await join(u.toString(), { credential: a.credential });
+    expect(s.joined.stream_id).toBe(m.stream_id);
+    s.ws.close(1000, 'done');
+    await s.closed;
   });
 
   it('on POST …/links/ and …/links/rotate/', async () => {
