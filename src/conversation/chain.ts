@@ -4,7 +4,6 @@
  *   chain_n = SHA-256(chain_{n-1} ‖ UTF-8(JCS(frame_n without "chain")))
  * JCS is RFC 8785 canonical JSON. Hex-encoded on the wire.
  */
-import canonicalize from 'canonicalize';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex } from '../control/encoding';
 import type { LoggedFrame } from '../protocol/frames';
@@ -19,10 +18,24 @@ function fromHex(hex: string): Uint8Array {
   return out;
 }
 
+/**
+ * RFC 8785 (JCS) text of a JSON value: keys sorted by UTF-16 code units,
+ * numbers and strings as ECMAScript's JSON.stringify writes them. That also
+ * gives a lone surrogate (legal in opaque metadata and ids) its `\udXXX`
+ * escape, where a strict JCS library would throw and fail the whole append.
+ */
+export function jcs(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : jcs(v))).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${jcs(obj[k])}`).join(',')}}`;
+}
+
 /** The canonical text of a logged frame, as hashed. */
 export function canonicalFrame(frame: LoggedFrame): string {
   const { chain: _omit, ...rest } = frame as LoggedFrame & { chain?: string };
-  return canonicalize(rest) as string;
+  return jcs(rest);
 }
 
 export function nextChain(previousHex: string, frame: LoggedFrame): string {
