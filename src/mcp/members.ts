@@ -286,7 +286,7 @@ export class McpMembers {
   /** The live connection a session may act through, rejoining an idle membership on the way. */
   private current(ref: MemberRef): Outcome<McpConnection> {
     const r = this.conv.record;
-    if (!r) return fail('conversation_not_found', 'The conversation no longer exists.', true);
+    if (!r) return fail('conversation_closed', 'The conversation was deleted.', true);
     const row = this.row(ref.member_id);
     if (!row || row.lease === null) return fail('not_joined', undefined, true);
     if (row.lease !== ref.lease) return fail('stream_displaced', undefined, true);

@@ -37,13 +37,14 @@ async function serve(c: Context<{ Bindings: Env }>, bound: LinkAddress | null): 
     secretsOf(c.env);
     const req = c.req.raw;
     const headers = new Headers(req.headers);
-    for (const h of [SESSION_HEADER, INIT_HEADER, BOUND_HEADER]) headers.delete(h);
+    for (const h of [SESSION_HEADER, INIT_HEADER, BOUND_HEADER, 'content-length']) headers.delete(h);
     const given = req.headers.get(MCP_SESSION_ID);
     let id: string;
-    let body: BodyInit | null = null;
+    // Read whole (and capped) here: an object that answers early must not leave a request stream half read.
+    const body = req.method === 'POST' ? await readText(req, LIMITS.mcpRequestBytes) : null;
     if (given === null) {
-      if (req.method !== 'POST') return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
-      const text = await readText(req, LIMITS.controlBodyBytes);
+      if (req.method !== 'POST' || body === null) return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
+      const text = body;
       let message: unknown;
       try {
         message = JSON.parse(text);
@@ -54,11 +55,9 @@ async function serve(c: Context<{ Bindings: Env }>, bound: LinkAddress | null): 
       id = newSessionId();
       headers.set(INIT_HEADER, '1');
       if (bound) headers.set(BOUND_HEADER, JSON.stringify(bound));
-      body = text;
     } else {
       if (!SESSION_ID_RE.test(given)) return jsonRpcError(404, -32001, 'Session not found: initialize a new MCP session.');
       id = given;
-      body = req.method === 'POST' ? req.body : null;
     }
     headers.set(SESSION_HEADER, id);
     const stub = c.env.MCP_SESSIONS.get(c.env.MCP_SESSIONS.idFromName(id));

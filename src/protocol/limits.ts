@@ -39,6 +39,8 @@ export const LIMITS = {
   linkMaxLifetimeSeconds: 365 * 24 * 60 * 60,
   /** SSE keep-alive comment interval. */
   sseKeepAliveMs: 15_000,
+  /** An MCP request body (a 64 KiB token JSON-escaped can grow sixfold) → 413 body_too_large. */
+  mcpRequestBytes: 1024 * 1024,
   /** `ams_recv.wait_ms` upper bound (MCP clients time requests out at about 60 s). */
   mcpWaitMsMax: 25_000,
   /** `ams_recv.max`: default and upper bound of frames per call. */
