@@ -32,9 +32,13 @@ export function hashCredential(credential: string, pepper: string): string {
   return toHex(hmac(sha256, enc.encode(pepper), enc.encode(credential)));
 }
 
-/** `Authorization: Bearer …` → the credential text, `missing`, or undefined for a non-bearer header. */
+/**
+ * `Authorization: Bearer …` → the credential text; '' for a bearer header with
+ * nothing usable; undefined when there is no header or it uses another scheme
+ * (so Basic auth from a proxy does not hide a link's `?t=`).
+ */
 export function bearerOf(header: string | null | undefined): string | undefined {
-  if (!header) return undefined;
+  if (!header || !/^\s*Bearer(\s|$)/i.test(header)) return undefined;
   const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
   return m ? m[1] : '';
 }

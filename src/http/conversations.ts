@@ -66,7 +66,7 @@ conversations.post('/v1/:ns/conversations/:alias/links', async (c) => {
   secretsOf(c.env);
   await requireNamespaceOwner(c, ns);
   const body = await readJsonObject(c.req.raw, LIMITS.controlBodyBytes, true);
-  const scope = body.scope ?? 'write';
+  const scope = body.scope === undefined ? 'write' : body.scope;
   if (scope !== 'write' && scope !== 'read') throw new AmsError('invalid_scope');
   const expiresIn = body.expires_in;
   if (expiresIn !== undefined && (typeof expiresIn !== 'number' || !Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > LIMITS.linkMaxLifetimeSeconds)) {

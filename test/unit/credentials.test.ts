@@ -83,7 +83,7 @@ describe('bearerOf', () => {
     expect(bearerOf(undefined)).toBeUndefined();
     expect(bearerOf(null)).toBeUndefined();
     expect(bearerOf('')).toBeUndefined();
-    expect(bearerOf('Basic YTpi')).toBe('');
+    expect(bearerOf('Basic YTpi')).toBeUndefined();
     expect(bearerOf('Bearer')).toBe('');
     expect(bearerOf('Bearer a b')).toBe('');
   });

@@ -87,6 +87,11 @@ describe('who may inspect', () => {
     expect(((await res.json()) as Inspected).conversation_id).toBe(conv.conversation_id);
   });
 
+  it('uses the t= when the Authorization header is of another scheme (a proxy's Basic auth)', async () => {
+    const res = await call(inspectPath(owner.namespace, conv.alias, tokenOf(conv.observer_link)), { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
+    expect(res.status).toBe(200);
+  });
+
   it('lets the t= of the observer link inspect without a credential', async () => {
     const res = await inspectWith({ t: tokenOf(conv.observer_link) });
     expect(res.status).toBe(200);

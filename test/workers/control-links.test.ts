@@ -142,6 +142,7 @@ describe('POST …/links', () => {
     ['an unknown scope', { scope: 'admin' }, 'invalid_scope'],
     ['a numeric scope', { scope: 1 }, 'invalid_scope'],
     ['an upper-case scope', { scope: 'READ' }, 'invalid_scope'],
+    ['a null scope', { scope: null }, 'invalid_scope'],
     ['expires_in of 0', { expires_in: 0 }, 'invalid_expires_in'],
     ['a negative expires_in', { expires_in: -5 }, 'invalid_expires_in'],
     ['a fractional expires_in', { expires_in: 1.5 }, 'invalid_expires_in'],
