@@ -87,7 +87,7 @@ describe('who may inspect', () => {
     expect(((await res.json()) as Inspected).conversation_id).toBe(conv.conversation_id);
   });
 
-  it('uses the t= when the Authorization header is of another scheme (a proxy's Basic auth)', async () => {
+  it('uses the t= when the Authorization header is of another scheme (Basic auth from a proxy)', async () => {
     const res = await call(inspectPath(owner.namespace, conv.alias, tokenOf(conv.observer_link)), { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
     expect(res.status).toBe(200);
   });
