@@ -23,7 +23,7 @@ describe('hash chain', () => {
   });
 
   it('ignores a chain field already on the frame and sorts keys', () => {
-    const f = { ...frame(1, 'x'), chain: 'ff' } as LoggedFrame;
+    const f = { ...frame(1, 'x'), chain: 'ff' } as unknown as LoggedFrame;
     expect(canonicalFrame(f)).toBe('{"data":"x","owner_account_id":"acc_1","seq":1,"stream_id":"str_1","stream_name":"a","ts":"2026-01-01T00:00:00.000Z","type":"token"}');
   });
 

@@ -3,7 +3,7 @@ import { verifyChain } from '../../src/client/chain';
 import type { LoggedFrame } from '../../src/protocol/frames';
 import { account, barrier, connect, inspect, isType, mint, settle } from './support';
 
-const seqOf = (f: { seq?: number }) => f.seq as number;
+const seqOf = (f: object) => (f as { seq: number }).seq;
 
 describe('resume from a cursor', () => {
   it('a subscriber that drops gets exactly what it missed, in order, then live frames', async () => {
