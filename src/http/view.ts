@@ -54,7 +54,11 @@ async function servePage(c: Context<{ Bindings: Env }>, file: string): Promise<R
   const headers = new Headers(asset.headers);
   for (const [k, v] of Object.entries(PAGE_HEADERS)) headers.set(k, v);
   headers.delete('etag');
-  return new Response(c.req.method === 'HEAD' ? null : asset.body, { status: 200, headers });
+  if (c.req.method === 'HEAD') {
+    await asset.body?.cancel();
+    return new Response(null, { status: 200, headers });
+  }
+  return new Response(asset.body, { status: 200, headers });
 }
 
 view.get('/', (c) => servePage(c, DEMO_PAGE));
