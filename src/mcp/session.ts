@@ -247,8 +247,9 @@ export class McpSession {
       }
       target = addr;
       const j = this.state.joined;
+      // Joining where the session already is continues the membership; asking for other settings rejoins.
       const same = j && j.conversation_id === check.claims.conversation_id && j.scope === check.claims.scope
-        && (a.stream_name === undefined || a.stream_name === j.stream_name);
+        && (a.stream_name === undefined || a.stream_name === j.stream_name) && a.stream_metadata === undefined && a.self_subscribe === undefined;
       args = same
         ? { resume: { conversation_id: j.conversation_id, member_id: j.ref.member_id, account_id: j.account_id, generation: check.claims.generation }, account_id: this.state.account_id, since: a.since }
         : { claims: check.claims, account_id: this.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined, self_subscribe: a.self_subscribe, since: a.since };

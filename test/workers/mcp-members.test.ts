@@ -87,6 +87,22 @@ describe('MCP memberships', () => {
     ws.close();
   });
 
+  it('joining again where the session already is keeps the membership, without leaving and rejoining', async () => {
+    const owner = await account(uniqueNs('mcpw'));
+    const conv = await mint(owner);
+    const ws = await connect(conv.magic_link, { credential: owner.credential });
+    await ws.next(isType('joined'));
+    const m = await openSession(conv.magic_link);
+    const first = await m.ok('ams_join', { stream_name: 'steady' });
+    const again = await m.ok('ams_join');
+    expect(again).toMatchObject({ stream_id: first.stream_id, resumed: true });
+    const { seq } = await m.ok('ams_send', { data: 'still steady' });
+    await ws.next((f) => f.type === 'token' && f.seq === seq);
+    expect(ws.frames.filter((f) => f.type === 'stream_left')).toHaveLength(0);
+    expect(ws.frames.filter((f) => f.type === 'stream_joined')).toHaveLength(1);
+    ws.close();
+  });
+
   it('a bearer session refuses the resume_key of another account', async () => {
     const owner = await account(uniqueNs('mcpw'));
     const conv = await mint(owner);
