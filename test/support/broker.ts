@@ -35,13 +35,18 @@ export async function freePort(): Promise<number> {
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-export async function startBroker(opts: { stateDir?: string; port?: number; vars?: Record<string, string>; timeoutMs?: number } = {}): Promise<Broker> {
+/**
+ * `root` runs another copy of the project (the benchmark runs a snapshot, so
+ * edits in the working tree do not make wrangler reload mid-measurement).
+ */
+export async function startBroker(opts: { stateDir?: string; port?: number; vars?: Record<string, string>; timeoutMs?: number; root?: string } = {}): Promise<Broker> {
+  const root = opts.root ?? ROOT;
   const port = opts.port ?? (await freePort());
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ams-state-'));
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', stateDir, '--inspector-port', String(await freePort()), '--log-level', 'warn'];
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('--var', `${k}:${v}`);
-  const child = spawn(join(ROOT, 'node_modules/.bin/wrangler'), args, {
-    cwd: ROOT,
+  const child = spawn(join(root, 'node_modules/.bin/wrangler'), args, {
+    cwd: root,
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,

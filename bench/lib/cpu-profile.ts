@@ -1,0 +1,69 @@
+/**
+ * CPU profiles of the Worker's isolate through `wrangler dev`'s inspector
+ * proxy (Chrome DevTools Protocol): where the broker spends its time while a
+ * scenario runs. Used by bench/profile.ts, not by the timed run.
+ */
+import WebSocket from 'ws';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+export interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+export class Inspector {
+  private id = 0;
+  private readonly pending = new Map<number, (r: unknown) => void>();
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const msg = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: unknown };
+      if (msg.id !== undefined) this.pending.get(msg.id)?.(msg.error ? Promise.reject(new Error(JSON.stringify(msg.error))) : msg.result);
+    });
+  }
+
+  static async connect(port: number): Promise<Inspector> {
+    const list = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as { webSocketDebuggerUrl: string }[];
+    const ws = new WebSocket(list[0].webSocketDebuggerUrl);
+    await new Promise((res, rej) => (ws.once('open', res), ws.once('error', rej)));
+    return new Inspector(ws);
+  }
+
+  call<T>(method: string, params: object = {}): Promise<T> {
+    const id = ++this.id;
+    return new Promise<T>((res) => {
+      this.pending.set(id, res as (r: unknown) => void);
+      this.ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** Self time per function (ms), heaviest first. */
+export function selfTimes(profile: CpuProfile): { name: string; ms: number; share: number }[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  for (let i = 0; i < samples.length; i++) self.set(samples[i], (self.get(samples[i]) ?? 0) + (deltas[i + 1] ?? 0) / 1000);
+  const totals = new Map<string, number>();
+  let all = 0;
+  for (const [id, ms] of self) {
+    const f = byId.get(id)!.callFrame;
+    const file = f.url.split('/').slice(-2).join('/');
+    const key = `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}`;
+    totals.set(key, (totals.get(key) ?? 0) + ms);
+    all += ms;
+  }
+  return [...totals].map(([name, ms]) => ({ name, ms, share: ms / all })).sort((a, b) => b.ms - a.ms);
+}

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench`: AMS on a real `wrangler dev` (workerd) and, in the same run
+ * on the same machine with the same client harness, a bare `ws` relay, NATS
+ * (WebSocket listener) and Redis pub/sub when installed. Prints a table and
+ * writes bench/results/latest.json. Any lost, duplicated, misrouted or
+ * reordered delivery fails the run (exit code 1).
+ *
+ * Options: --quick (small counts, a smoke run), --ref=<git ref> (benchmark a
+ * commit instead of the working tree), --only=hop,fanout,many,resume,mcp,memory,
+ * --no-baselines, --no-dev-proxy.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { cpuBusyPercent, describeMachine } from './lib/machine';
+import { snapshot, ROOT } from './lib/snapshot';
+import { CorrectnessError } from './lib/traffic';
+import { startAms, type AmsProcesses } from './lib/workerd';
+import { AMS, render, type ByTarget, type Entry, type Goal, type Results } from './report';
+import { memory } from './scenarios/memory';
+import { mcpAvailable, mcpHop } from './scenarios/mcp';
+import { amsResume, redisStreamResume } from './scenarios/resume';
+import { FULL, QUICK, fanout, hop, many } from './scenarios/traffic';
+import { AmsTarget } from './targets/ams';
+import { NatsTarget } from './targets/nats';
+import { RedisTarget } from './targets/redis';
+import { RelayTarget } from './targets/relay';
+import type { Target } from './targets/target';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(`--${name}`);
+const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const quick = flag('quick');
+const scale = quick ? QUICK : FULL;
+const only = option('only')?.split(',');
+const runs = (scenario: string) => !only || only.includes(scenario);
+const DEV = 'AMS via dev proxy';
+
+const failures: string[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+let cleaning: Promise<void> | undefined;
+const cleanup = () => (cleaning ??= (async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+})());
+process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+process.on('SIGTERM', () => void cleanup().then(() => process.exit(143)));
+
+async function measure<T>(label: string, fn: () => Promise<T>): Promise<Entry<T>> {
+  process.stderr.write(`  ${label} … `);
+  const started = performance.now();
+  try {
+    const value = await fn();
+    process.stderr.write(`${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+    return { status: 'ok', ...value };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`FAILED\n${message}\n`);
+    failures.push(`${label}: ${err instanceof CorrectnessError ? '' : '(error) '}${message}`);
+    return { status: 'failed', error: message };
+  }
+}
+
+async function main(): Promise<number> {
+  const startedAt = new Date().toISOString();
+  const loadBefore = os.loadavg();
+  const cpuBusyBeforePct = await cpuBusyPercent();
+  const snap = snapshot(option('ref'));
+  cleanups.push(async () => snap.remove());
+  process.stderr.write(`starting wrangler dev on a snapshot of the ${snap.source} …\n`);
+  const ams: AmsProcesses = await startAms(snap.dir);
+  cleanups.push(() => ams.broker.stop());
+
+  const results: Results = {
+    meta: {}, targets: {}, hop: {}, fanout: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
+  };
+  const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid]);
+  const targets: Target[] = [amsTarget];
+  results.targets[AMS] = { status: 'ok', version: ams.directUrl ? 'runtime workerd, no dev proxy' : 'through the dev proxy', url: amsTarget.base };
+  if (ams.directUrl && !flag('no-dev-proxy')) {
+    targets.push(new AmsTarget(DEV, ams.devUrl, () => [ams.runtimePid, ...(ams.proxyPid ? [ams.proxyPid] : [])]));
+    results.targets[DEV] = { status: 'ok', url: ams.devUrl };
+  }
+  let redis: RedisTarget | undefined;
+  let nats: NatsTarget | undefined;
+  if (!flag('no-baselines')) {
+    const relay = await RelayTarget.start();
+    cleanups.push(() => relay.stop());
+    targets.push(relay);
+    results.targets[relay.name] = { status: 'ok', version: `Node ${process.version}, ws ${describeMachine(ROOT).ws}` };
+    const n = await NatsTarget.start();
+    if (typeof n === 'string') results.targets['NATS (ws)'] = { status: 'skipped', reason: n };
+    else {
+      nats = n;
+      cleanups.push(() => n.stop());
+      targets.push(n);
+      results.targets[n.name] = { status: 'ok', version: n.version };
+    }
+    const r = await RedisTarget.start();
+    if (typeof r === 'string') results.targets['Redis pub/sub'] = { status: 'skipped', reason: r };
+    else {
+      redis = r;
+      cleanups.push(() => r.stop());
+      targets.push(r);
+      results.targets[r.name] = { status: 'ok', version: r.version };
+    }
+  }
+  for (const t of targets) t.onError = (m) => failures.push(`${t.name}: ${m}`);
+  const skippedTargets = Object.entries(results.targets).filter(([, v]) => v.status === 'skipped') as [string, { status: 'skipped'; reason: string }][];
+  const withSkipped = <T>(by: ByTarget<T>): ByTarget<T> => {
+    for (const [name, v] of skippedTargets) by[name] = { status: 'skipped', reason: v.reason };
+    return by;
+  };
+
+  process.stderr.write('warming up …\n');
+  for (const t of targets) await measure(`warm-up ${t.name}`, () => fanout(t, 10, { ...QUICK, fanoutTokens: () => 200 }));
+
+  if (runs('hop')) {
+    process.stderr.write('1. hop latency\n');
+    for (const t of targets) results.hop[t.name] = await measure(`hop ${t.name}`, () => hop(t, scale));
+    withSkipped(results.hop);
+  }
+  if (runs('fanout')) {
+    process.stderr.write('2. fan-out\n');
+    for (const n of [1, 10, 100]) {
+      const by: ByTarget<Awaited<ReturnType<typeof fanout>>> = {};
+      for (const t of targets) by[t.name] = await measure(`fan-out 1 → ${n} ${t.name}`, () => fanout(t, n, scale));
+      results.fanout[String(n)] = withSkipped(by);
+    }
+  }
+  if (runs('many')) {
+    process.stderr.write('3. many conversations\n');
+    for (const t of targets) {
+      if (t.name === DEV) continue;
+      results.many[t.name] = await measure(`${scale.manyRooms} rooms × 4 ${t.name}`, () => many(t, scale));
+    }
+    withSkipped(results.many);
+  }
+  if (runs('resume')) {
+    process.stderr.write('4. resume\n');
+    const frames = quick ? 2_000 : 10_000;
+    results.resume[AMS] = await measure(`resume ${frames} ${AMS}`, () => amsResume(amsTarget, frames, quick ? 3 : 5));
+    results.resume['ws relay'] = { status: 'skipped', reason: 'a bare relay keeps no history' };
+    results.resume['NATS (ws)'] = { status: 'skipped', reason: 'core NATS keeps no history (JetStream not measured)' };
+    results.resume['Redis Streams (XRANGE)'] = redis
+      ? await measure(`resume ${frames} Redis Streams`, () => redisStreamResume(redis!, frames, quick ? 3 : 5))
+      : { status: 'skipped', reason: 'redis-server is not installed' };
+  }
+  if (runs('mcp')) {
+    process.stderr.write('5. MCP\n');
+    const missing = await mcpAvailable(amsTarget);
+    results.mcp[AMS] = missing
+      ? { status: 'skipped', reason: missing }
+      : await measure('MCP ams_send → ams_recv', () => mcpHop(amsTarget, quick ? 50 : 300, quick ? 10 : 30));
+  }
+  if (runs('memory')) {
+    process.stderr.write('6. memory\n');
+    for (const t of targets) results.memory[t.name] = await measure(`memory ${t.name}`, () => memory(t, 10, 100));
+    withSkipped(results.memory);
+  }
+  void nats;
+
+  results.goals = goals(results);
+  results.meta = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: describeMachine(ROOT),
+    cpuBusyBeforePct,
+    loadBefore,
+    loadAfter: os.loadavg(),
+    source: snap.source,
+    commit: snap.commit,
+    dirty: snap.dirty,
+    scale: quick ? 'quick' : 'full',
+    urls: { dev: ams.devUrl, runtime: ams.directUrl },
+  };
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`\n${render(results)}\n\nwritten: bench/results/latest.json\n`);
+  return failures.length > 0 ? 1 : 0;
+}
+
+function goals(r: Results): Goal[] {
+  const out: Goal[] = [];
+  const hop = r.hop[AMS];
+  if (hop?.status === 'ok') {
+    out.push({ goal: 'hop latency p50 ≤ 0.5 ms', value: `${hop.latency.p50.toFixed(3)} ms`, met: hop.latency.p50 <= 0.5 });
+    out.push({ goal: 'hop latency p99 ≤ 2 ms', value: `${hop.latency.p99.toFixed(3)} ms`, met: hop.latency.p99 <= 2 });
+  }
+  const f10 = r.fanout['10'];
+  const a = f10?.[AMS];
+  if (a?.status === 'ok') {
+    out.push({ goal: '1 → 10 fan-out ≥ 50,000 deliveries/s', value: `${Math.round(a.deliveriesPerSecond).toLocaleString('en-US')} deliveries/s`, met: a.deliveriesPerSecond >= 50_000 });
+    const relay = f10['ws relay'];
+    if (relay?.status === 'ok') {
+      const ratio = relay.deliveriesPerSecond / a.deliveriesPerSecond;
+      out.push({ goal: '1 → 10 fan-out within 3× of the bare ws relay', value: `relay ${Math.round(relay.deliveriesPerSecond).toLocaleString('en-US')}/s = ${ratio.toFixed(2)}× AMS`, met: ratio <= 3 });
+    }
+  }
+  out.push({ goal: 'zero lost, duplicated or reordered deliveries', value: r.failures.length === 0 ? 'none in any scenario' : `${r.failures.length} failure(s)`, met: r.failures.length === 0 });
+  return out;
+}
+
+main()
+  .then(async (code) => {
+    await cleanup();
+    process.exit(code);
+  })
+  .catch(async (err) => {
+    console.error(err);
+    await cleanup();
+    process.exit(1);
+  });

@@ -1,0 +1,134 @@
+/**
+ * AMS behind the harness interface: one account per owner, one write-link
+ * socket per publishing peer (its own stream), one observer-link socket per
+ * listener. Every socket checks the conversation-wide seq rises strictly.
+ */
+import WebSocket from 'ws';
+import { AmsClient, connectUrl, type Account, type Minted } from '../../src/client';
+import { inBatches, noop, type Peer, type Room, type RoomSpec, type Target } from './target';
+
+export interface AmsSocketOptions {
+  credential?: string;
+  streamName?: string;
+  since?: number;
+  epoch?: string;
+}
+
+/** Opens one AMS socket and resolves once `joined` arrived. */
+export function openAms(link: string, opts: AmsSocketOptions, onFrame: (text: string) => void, onUnexpectedClose: (code: number, reason: string) => void): Promise<WebSocket> {
+  const headers: Record<string, string> = {};
+  if (opts.credential) headers.Authorization = `Bearer ${opts.credential}`;
+  if (opts.streamName) headers['X-AMS-Stream-Name'] = opts.streamName;
+  if (opts.since !== undefined) headers['X-AMS-Since'] = String(opts.since);
+  if (opts.epoch !== undefined) headers['X-AMS-Epoch'] = opts.epoch;
+  const ws = new WebSocket(connectUrl(link), { headers, perMessageDeflate: false });
+  return new Promise((resolve, reject) => {
+    let joined = false;
+    ws.on('message', (data) => {
+      const text = data.toString();
+      if (!joined) {
+        if (!text.startsWith('{"type":"joined"')) return reject(new Error(`expected joined, got ${text.slice(0, 120)}`));
+        joined = true;
+        resolve(ws);
+      }
+      onFrame(text);
+    });
+    ws.on('error', (err) => (joined ? undefined : reject(err)));
+    ws.on('close', (code, reason) => {
+      if (!joined) reject(new Error(`closed before joined: ${code} ${reason}`));
+      else if (!(ws as { benchClosing?: boolean }).benchClosing) onUnexpectedClose(code, reason.toString());
+    });
+  });
+}
+
+export function closeAll(sockets: WebSocket[]): Promise<void> {
+  return Promise.all(sockets.map((ws) => new Promise<void>((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve();
+    (ws as { benchClosing?: boolean }).benchClosing = true;
+    ws.once('close', () => resolve());
+    ws.close(1000, 'bench done');
+  }))).then(noop);
+}
+
+class AmsPeer implements Peer {
+  onMessage: (payload: string, seq: number) => void = noop;
+  ws!: WebSocket;
+  private lastSeq = -1;
+  constructor(private readonly label: string, private readonly fail: (m: string) => void) {}
+  publish(payload: string): void {
+    this.ws.send(`{"type":"token","data":${JSON.stringify(payload)}}`);
+  }
+  frame(text: string): void {
+    const f = JSON.parse(text) as { type: string; seq?: number; data?: string };
+    if (f.type === 'joined') {
+      this.lastSeq = f.seq!;
+      return;
+    }
+    if (f.seq !== undefined && f.type !== 'x_receipt') {
+      if (f.seq <= this.lastSeq) this.fail(`${this.label}: seq ${f.seq} after ${this.lastSeq} (total order broken)`);
+      this.lastSeq = f.seq;
+    }
+    if (f.type === 'token') this.onMessage(f.data!, f.seq!);
+  }
+}
+
+export class AmsTarget implements Target {
+  onError: (message: string) => void = noop;
+  readonly api: AmsClient;
+  private readonly accounts: Promise<Account>[] = [];
+  private readonly run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  private rooms = 0;
+
+  constructor(readonly name: string, readonly base: string, private readonly serverPids: () => number[], private readonly history?: { max_frames: number }) {
+    this.api = new AmsClient(base);
+  }
+
+  pids(): number[] {
+    return this.serverPids();
+  }
+
+  /** The i-th account of this run, created once even when asked for concurrently. */
+  account(i: number): Promise<Account> {
+    while (this.accounts.length <= i) this.accounts.push(this.api.createAccount(`bench-${this.run}-${this.accounts.length}`));
+    return this.accounts[i];
+  }
+
+  async mint(body: Record<string, unknown> = {}): Promise<Minted> {
+    return this.api.createConversation(await this.account(0), { ...(this.history ? { history: this.history } : {}), ...body } as never);
+  }
+
+  async room(spec: RoomSpec): Promise<Room> {
+    const conv = await this.mint();
+    const roomNo = this.rooms++;
+    const plan: { owner: number; index: number }[] = [];
+    spec.owners.forEach((count, owner) => {
+      for (let index = 0; index < count; index++) plan.push({ owner, index });
+    });
+    const owners: AmsPeer[][] = spec.owners.map(() => []);
+    const listeners: AmsPeer[] = [];
+    const sockets: WebSocket[] = [];
+    const unexpected = (label: string) => (code: number, reason: string) => this.onError(`${this.name} ${label}: closed ${code} ${reason}`);
+    await inBatches(plan, 32, async ({ owner, index }) => {
+      const acct = await this.account(owner);
+      const label = `room ${roomNo} owner ${owner} peer ${index}`;
+      const peer = new AmsPeer(label, this.onError);
+      peer.ws = await openAms(conv.magic_link, { credential: acct.credential, streamName: `o${owner}-p${index}` }, (t) => peer.frame(t), unexpected(label));
+      owners[owner][index] = peer;
+      sockets.push(peer.ws);
+    });
+    const addListeners = async (n: number) => {
+      const first = listeners.length;
+      await inBatches(Array.from({ length: n }, (_, i) => first + i), 32, async (i) => {
+        const label = `room ${roomNo} listener ${i}`;
+        const peer = new AmsPeer(label, this.onError);
+        peer.ws = await openAms(conv.observer_link, {}, (t) => peer.frame(t), unexpected(label));
+        listeners[i] = peer;
+        sockets.push(peer.ws);
+      });
+    };
+    await addListeners(spec.listeners);
+    return { owners, listeners, addListeners, close: () => closeAll(sockets) };
+  }
+
+  async stop(): Promise<void> {}
+}
