@@ -173,6 +173,10 @@ export function expectDocumentedClose(closed: Closed): keyof typeof CLOSE {
 
 /** Asserts a response is a documented JSON error (never a 500) and returns its code. */
 export async function expectDocumentedError(res: Response): Promise<keyof typeof HTTP_ERRORS> {
+  if ((res.headers.get('content-type') ?? '').includes('event-stream')) {
+    await res.body?.cancel();
+    throw new Error(`expected an error, got a ${res.status} event stream`);
+  }
   const text = await res.text();
   let body: { error?: string; message?: string };
   try {
