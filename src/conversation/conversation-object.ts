@@ -19,7 +19,7 @@ import type { ConversationRecord, StreamRecord } from './store';
 import { LIMITS } from '../protocol/limits';
 import { withChain } from './chain';
 import { McpMembers } from '../mcp/members';
-import type { JoinArgs, MemberRef, RecvArgs, SendArgs } from '../mcp/rpc';
+import { mcpSessionByObjectId, type JoinArgs, type Listener, type MemberRef, type RecvArgs, type SendArgs } from '../mcp/rpc';
 
 /** Per-socket state, kept in the socket's attachment so it survives hibernation. */
 interface SocketAttachment {
@@ -114,7 +114,8 @@ export class ConversationObject extends DurableObject<Env> {
       this.conv.membership.add(conn.member);
       if (att.stream_id) this.conv.holders.set(att.stream_id, conn);
     }
-    this.mcp = new McpMembers(() => this.conv, ctx.storage.sql, (at) => void this.alarmBy(at));
+    this.mcp = new McpMembers(() => this.conv, ctx.storage.sql, (at) => void this.alarmBy(at),
+      (listener, bell) => mcpSessionByObjectId(this.env, listener).doorbell(bell));
   }
 
   /** The conversation as storage holds it (empty after a deletion), wired to this object's transactions. */
@@ -176,6 +177,8 @@ export class ConversationObject extends DurableObject<Env> {
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject) { return this.mcp.setMetadata(ref, metadata); }
   mcpLeave(ref: MemberRef) { return this.mcp.leave(ref); }
   mcpPeers(ref: MemberRef) { return this.mcp.peers(ref); }
+  mcpListen(ref: MemberRef, listener: Listener) { return this.mcp.listen(ref, listener); }
+  mcpUnlisten(memberId: string, tag: string) { this.mcp.unlisten(memberId, tag); }
 
   // ---- stream plane ----
 

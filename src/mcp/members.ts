@@ -9,6 +9,12 @@
  * they survive hibernation and restarts; the object rebuilds them in its
  * constructor. `ams_recv` reads the log with the same self-exclusion rule as
  * the wire (`Membership.hears`) and long-polls on appends.
+ *
+ * A session holding a GET stream registers as the membership's listener
+ * (durably, in its row). When the fan-out hands such a membership frames, the
+ * conversation rings the session's doorbell once per batch — a short RPC with
+ * the new head — and the session pulls what it has not told yet. Nothing is
+ * held open between frames, so the object hibernates with listeners attached.
  */
 import { ulid } from 'ulid';
 import { claimsValid } from '../conversation/admission';
@@ -19,7 +25,7 @@ import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject, Scope } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import type { ToolErrorCode } from './errors';
-import type { JoinArgs, Joined, MemberRef, Outcome, Received, RecvArgs, SendArgs, Truncation } from './rpc';
+import type { Doorbell, JoinArgs, Joined, Listener, MemberRef, Outcome, Received, RecvArgs, SendArgs, Truncation } from './rpc';
 
 type MemberRow = {
   member_id: string;
@@ -37,7 +43,14 @@ type MemberRow = {
   attached: number;
   /** Why it is not attached: `idle` (the next call rejoins), `left`, or the close reason. */
   ended: string | null;
+  /** The McpSessionObject (its id, hex) holding a GET stream for this membership, rung after frames; null: none. */
+  listener: string | null;
+  /** Names that GET stream's registration: a ring or an unlisten for another tag changes nothing. */
+  listen_tag: string | null;
 };
+
+/** Rings a session's doorbell; resolves whether it still listens for that membership. */
+export type Ring = (listener: string, bell: Doorbell) => Promise<boolean>;
 
 /** Frames kept in memory per membership when the conversation keeps no history. */
 const BUFFER_CAP = 1_000;
@@ -61,7 +74,11 @@ export class McpConnection implements Connection {
   buffer: { seq: number; frame: JsonObject }[] | null;
   bufferFrom: number;
 
-  constructor(readonly row: MemberRow, head: number, keepBuffer: boolean, private readonly onClose: (c: McpConnection, reason: CloseReason) => void) {
+  constructor(
+    readonly row: MemberRow, head: number, keepBuffer: boolean,
+    private readonly onClose: (c: McpConnection, reason: CloseReason) => void,
+    private readonly onHeard: (c: McpConnection) => void,
+  ) {
     this.member = { sink: this, accountId: row.account_id, selfSubscribe: row.self_subscribe === 1, wire: Wire.Json };
     this.buffer = keepBuffer ? [] : null;
     this.bufferFrom = head + 1;
@@ -73,6 +90,7 @@ export class McpConnection implements Connection {
   get generation() { return this.row.generation; }
 
   send(text: string): void {
+    if (this.row.listener !== null) this.onHeard(this);
     if (!this.buffer) return;
     const frame = JSON.parse(text) as JsonObject;
     if (!LOGGED.has(frame.type as string) || typeof frame.seq !== 'number') return;
@@ -89,6 +107,11 @@ export class McpConnection implements Connection {
 export class McpMembers {
   private readonly live = new Map<string, McpConnection>();
   private readonly waiters = new Set<() => void>();
+  /** Doorbells to ring after the current batch, one per membership and listener. */
+  private readonly bells = new Map<string, Doorbell & { listener: string }>();
+  private bellsScheduled = false;
+  /** Doorbells being rung now: a bell for one of them waits until that ring is answered. */
+  private readonly ringing = new Set<string>();
 
   /** `schedule(at)` asks the object for an alarm no later than `at` (ms). */
   private conv: Conversation;
@@ -101,6 +124,7 @@ export class McpMembers {
     private readonly convOf: () => Conversation,
     private readonly sql: SqlStorage,
     private readonly schedule: (at: number) => void,
+    private readonly ring: Ring = async () => false,
     private readonly clock: () => number = Date.now,
   ) {
     this.conv = convOf();
@@ -113,12 +137,15 @@ export class McpMembers {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS mcp_members (
       member_id TEXT PRIMARY KEY, lease TEXT, account_id TEXT, stream_id TEXT, scope TEXT NOT NULL,
       generation INTEGER NOT NULL, self_subscribe INTEGER NOT NULL, cursor INTEGER NOT NULL, epoch TEXT NOT NULL,
-      last_seen INTEGER NOT NULL, attached INTEGER NOT NULL, ended TEXT)`);
+      last_seen INTEGER NOT NULL, attached INTEGER NOT NULL, ended TEXT, listener TEXT, listen_tag TEXT)`);
     const conv = this.convOf();
     if (conv !== this.conv || !this.listening) {
       this.conv = conv;
       this.listening = true;
       conv.appendListeners.add(() => this.wake());
+      // Tables written before doorbells existed lack the listener columns.
+      const columns = new Set(this.sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('mcp_members')`).toArray().map((c) => c.name));
+      for (const c of ['listener', 'listen_tag']) if (!columns.has(c)) this.sql.exec(`ALTER TABLE mcp_members ADD COLUMN ${c} TEXT`);
     }
   }
   private listening = false;
@@ -144,7 +171,7 @@ export class McpMembers {
   }
 
   private connectionFor(row: MemberRow): McpConnection {
-    return new McpConnection(row, this.conv.head.seq, this.conv.record!.history.max_frames === 0, (c, reason) => this.closed(c, reason));
+    return new McpConnection(row, this.conv.head.seq, this.conv.record!.history.max_frames === 0, (c, reason) => this.closed(c, reason), (c) => this.bell(c.row));
   }
 
   private row(memberId: string): MemberRow | undefined {
@@ -153,9 +180,10 @@ export class McpMembers {
 
   private save(r: MemberRow): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      r.member_id, r.lease, r.account_id, r.stream_id, r.scope, r.generation, r.self_subscribe, r.cursor, r.epoch, r.last_seen, r.attached, r.ended);
+      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended, listener, listen_tag)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      r.member_id, r.lease, r.account_id, r.stream_id, r.scope, r.generation, r.self_subscribe, r.cursor, r.epoch, r.last_seen, r.attached, r.ended,
+      r.listener, r.listen_tag);
   }
 
   private touch(r: MemberRow): void {
@@ -170,6 +198,8 @@ export class McpMembers {
       this.live.delete(id);
       if (this.conv.record) this.sql.exec('UPDATE mcp_members SET attached = 0, ended = ? WHERE member_id = ? AND lease IS ?', reason, id, conn.row.lease);
     }
+    // A listening session learns the end on its GET stream, as `notifications/ams/closed`.
+    this.bell(conn.row, true);
     this.wake();
   }
 
@@ -222,6 +252,10 @@ export class McpMembers {
     const live = this.live.get(member_id);
     if (live && row && row.attached === 1) {
       // The membership moves to the new session: a new lease, nothing on the wire.
+      // The session listening until now is rung to learn it was displaced; the new one registers its own GET.
+      this.bell(live.row, true);
+      live.row.listener = null;
+      live.row.listen_tag = null;
       live.row.lease = newLease();
       live.row.cursor = since ?? live.row.cursor;
       live.row.last_seen = this.clock();
@@ -239,7 +273,7 @@ export class McpMembers {
   }
 
   /** Admits a membership through the same decision as a WebSocket, then records it. */
-  private attach(jr: JoinRequest, opts: { memberId?: string; since?: number; lease?: string }): Outcome<Joined> {
+  private attach(jr: JoinRequest, opts: { memberId?: string; since?: number; lease?: string; listener?: Listener | null }): Outcome<Joined> {
     const outcome = this.conv.decideJoin(jr);
     if (!outcome.ok) return fail(outcome.reason);
     const now = this.clock();
@@ -248,6 +282,7 @@ export class McpMembers {
       member_id: id, lease: opts.lease ?? newLease(), account_id: jr.accountId, stream_id: outcome.stream?.stream_id ?? null,
       scope: jr.scope, generation: jr.generation, self_subscribe: jr.selfSubscribe ? 1 : 0, cursor: 0,
       epoch: this.conv.record!.epoch, last_seen: now, attached: 1, ended: null,
+      listener: opts.listener?.object ?? null, listen_tag: opts.listener?.tag ?? null,
     };
     const conn = this.connectionFor(row);
     // Registered before admit: a takeover of this membership's previous connection must not clear it.
@@ -298,7 +333,7 @@ export class McpMembers {
     const back = this.attach({
       accountId: row.account_id, scope: row.scope, generation: row.generation, streamName: s?.stream_name,
       selfSubscribe: row.self_subscribe === 1, chain: false, cursor: {},
-    }, { memberId: row.member_id, since: row.cursor, lease: row.lease });
+    }, { memberId: row.member_id, since: row.cursor, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null });
     if (!back.ok) return back as Outcome<McpConnection>;
     return ok(this.live.get(row.member_id)!);
   }
@@ -340,7 +375,8 @@ export class McpMembers {
       this.live.delete(row.member_id);
       this.conv.leave(conn);
     }
-    this.sql.exec(`UPDATE mcp_members SET attached = 0, lease = NULL, ended = 'left', last_seen = ? WHERE member_id = ?`, this.clock(), row.member_id);
+    if (conn) conn.row.listener = conn.row.listen_tag = null;
+    this.sql.exec(`UPDATE mcp_members SET attached = 0, lease = NULL, ended = 'left', last_seen = ?, listener = NULL, listen_tag = NULL WHERE member_id = ?`, this.clock(), row.member_id);
     this.wake();
     return ok({ seq: this.conv.head.seq });
   }
@@ -352,6 +388,91 @@ export class McpMembers {
     const row = cur.value.row;
     this.touch(row);
     return ok({ peers: this.conv.peersFor(row.account_id, row.self_subscribe === 1, row.stream_id), seq: this.conv.head.seq, stream_id: row.stream_id });
+  }
+
+  // ---- listeners: sessions holding a GET stream, told by doorbell ----
+
+  /**
+   * The session holding `ref` has a GET stream: ring `listener` after frames
+   * this membership hears (and when it ends). Counts as a call, so a listening
+   * membership that renews its registration stays present.
+   */
+  listen(ref: MemberRef, listener: Listener): Outcome<{ head_seq: number }> {
+    this.ready();
+    const cur = this.current(ref);
+    if (!cur.ok) return cur as Outcome<never>;
+    const row = cur.value.row;
+    row.listener = listener.object;
+    row.listen_tag = listener.tag;
+    row.last_seen = this.clock();
+    this.sql.exec('UPDATE mcp_members SET listener = ?, listen_tag = ?, last_seen = ? WHERE member_id = ?', row.listener, row.listen_tag, row.last_seen, row.member_id);
+    return ok({ head_seq: this.conv.head.seq });
+  }
+
+  /** That GET stream closed (or its doorbell failed): forget it, unless another one registered since. */
+  unlisten(memberId: string, tag: string): void {
+    this.bells.delete(`${memberId} ${tag}`);
+    const conn = this.live.get(memberId);
+    if (conn && conn.row.listen_tag === tag) conn.row.listener = conn.row.listen_tag = null;
+    // A deleted conversation keeps no table to update (and must not get one back).
+    if (!this.convOf().record) return;
+    this.ready();
+    this.sql.exec('UPDATE mcp_members SET listener = NULL, listen_tag = NULL WHERE member_id = ? AND listen_tag = ?', memberId, tag);
+  }
+
+  /** `ams_recv` calls waiting in this object now (a GET stream holds none). */
+  get longPolls(): number {
+    return this.waiters.size;
+  }
+
+  /** Resolves once no doorbell waits to be rung or is being rung. */
+  bellsRung(): Promise<void> {
+    if (this.bells.size + this.ringing.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.quiet.push(resolve));
+  }
+  private quiet: Array<() => void> = [];
+
+  /** Asks for one doorbell for this membership after the current batch of frames. */
+  private bell(row: MemberRow, ended = false): void {
+    if (row.listener === null || row.listen_tag === null) return;
+    const key = `${row.member_id} ${row.listen_tag}`;
+    const head = this.conv.head.seq;
+    const prev = this.bells.get(key);
+    this.bells.set(key, { listener: row.listener, member_id: row.member_id, tag: row.listen_tag, head: Math.max(head, prev?.head ?? 0), ...(ended || prev?.ended ? { ended: true } : {}) });
+    if (this.bellsScheduled) return;
+    this.bellsScheduled = true;
+    setTimeout(() => this.ringBells(), 0);
+  }
+
+  /** Rings each pending doorbell once; one in flight per membership, the frames that came meanwhile ring once more after it. */
+  private ringBells(): void {
+    this.bellsScheduled = false;
+    for (const [key, bell] of [...this.bells]) {
+      if (this.ringing.has(key)) continue;
+      this.bells.delete(key);
+      this.ringing.add(key);
+      const { listener, ...doorbell } = bell;
+      new Promise<boolean>((resolve) => resolve(this.ring(listener, doorbell)))
+        .then((held) => {
+          if (!held) this.unlisten(bell.member_id, bell.tag);
+        }, (err: unknown) => {
+          console.error(`AMS MCP: the doorbell of member ${bell.member_id} failed; it is no longer rung`, err);
+          this.unlisten(bell.member_id, bell.tag);
+        })
+        .finally(() => {
+          this.ringing.delete(key);
+          if (this.bells.has(key) && !this.bellsScheduled) {
+            this.bellsScheduled = true;
+            setTimeout(() => this.ringBells(), 0);
+          }
+          this.settled();
+        });
+    }
+    this.settled();
+  }
+
+  private settled(): void {
+    if (this.bells.size + this.ringing.size === 0) for (const q of this.quiet.splice(0)) q();
   }
 
   /**

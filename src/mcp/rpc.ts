@@ -51,7 +51,7 @@ export interface RecvArgs {
   since?: number;
   wait_ms: number;
   max: number;
-  /** ams_recv moves the stored cursor; the notification pump only reads. */
+  /** ams_recv moves the stored cursor; notification pulls only read. */
   advance: boolean;
 }
 
@@ -74,6 +74,33 @@ export interface SendArgs {
   id?: string;
 }
 
+/** A session holding a GET stream, as the conversation's doorbell reaches it. */
+export interface Listener {
+  /** The session's McpSessionObject id (hex): the conversation can reach it without holding the session id. */
+  object: string;
+  /** Random per GET stream, so a late ring or unlisten of a replaced stream changes nothing. */
+  tag: string;
+}
+
+/** What a doorbell carries: which membership, and the head after the frames it heard. */
+export interface Doorbell {
+  member_id: string;
+  tag: string;
+  head: number;
+  /** The conversation ended the membership (displaced, revoked, deleted): pull to learn why. */
+  ended?: boolean;
+}
+
+/** The session object's surface for conversations. */
+export interface McpSessionRpc {
+  /** Returns at once: whether the session still listens for that membership with that tag (false: forget it). */
+  doorbell(bell: Doorbell): Promise<boolean>;
+}
+
+export function mcpSessionByObjectId(env: Env, objectId: string): McpSessionRpc {
+  return env.MCP_SESSIONS.get(env.MCP_SESSIONS.idFromString(objectId)) as unknown as McpSessionRpc;
+}
+
 /** The conversation object's MCP surface. */
 export interface McpConversationRpc {
   mcpJoin(args: JoinArgs): Promise<Outcome<Joined>>;
@@ -82,6 +109,10 @@ export interface McpConversationRpc {
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject): Promise<Outcome<{ seq: number }>>;
   mcpLeave(ref: MemberRef): Promise<Outcome<{ seq: number }>>;
   mcpPeers(ref: MemberRef): Promise<Outcome<{ peers: Peer[]; seq: number; stream_id: string | null }>>;
+  /** The session holds a GET stream for this membership: ring it after frames (also renews presence). */
+  mcpListen(ref: MemberRef, listener: Listener): Promise<Outcome<{ head_seq: number }>>;
+  /** The GET stream registered with `tag` closed. */
+  mcpUnlisten(member_id: string, tag: string): Promise<void>;
 }
 
 export function mcpConversation(env: Env, ns: string, alias: string): McpConversationRpc {

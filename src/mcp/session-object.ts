@@ -14,6 +14,7 @@ import { LIMITS } from '../protocol/limits';
 import { errorBody } from '../protocol/errors';
 import { jsonRpcError } from './http';
 import type { LinkAddress } from './link';
+import type { Doorbell } from './rpc';
 import { McpSession, type SessionState } from './session';
 
 /** Headers the Worker sets (after deleting any a client sent) when it forwards to this object. */
@@ -71,7 +72,7 @@ export class McpSessionObject extends DurableObject<Env> {
       v: 1, id, init, origin: new URL(request.url).origin, bound: boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null,
       credential_hash: credentialHash(credential), account_id, namespace, joined: null, notified: 0, created_at: now, last_seen: now,
     };
-    const s: McpSession = new McpSession(this.env, state, () => this.persist(s));
+    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString());
     await s.start();
     const res = await s.transport.handleRequest(request, { parsedBody: init });
     if (s.transport.sessionId !== id) return res;
@@ -94,7 +95,7 @@ export class McpSessionObject extends DurableObject<Env> {
   private async restore(): Promise<McpSession | undefined> {
     const state = await this.ctx.storage.get<SessionState>(KEY);
     if (!state || state.v !== 1) return undefined;
-    const s: McpSession = new McpSession(this.env, state, () => this.persist(s));
+    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString());
     await s.start();
     await s.replayInitialize();
     this.session = s;
@@ -121,6 +122,15 @@ export class McpSessionObject extends DurableObject<Env> {
     this.opening = undefined;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+  }
+
+  /**
+   * A conversation rings after frames this session's membership hears. Answers
+   * at once; the pull that follows is a call of its own. An object that has
+   * just started holds no GET stream, so it says so without loading anything.
+   */
+  doorbell(bell: Doorbell): boolean {
+    return this.session?.rang(bell) ?? false;
   }
 
   override async alarm(): Promise<void> {

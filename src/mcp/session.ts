@@ -4,9 +4,11 @@
  * membership in (at most) one conversation, reached over RPC.
  *
  * Delivery has three paths, all over the conversation's `seq`: `ams_recv`
- * (the long-poll a model calls), the GET stream (a pump long-polls while the
- * client holds it), and ride-along notifications on tool responses when it
- * does not. The `notified` cursor makes the last two tell each frame once.
+ * (the long-poll a model calls), the GET stream (while the client holds it,
+ * the session is registered with the conversation, which rings its doorbell
+ * after frames; the session then pulls what it has not told yet), and
+ * ride-along notifications on tool responses when it does not. The `notified`
+ * cursor makes the last two tell each frame once.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
@@ -25,7 +27,7 @@ import { toolError, type ToolErrorCode } from './errors';
 import { parseMagicLink, type LinkAddress } from './link';
 import { closedNotification, notificationsFor, type AmsNotification } from './notifications';
 import { signResumeKey, verifyResumeKey, type ResumeClaims } from './resume-key';
-import { mcpConversation, type JoinArgs, type McpConversationRpc, type MemberRef, type Outcome, type Received } from './rpc';
+import { mcpConversation, type Doorbell, type JoinArgs, type McpConversationRpc, type MemberRef, type Outcome, type Received } from './rpc';
 import { INSTRUCTIONS, TOOL_INPUTS, TOOL_TEXT, type ToolArgs, type ToolName } from './tools';
 
 export interface JoinedState {
@@ -89,9 +91,16 @@ export class McpSession {
   /** The GET stream now held (0: none); each new GET gets the next number. */
   private getOpen = 0;
   private getCount = 0;
-  private readonly kicks = new Set<() => void>();
+  /** The registration of the GET stream now held: rings carrying another tag are for a stream that is gone. */
+  private listenTag: string | null = null;
+  private renewTimer: ReturnType<typeof setInterval> | undefined;
+  /** One pull at a time; a doorbell during a pull asks for one more. */
+  private pulling = false;
+  private pullAgain = false;
+  private pullFailures = 0;
 
-  constructor(private readonly env: Env, readonly state: SessionState, private readonly save: () => Promise<void>) {
+  /** `listenerId` is this session's object id: what the conversation rings. */
+  constructor(private readonly env: Env, readonly state: SessionState, private readonly save: () => Promise<void>, private readonly listenerId: string) {
     this.server = new McpServer(
       { name: 'ams', title: 'AMS — Agent Messaging Service', version: '1.0.0' },
       { instructions: INSTRUCTIONS, jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), capabilities: { tools: {} } },
@@ -134,11 +143,13 @@ export class McpSession {
     if (res.status !== 200 || !res.body) return res;
     const n = ++this.getCount;
     this.getOpen = n;
+    this.listenTag = crypto.randomUUID();
+    clearInterval(this.renewTimer);
+    this.renewTimer = setInterval(() => void this.listen(), LIMITS.mcpListenRenewMs);
     const body = watchEnd(res.body, () => {
-      if (this.getOpen === n) this.getOpen = 0;
-      this.kick();
+      if (this.getOpen === n) this.stopListening(true);
     });
-    void this.pump(n);
+    void this.listen();
     return new Response(body, { status: res.status, headers: res.headers });
   }
 
@@ -146,13 +157,21 @@ export class McpSession {
   async leave(): Promise<void> {
     const j = this.state.joined;
     this.state.joined = null;
-    this.getOpen = 0;
-    this.kick();
+    this.stopListening(false);
     if (j) await this.rpc(j).mcpLeave(j.ref).catch(() => undefined);
   }
 
-  private kick(): void {
-    for (const k of [...this.kicks]) k();
+  /** The GET stream is gone: no more renewals, and (if `tell`) the conversation stops ringing. */
+  private stopListening(tell: boolean): void {
+    const tag = this.listenTag;
+    this.getOpen = 0;
+    this.listenTag = null;
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    const j = this.state.joined;
+    if (tell && j && tag) {
+      this.rpc(j).mcpUnlisten(j.ref.member_id, tag).catch((err: unknown) => console.error('AMS MCP session: unlisten failed', err));
+    }
   }
 
   private rpc(j: { ns: string; alias: string }): McpConversationRpc {
@@ -277,7 +296,7 @@ export class McpSession {
     this.state.notified = v.cursor;
     this.state.ended = null;
     await this.save();
-    this.kick();
+    void this.listen();
     return {
       conversation_id: v.conversation_id, stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope,
       metadata: v.metadata, self_subscribe: v.self_subscribe, peers: v.peers, seq: v.seq, epoch: v.epoch, resumed: v.resumed,
@@ -358,7 +377,6 @@ export class McpSession {
     this.state.joined = null;
     this.state.ended = null;
     await this.save();
-    this.kick();
     return { left: true, conversation_id: j.conversation_id, stream_id: j.stream_id, seq: v.seq };
   }
 
@@ -389,37 +407,72 @@ export class McpSession {
     return this.server.server.notification(n as unknown as ServerNotification);
   }
 
-  /** While GET stream `n` is open: long-poll the conversation and push what arrives. */
-  private async pump(n: number): Promise<void> {
-    let failures = 0;
-    while (this.getOpen === n) {
-      const j = this.state.joined;
-      if (!j) {
-        await new Promise<void>((resolve) => {
-          const k = () => { this.kicks.delete(k); resolve(); };
-          this.kicks.add(k);
-        });
-        continue;
-      }
-      let out: Outcome<Received> | undefined;
+  /**
+   * While a GET stream is open: register it with the conversation (again every
+   * `mcpListenRenewMs`, which keeps the membership present), then catch up.
+   */
+  private async listen(retry = true): Promise<void> {
+    const j = this.state.joined;
+    const tag = this.listenTag;
+    if (!j || !tag || this.getOpen === 0) return;
+    let out: Outcome<{ head_seq: number }>;
+    try {
+      out = await this.rpc(j).mcpListen(j.ref, { object: this.listenerId, tag });
+    } catch (err) {
+      console.error('AMS MCP session: registering the GET stream failed', err);
+      // Once more shortly (a conversation object restarting fails calls in flight); else at the next renewal.
+      if (retry) setTimeout(() => void this.listen(false), 1_000);
+      return;
+    }
+    if (out.ok) this.pull();
+    else if (out.ended) await this.ended(j, out.error, out.message ?? toolError(out.error).message);
+  }
+
+  /** The conversation's doorbell: answers at once whether this session still listens for that membership. */
+  rang(bell: Doorbell): boolean {
+    const j = this.state.joined;
+    if (this.getOpen === 0 || bell.tag !== this.listenTag || !j || j.ref.member_id !== bell.member_id) return false;
+    if (bell.ended || bell.head > this.state.notified) this.pull();
+    return true;
+  }
+
+  /** Reads past `notified` (a short call, no wait) and pushes it on the GET stream; one pull at a time. */
+  private pull(): void {
+    if (this.pulling) {
+      this.pullAgain = true;
+      return;
+    }
+    this.pulling = true;
+    void (async () => {
       try {
-        out = await this.rpc(j).mcpRecv(j.ref, { since: this.state.notified, wait_ms: LIMITS.mcpWaitMsMax - 5_000, max: LIMITS.mcpRecvDefault, advance: false });
-      } catch (err) {
-        console.error('AMS MCP session: notification pump failed', err);
+        do {
+          this.pullAgain = false;
+          await this.pullOnce();
+        } while (this.pullAgain && this.getOpen !== 0);
+      } finally {
+        this.pulling = false;
       }
-      if (this.getOpen !== n) return;
-      if (out?.ok) {
-        failures = 0;
-        await this.deliver(j, out.value, (x) => this.push(x)).catch(() => undefined);
-        continue;
-      }
-      if (out && out.ended) {
-        await this.ended(j, out.error, out.message ?? toolError(out.error).message);
-        continue;
-      }
-      // Back off on errors, but give up only when the stream closes.
-      failures++;
-      await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(failures, 6))));
+    })();
+  }
+
+  private async pullOnce(): Promise<void> {
+    const j = this.state.joined;
+    if (!j || this.getOpen === 0) return;
+    let out: Outcome<Received>;
+    try {
+      out = await this.rpc(j).mcpRecv(j.ref, { since: this.state.notified, wait_ms: 0, max: LIMITS.mcpRecvDefault, advance: false });
+    } catch (err) {
+      console.error('AMS MCP session: pulling notifications failed', err);
+      // A few quick retries; after that the next doorbell or renewal catches up.
+      if (++this.pullFailures <= 3) setTimeout(() => this.pull(), 500 * 2 ** this.pullFailures);
+      return;
+    }
+    this.pullFailures = 0;
+    if (out.ok) {
+      await this.deliver(j, out.value, (x) => this.push(x)).catch(() => undefined);
+      if (out.value.next_since < out.value.head_seq && this.state.joined === j) this.pullAgain = true;
+    } else if (out.ended) {
+      await this.ended(j, out.error, out.message ?? toolError(out.error).message);
     }
   }
 }

@@ -48,6 +48,8 @@ export const LIMITS = {
   mcpRecvMax: 1_000,
   /** An MCP membership with no call (and no GET stream) for this long leaves (`stream_left`); its next call rejoins. */
   mcpPresenceIdleMs: 15 * 60 * 1000,
+  /** A session holding a GET stream renews its registration with the conversation (which counts as a call) this often. */
+  mcpListenRenewMs: 5 * 60 * 1000,
   /** A membership's stored recv cursor outlives its last call by this long (what a resume_key can continue). */
   mcpMemberRetainMs: 24 * 60 * 60 * 1000,
   /** An MCP session unused for this long is deleted; its id then answers 404 and the client initializes again. */
