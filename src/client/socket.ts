@@ -118,7 +118,7 @@ export class AmsSocket {
   }
 
   /** The first frame (already received or yet to come) matching `match`. */
-  next<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean, timeoutMs = 5_000, fromIndex = 0): Promise<T> {
+  next<T extends ServerFrame = ServerFrame>(match: (f: ServerFrame) => boolean, timeoutMs = 15_000, fromIndex = 0): Promise<T> {
     const seen = this.frames.slice(fromIndex).find(match);
     if (seen) return Promise.resolve(seen as T);
     return new Promise((resolve, reject) => {
