@@ -4,6 +4,8 @@
  * exists only in development, so the benchmark also talks to the runtime's
  * own entry socket, found here from /proc.
  */
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
 import { startBroker, type Broker } from '../../test/support/broker';
 import { descendants, listeningPorts } from './proc';
 
@@ -17,8 +19,9 @@ export interface AmsProcesses {
   proxyPid: number | undefined;
 }
 
-export async function startAms(root?: string): Promise<AmsProcesses> {
-  const broker = await startBroker({ root });
+/** `stateParent`: where the state directory goes (default: the OS temp dir). */
+export async function startAms(root?: string, stateParent?: string): Promise<AmsProcesses> {
+  const broker = await startBroker({ root, stateDir: stateParent ? mkdtempSync(join(stateParent, 'ams-state-')) : undefined });
   const workerds = descendants(broker.process.pid!).filter((p) => p.args.some((a) => a.endsWith('/workerd')) && p.args.includes('serve'));
   const runtime = workerds.find((p) => p.args.some((a) => a.startsWith('--inspector-addr')));
   const proxy = workerds.find((p) => p !== runtime && p.args.some((a) => a === `--socket-addr=entry=127.0.0.1:${broker.port}`));

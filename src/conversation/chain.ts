@@ -5,18 +5,12 @@
  * JCS is RFC 8785 canonical JSON. Hex-encoded on the wire.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex } from '../control/encoding';
-import type { LoggedFrame } from '../protocol/frames';
+import type { LoggedFrame, TokenFrame } from '../protocol/frames';
 
 export const GENESIS_CHAIN = '0'.repeat(64);
 
 const encoder = new TextEncoder();
-
-function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /**
  * RFC 8785 (JCS) text of a JSON value: keys sorted by UTF-16 code units,
@@ -27,24 +21,58 @@ function fromHex(hex: string): Uint8Array {
 export function jcs(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : jcs(v))).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+  return jcsObject(value as Record<string, unknown>);
+}
+
+function jcsObject(obj: Record<string, unknown>, skip?: string): string {
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined && k !== skip).sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${jcs(obj[k])}`).join(',')}}`;
 }
 
-/** The canonical text of a logged frame, as hashed. */
+/** The canonical text of a logged frame, as hashed (any `chain` already on it left out). */
 export function canonicalFrame(frame: LoggedFrame): string {
-  const { chain: _omit, ...rest } = frame as LoggedFrame & { chain?: string };
-  return jcs(rest);
+  return jcsObject(frame as unknown as Record<string, unknown>, 'chain');
+}
+
+/** Every field a TokenFrame can have, in JCS order; the type check below fails when TokenFrame gains one. */
+const TOKEN_KEYS = ['data', 'id', 'owner_account_id', 'ref', 'seq', 'stream_id', 'stream_name', 'ts', 'type'] as const;
+const tokenKeysComplete: Exclude<keyof TokenFrame, (typeof TOKEN_KEYS)[number]> extends never ? true : false = true;
+void tokenKeysComplete;
+
+const q = JSON.stringify;
+
+/**
+ * `canonicalFrame` for a token frame the broker just built (hence no stray
+ * fields): the same text, written directly. The hot path of every emit.
+ */
+export function canonicalToken(f: TokenFrame): string {
+  return `{"data":${q(f.data)}${f.id === undefined ? '' : `,"id":${q(f.id)}`},"owner_account_id":${q(f.owner_account_id)}${f.ref === undefined ? '' : `,"ref":${q(f.ref)}`},"seq":${q(f.seq)},"stream_id":${q(f.stream_id)},"stream_name":${q(f.stream_name)},"ts":${q(f.ts)},"type":"token"}`;
+}
+
+// One reusable input buffer, [previous chain | canonical text], and the chain it starts with.
+let scratch = new Uint8Array(4096);
+let scratchChain = '';
+
+/** chain_n from chain_{n-1} (hex) and the canonical text of frame n. */
+export function chainStep(previousHex: string, canonical: string): string {
+  if (scratch.length < 32 + canonical.length * 3) {
+    scratch = new Uint8Array(32 + canonical.length * 3);
+    scratchChain = '';
+  }
+  if (previousHex !== scratchChain) {
+    for (let i = 0; i < 32; i++) scratch[i] = parseInt(previousHex.slice(i * 2, i * 2 + 2), 16);
+  }
+  const { written } = encoder.encodeInto(canonical, scratch.subarray(32));
+  const digest = sha256(scratch.subarray(0, 32 + written));
+  scratch.set(digest, 0);
+  let hex = '';
+  for (let i = 0; i < 32; i++) hex += HEX[digest[i]];
+  scratchChain = hex;
+  return hex;
 }
 
 export function nextChain(previousHex: string, frame: LoggedFrame): string {
-  const prev = fromHex(previousHex);
-  const body = encoder.encode(canonicalFrame(frame));
-  const input = new Uint8Array(prev.length + body.length);
-  input.set(prev, 0);
-  input.set(body, prev.length);
-  return toHex(sha256(input));
+  return chainStep(previousHex, canonicalFrame(frame));
 }
 
 /** Adds `"chain"` to an already-serialized frame without re-serializing it. */

@@ -14,7 +14,7 @@ import type {
 } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { Membership, Wire, type Member } from './audience';
-import { nextChain, withChain } from './chain';
+import { canonicalFrame, canonicalToken, chainStep, withChain } from './chain';
 import { TokenBucket } from './rate';
 import { planResume, type Cursor, type LogWindow } from './resume';
 import { chooseStream, StreamTable } from './streams';
@@ -307,7 +307,7 @@ export class Conversation {
     const record = this.record!;
     const now = this.clock();
     const json = JSON.stringify(frame);
-    const chain = nextChain(this.head.chain, frame);
+    const chain = chainStep(this.head.chain, frame.type === 'token' ? canonicalToken(frame) : canonicalFrame(frame));
     this.store.append(
       { seq: frame.seq, ts: now, owner: frame.owner_account_id, stream_id: frame.stream_id, client_id: clientId, frame: json, chain },
       record.history.max_frames > 0,
@@ -340,7 +340,7 @@ export class Conversation {
   trim(now = this.clock()): number | undefined {
     const r = this.record;
     if (!r) return undefined;
-    const oldest = this.store.trim(this.head.seq, r.history, now);
+    const oldest = this.store.trim(this.head, r.history, now);
     return oldest === undefined ? undefined : oldest + r.history.max_age_s * 1000;
   }
 

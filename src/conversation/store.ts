@@ -87,8 +87,16 @@ export class ConversationStore {
     this.setMeta('record', record);
   }
 
+  /**
+   * The head is the newest log row; meta keeps it only where the log cannot:
+   * with history off, and across a trim that may empty the log. One write per
+   * frame instead of two (decisions/0052).
+   */
   loadHead(): Head {
-    return this.getMeta<Head>('head') ?? { seq: 0, chain: GENESIS_CHAIN };
+    const kept = this.getMeta<Head>('head');
+    const last = this.sql.exec<{ seq: number; chain: string }>('SELECT seq, chain FROM log ORDER BY seq DESC LIMIT 1').toArray()[0];
+    if (last && (!kept || last.seq > kept.seq)) return { seq: last.seq, chain: last.chain };
+    return kept ?? { seq: 0, chain: GENESIS_CHAIN };
   }
 
   loadStreams(): StreamRecord[] {
@@ -105,7 +113,7 @@ export class ConversationStore {
       s.stream_id, s.stream_name, s.owner_account_id, JSON.stringify(s.metadata), s.created_at, s.connected_once ? 1 : 0);
   }
 
-  /** Appends one logged frame (when history is on) and moves the head, in the same implicit transaction. */
+  /** Appends one logged frame and moves the head: the row is the head with history on, meta holds it with history off. */
   append(row: AppendRow, keepHistory: boolean): void {
     this.transact(() => this.appendRows(row, keepHistory));
   }
@@ -114,8 +122,9 @@ export class ConversationStore {
     if (keepHistory) {
       this.sql.exec('INSERT INTO log (seq, ts, owner, stream_id, client_id, frame, chain) VALUES (?, ?, ?, ?, ?, ?, ?)',
         row.seq, row.ts, row.owner, row.stream_id, row.client_id, row.frame, row.chain);
+    } else {
+      this.setMeta('head', { seq: row.seq, chain: row.chain });
     }
-    this.setMeta('head', { seq: row.seq, chain: row.chain });
   }
 
   /** The lowest retained seq inside the window, or head + 1 when the window is empty. */
@@ -139,8 +148,10 @@ export class ConversationStore {
   }
 
   /** Drops rows outside the window; returns the ts of the oldest row kept, if any. */
-  trim(head: number, history: HistorySettings, now: number): number | undefined {
-    this.sql.exec('DELETE FROM log WHERE seq <= ? OR ts < ?', head - history.max_frames, now - history.max_age_s * 1000);
+  trim(head: Head, history: HistorySettings, now: number): number | undefined {
+    // Age may drop every row, the head's too: meta keeps it first.
+    this.setMeta('head', head);
+    this.sql.exec('DELETE FROM log WHERE seq <= ? OR ts < ?', head.seq - history.max_frames, now - history.max_age_s * 1000);
     const row = this.sql.exec<{ ts: number | null }>('SELECT MIN(ts) AS ts FROM log').toArray()[0];
     return row?.ts ?? undefined;
   }
