@@ -186,6 +186,9 @@ export class McpSession {
     const tool = name as ToolName;
     const parsed = TOOL_INPUTS[tool].safeParse(rawArgs ?? {});
     if (!parsed.success) return textResult(toolError('invalid_arguments', `${tool}: ${z.prettifyError(parsed.error)}`), true);
+    // The schema's copy of a record drops keys such as "__proto__"; metadata must travel exactly as sent.
+    const args = parsed.data as Record<string, unknown>;
+    for (const key of ['metadata', 'stream_metadata']) if (args[key] !== undefined) args[key] = (rawArgs as Record<string, unknown>)[key];
     let result: CallToolResult;
     try {
       result = textResult(await this.run(tool, parsed.data, notify));
