@@ -42,7 +42,8 @@ export function verifyResumeKey(secret: string, key: string): ResumeClaims | und
   const [body, tag, extra] = key.slice(PREFIX.length).split('.');
   if (extra !== undefined || !body || !tag) return undefined;
   const given = fromBase64Url(tag);
-  if (!given || given.length !== TAG_BYTES || !constantTimeEqual(given, tagOf(secret, body))) return undefined;
+  // Only the canonical encoding counts: the last base64url character has spare bits that must not vary.
+  if (!given || given.length !== TAG_BYTES || toBase64Url(given) !== tag || !constantTimeEqual(given, tagOf(secret, body))) return undefined;
   const bytes = fromBase64Url(body);
   if (!bytes) return undefined;
   let v: unknown;

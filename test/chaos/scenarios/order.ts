@@ -14,7 +14,8 @@ export const concurrentEmitters: Scenario = {
   what: 'many accounts emit at once; every subscriber sees one total order, each stream in emission order, receipts match the log and the chain verifies',
   async run(w) {
     const owner = await w.account('order-o');
-    const conv = await w.mint(owner);
+    // A window larger than the run, so the history API can serve every frame for the comparison.
+    const conv = await w.mint(owner, { history: { max_frames: 1_000_000 } });
     w.track(owner, conv);
     const emitters = w.n(6, 20);
     const perEmitter = w.n(150, 600);
