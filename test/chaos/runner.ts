@@ -9,6 +9,7 @@ import { recoveryStorm, killRestart, restartMidStream } from './scenarios/recove
 import { concurrentEmitters, takeoverRaces, unrecoverableCursors } from './scenarios/order';
 import { slowAndVanishing } from './scenarios/clients';
 import { connectionCap, flood, malformedProtocol, oversizedFrames, rawWebSocket } from './scenarios/abuse';
+import { mcpSessions } from './scenarios/mcp';
 
 export interface Scenario {
   name: string;
@@ -31,6 +32,7 @@ export const SCENARIOS: Scenario[] = [
   recoveryStorm,
   restartMidStream,
   killRestart,
+  mcpSessions,
 ];
 
 /** The last scenario of every run: nothing the run opened is still counted anywhere. */
