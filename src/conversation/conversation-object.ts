@@ -116,6 +116,8 @@ export class ConversationObject extends DurableObject<Env> {
     }
     this.mcp = new McpMembers(() => this.conv, ctx.storage.sql, (at) => void this.alarmBy(at),
       (listener, bell) => mcpSessionByObjectId(this.env, listener).doorbell(bell));
+    // Sockets and memberships are back; whatever was live before and is not has left.
+    this.conv.settlePresence();
   }
 
   /** The conversation as storage holds it (empty after a deletion), wired to this object's transactions. */

@@ -165,6 +165,7 @@ export class Conversation {
         takeover.close('stream_displaced');
       }
       this.holders.set(stream.stream_id, conn);
+      this.store.saveHeld(this.holders.keys());
       if (!wasConnected) this.appendStreamJoined(stream);
       else if (metadataChanged) this.appendStreamMetadata(stream);
     }
@@ -215,7 +216,28 @@ export class Conversation {
   private detach(conn: Connection): void {
     this.connections.delete(conn);
     this.membership.remove(conn.member);
-    if (conn.streamId && this.holders.get(conn.streamId) === conn) this.holders.delete(conn.streamId);
+    if (conn.streamId && this.holders.get(conn.streamId) === conn) {
+      this.holders.delete(conn.streamId);
+      this.store.saveHeld(this.holders.keys());
+    }
+  }
+
+  /**
+   * After the object restarted: streams that were held when it stopped and
+   * that no restored connection holds (their sockets died with the process)
+   * are announced gone, so the log never shows a stream joined twice.
+   */
+  settlePresence(): number {
+    if (!this.record) return 0;
+    let gone = 0;
+    for (const streamId of this.store.loadHeld()) {
+      const s = this.streams.get(streamId);
+      if (!s || this.holders.has(streamId)) continue;
+      this.appendStreamLeft(s);
+      gone++;
+    }
+    if (gone > 0) this.store.saveHeld(this.holders.keys());
+    return gone;
   }
 
   /** Emits one token on a stream owned by the caller; `conn` gets the receipt if it asked. */

@@ -99,6 +99,15 @@ export class ConversationStore {
     return kept ?? { seq: 0, chain: GENESIS_CHAIN };
   }
 
+  /** Streams a live connection held at the last change: what a restarted object checks its connections against. */
+  loadHeld(): string[] {
+    return this.getMeta<string[]>('held') ?? [];
+  }
+
+  saveHeld(streamIds: Iterable<string>): void {
+    this.setMeta('held', [...streamIds]);
+  }
+
   loadStreams(): StreamRecord[] {
     return this.sql
       .exec<{ stream_id: string; stream_name: string; owner_account_id: string; metadata: string; created_at: string; connected_once: number }>(

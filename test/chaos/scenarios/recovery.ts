@@ -132,6 +132,9 @@ export const killRestart: Scenario = {
     const ids = finalLog.filter((f) => f.type === 'token').map((f) => (f as { id: string }).id);
     assert.deepEqual(ids, [...sent, 'after-restart'], 'every token exactly once, in order');
     assert.equal(last.seq, finalLog.at(-1)!.seq, 'seq continues after the restart');
+    // Presence stays true across the crash: the stream that died with the process is announced gone once, then back.
+    const presence = finalLog.filter((f) => f.type !== 'token' && (f as { stream_id?: string }).stream_id === joined.stream_id).map((f) => f.type);
+    assert.deepEqual(presence, ['stream_joined', 'stream_left', 'stream_joined'], 'presence across the kill');
     await w.until(() => resumed.lastSeq >= last.seq, 'the watcher resumed to the head');
     const seen = [...loggedOf(watcher), ...loggedOf(resumed)];
     assertContiguous(seen.map((f) => f.seq), 1, last.seq, 'watcher across the kill');
