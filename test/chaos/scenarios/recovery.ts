@@ -4,7 +4,7 @@
  * continue), and restarts in the middle of a stream with resuming clients and
  * an emitter that retries with idempotency keys.
  */
-import { ResumingSocket, linkRoute, verifyChain, type Account, type Minted } from '../../../src/client';
+import { ResumingSocket, linkRoute, verifyChain } from '../../../src/client';
 import type { LoggedFrame, ServerFrame } from '../../../src/protocol/frames';
 import { Ws, assert, assertContiguous, loggedOf, receiptsOf, sleep, type World } from '../world';
 import type { Scenario } from '../runner';
@@ -200,4 +200,3 @@ export const restartMidStream: Scenario = {
   },
 };
 
-export type { Account, Minted };
