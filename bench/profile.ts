@@ -1,15 +1,16 @@
 /**
  * Profiles the broker's isolate while a fan-out runs:
- *   npx tsx bench/profile.ts [listeners=10] [tokens per stream=1500] [--root=<copy of the project>] [--no-profile]
+ *   npx tsx bench/profile.ts [listeners=10] [tokens per stream=1500] [--hop] [--history-off]
+ *     [--root=<copy of the project>] [--state-in=<dir>] [--no-profile]
  * Prints the runtime's CPU time per token and per delivery (robust on a busy
  * machine) and the functions with the most self time. Not part of `npm run bench`.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { Inspector, selfTimes, type CpuProfile } from './lib/cpu-profile';
 import { cpuMs, descendants } from './lib/proc';
 import { snapshot } from './lib/snapshot';
 import { runTraffic } from './lib/traffic';
-import { startAms } from './lib/workerd';
+import { startWorkerd } from './lib/workerd';
 import { AmsTarget } from './targets/ams';
 import { EMIT_PACE, PAYLOAD_BYTES } from './scenarios/traffic';
 
@@ -22,11 +23,12 @@ const listeners = Number(positional[0] ?? 10);
 const perStream = Number(positional[1] ?? 1_500);
 const snap = root ? { dir: root, remove: () => {} } : snapshot();
 const stateIn = process.argv.find((a) => a.startsWith('--state-in='))?.slice(11);
-const ams = await startAms(snap.dir, stateIn);
+const ams = await startWorkerd(snap.dir, stateIn);
 try {
   const args = descendants(ams.broker.process.pid!).map((p) => p.args.join(' ')).join('\n');
   const port = Number(/ --inspector-port (\d+)/.exec(args)![1]);
-  const target = new AmsTarget('AMS', ams.directUrl ?? ams.devUrl, () => [ams.runtimePid]);
+  // --history-off mints conversations with history {max_frames: 0}: no log rows, only the head is written.
+  const target = new AmsTarget('AMS', ams.directUrl ?? ams.devUrl, () => [ams.runtimePid], process.argv.includes('--history-off') ? { max_frames: 0 } : undefined);
   target.onError = (m) => console.error(m);
   const shape = hopMode ? { owners: [8], listeners: 1 } : { owners: [10], listeners };
   const window = hopMode ? 1 : 512;
@@ -51,7 +53,11 @@ try {
     console.log('self time (ms, share) — profile written to /tmp/ams-broker.cpuprofile');
     for (const row of selfTimes(profile).slice(0, 30)) console.log(`${row.ms.toFixed(1).padStart(8)} ${(row.share * 100).toFixed(1).padStart(5)}%  ${row.name}`);
   }
+} catch (err) {
+  console.error(err);
+  console.error(`--- wrangler output (tail) ---\n${ams.broker.output().slice(-3000)}`);
 } finally {
   await ams.broker.stop();
+  rmSync(ams.broker.stateDir, { recursive: true, force: true });
   snap.remove();
 }

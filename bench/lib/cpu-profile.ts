@@ -36,10 +36,14 @@ export class Inspector {
     return new Inspector(ws);
   }
 
-  call<T>(method: string, params: object = {}): Promise<T> {
+  call<T>(method: string, params: object = {}, timeoutMs = 30_000): Promise<T> {
     const id = ++this.id;
-    return new Promise<T>((res) => {
-      this.pending.set(id, res as (r: unknown) => void);
+    return new Promise<T>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`inspector: ${method} got no answer`)), timeoutMs);
+      this.pending.set(id, (r) => {
+        clearTimeout(timer);
+        res(r as T);
+      });
       this.ws.send(JSON.stringify({ id, method, params }));
     });
   }

@@ -91,3 +91,13 @@ export function cpuMs(pid: number): number {
   }
   return ns / 1e6;
 }
+
+/** The file system type holding `path` (longest mount point that prefixes it), e.g. "tmpfs" or "ext4". */
+export function fileSystemOf(path: string): string {
+  let best = { point: '', type: 'unknown' };
+  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    const [, point, type] = line.split(' ');
+    if (point && (path === point || path.startsWith(point.endsWith('/') ? point : `${point}/`)) && point.length > best.point.length) best = { point, type };
+  }
+  return best.type;
+}

@@ -7,9 +7,10 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBroker, type Broker } from '../../test/support/broker';
+import { Inspector } from './cpu-profile';
 import { descendants, listeningPorts } from './proc';
 
-export interface AmsProcesses {
+export interface WorkerdProcesses {
   broker: Broker;
   /** The public `wrangler dev` address (through the dev proxy). */
   devUrl: string;
@@ -17,10 +18,14 @@ export interface AmsProcesses {
   directUrl: string | undefined;
   runtimePid: number;
   proxyPid: number | undefined;
+  /** The inspector (DevTools protocol) wrangler serves for the Worker's isolate. */
+  inspectorPort: number | undefined;
+  /** Bytes of JavaScript heap in use in the Worker's isolate (its objects included), if the inspector answers. */
+  heapUsed(): Promise<number | undefined>;
 }
 
 /** `stateParent`: where the state directory goes (default: the OS temp dir). */
-export async function startAms(root?: string, stateParent?: string): Promise<AmsProcesses> {
+export async function startWorkerd(root?: string, stateParent?: string): Promise<WorkerdProcesses> {
   const broker = await startBroker({ root, stateDir: stateParent ? mkdtempSync(join(stateParent, 'ams-state-')) : undefined });
   const workerds = descendants(broker.process.pid!).filter((p) => p.args.some((a) => a.endsWith('/workerd')) && p.args.includes('serve'));
   const runtime = workerds.find((p) => p.args.some((a) => a.startsWith('--inspector-addr')));
@@ -41,5 +46,23 @@ export async function startAms(root?: string, stateParent?: string): Promise<Ams
       // inspector, debug or loopback socket: not the entry
     }
   }
-  return { broker, devUrl: broker.url, directUrl, runtimePid: runtime.pid, proxyPid: proxy?.pid };
+  const wranglerArgs = descendants(broker.process.pid!).map((p) => p.args.join(' ')).join('\n');
+  const inspectorPort = Number(/ --inspector-port (\d+)/.exec(wranglerArgs)?.[1]) || undefined;
+  let inspector: Promise<Inspector> | undefined;
+  const heapUsed = async () => {
+    if (!inspectorPort) return undefined;
+    try {
+      inspector ??= Inspector.connect(inspectorPort);
+      const usage = await (await inspector).call<{ usedSize: number }>('Runtime.getHeapUsage', {}, 5_000);
+      return usage.usedSize;
+    } catch {
+      return undefined;
+    }
+  };
+  const stop = broker.stop.bind(broker);
+  broker.stop = async () => {
+    if (inspector) (await inspector.catch(() => undefined))?.close();
+    await stop();
+  };
+  return { broker, devUrl: broker.url, directUrl, runtimePid: runtime.pid, proxyPid: proxy?.pid, inspectorPort, heapUsed };
 }

@@ -1,8 +1,16 @@
-/** The bare `ws` relay (bench/relay-server.ts) in its own Node process, behind the harness interface. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+/**
+ * The two bare relays behind the harness interface: `ws` in its own Node
+ * process (bench/relay-server.ts) and a Durable Object in workerd
+ * (bench/do-relay). Both take sockets at `/{room}/{owner}`.
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
+import { ROOT } from '../lib/snapshot';
+import { startWorkerd } from '../lib/workerd';
 import { closeAll } from './ams';
 import { inBatches, noop, type Peer, type Room, type RoomSpec, type Target } from './target';
 
@@ -17,27 +25,49 @@ class RelayPeer implements Peer {
 }
 
 export class RelayTarget implements Target {
-  readonly name = 'ws relay';
   onError: (message: string) => void = noop;
+  heapUsed?: () => Promise<number | undefined>;
   private rooms = 0;
-  private constructor(private readonly child: ChildProcess, private readonly port: number) {}
+  private constructor(readonly name: string, private readonly base: string, private readonly serverPids: () => number[], private readonly shutdown: () => Promise<void>) {}
 
-  static async start(): Promise<RelayTarget> {
+  /** The bare `ws` relay in a child Node process. */
+  static async startNode(): Promise<RelayTarget> {
     const script = resolve(import.meta.dirname, '../relay-server.ts');
-    const child = spawn(process.execPath, ['--import', 'tsx', script, '0'], { cwd: resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     const line = await new Promise<string>((res, rej) => {
       createInterface({ input: child.stdout! }).once('line', res);
       child.once('exit', (code) => rej(new Error(`relay exited with ${code}`)));
     });
-    return new RelayTarget(child, (JSON.parse(line) as { port: number }).port);
+    const port = (JSON.parse(line) as { port: number }).port;
+    return new RelayTarget('ws relay', `ws://127.0.0.1:${port}`, () => [child.pid!], async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    });
+  }
+
+  /** The bare Durable Object relay on its own `wrangler dev`, reached at the runtime's entry like AMS. */
+  static async startWorkerd(): Promise<RelayTarget> {
+    const dir = mkdtempSync(join(tmpdir(), 'ams-bench-do-relay-'));
+    cpSync(resolve(import.meta.dirname, '../do-relay'), dir, { recursive: true });
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    const w = await startWorkerd(dir);
+    const url = (w.directUrl ?? w.devUrl).replace(/^http/, 'ws');
+    const target = new RelayTarget('workerd DO relay', url, () => [w.runtimePid], async () => {
+      await w.broker.stop();
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(w.broker.stateDir, { recursive: true, force: true });
+    });
+    target.heapUsed = w.heapUsed;
+    return target;
   }
 
   pids(): number[] {
-    return [this.child.pid!];
+    return this.serverPids();
   }
 
   private open(path: string): Promise<WebSocket> {
-    const ws = new WebSocket(`ws://127.0.0.1:${this.port}${path}`, { perMessageDeflate: false });
+    const ws = new WebSocket(`${this.base}${path}`, { perMessageDeflate: false });
     return new Promise((res, rej) => {
       ws.once('open', () => res(ws));
       ws.once('error', rej);
@@ -70,8 +100,6 @@ export class RelayTarget implements Target {
   }
 
   async stop(): Promise<void> {
-    const exited = new Promise((r) => this.child.once('exit', r));
-    this.child.kill('SIGTERM');
-    await exited;
+    await this.shutdown();
   }
 }
