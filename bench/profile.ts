@@ -7,7 +7,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { Inspector, selfTimes, type CpuProfile } from './lib/cpu-profile';
-import { cpuMs, descendants } from './lib/proc';
+import { cpuMs } from './lib/proc';
 import { snapshot } from './lib/snapshot';
 import { runTraffic } from './lib/traffic';
 import { startWorkerd } from './lib/workerd';
@@ -25,8 +25,7 @@ const snap = root ? { dir: root, remove: () => {} } : snapshot();
 const stateIn = process.argv.find((a) => a.startsWith('--state-in='))?.slice(11);
 const ams = await startWorkerd(snap.dir, stateIn);
 try {
-  const args = descendants(ams.broker.process.pid!).map((p) => p.args.join(' ')).join('\n');
-  const port = Number(/ --inspector-port (\d+)/.exec(args)![1]);
+  const port = ams.inspectorPort!;
   // --history-off mints conversations with history {max_frames: 0}: no log rows, only the head is written.
   const target = new AmsTarget('AMS', ams.directUrl ?? ams.devUrl, () => [ams.runtimePid], process.argv.includes('--history-off') ? { max_frames: 0 } : undefined);
   target.onError = (m) => console.error(m);

@@ -114,11 +114,11 @@ export function render(r: Results): string {
   out.push('', '6. Memory: resident memory per 1,000 idle subscriber connections');
   {
     const a = amsOf(r.memory);
-    const rows = Object.entries(r.memory).map(([name, e]) => skippedRow(name, e, 6) ?? (() => {
+    const rows = Object.entries(r.memory).map(([name, e]) => skippedRow(name, e, 5) ?? (() => {
       const t = e as MemoryResult;
-      return [name, `${t.perThousandMiB.toFixed(1)} MiB`, t.heapPerThousandMiB === undefined ? '' : `${t.heapPerThousandMiB.toFixed(1)} MiB`, `${t.rssBeforeMiB.toFixed(0)} → ${t.rssAfterMiB.toFixed(0)} MiB`, n0(t.connections), name === AMS ? '' : versus(a?.perThousandMiB, t.perThousandMiB, false).replace('faster', 'smaller').replace('slower', 'larger')];
+      return [name, `${t.perThousandMiB.toFixed(1)} MiB`, `${t.rssBeforeMiB.toFixed(0)} → ${t.rssAfterMiB.toFixed(0)} MiB`, n0(t.connections), name === AMS ? '' : versus(a?.perThousandMiB, t.perThousandMiB, false).replace('faster', 'smaller').replace('slower', 'larger')];
     })());
-    out.push(...table(['', 'RSS per 1,000', 'of it JS heap', 'server RSS', 'connections', 'vs AMS (RSS)'], rows));
+    out.push(...table(['', 'RSS per 1,000', 'server RSS', 'connections', 'vs AMS'], rows));
   }
 
   out.push('', 'Targets');

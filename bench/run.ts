@@ -81,7 +81,6 @@ async function main(): Promise<number> {
     meta: {}, targets: {}, hop: {}, fanout: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
   };
   const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid]);
-  amsTarget.heapUsed = ams.heapUsed;
   const targets: Target[] = [amsTarget];
   /** Rows that run only some scenarios. */
   const partial = new Map<string, Set<string>>();
@@ -139,6 +138,11 @@ async function main(): Promise<number> {
   };
   const runsOn = (t: Target, scenario: string) => partial.get(t.name)?.has(scenario) ?? true;
 
+  if (runs('memory')) {
+    process.stderr.write('6. memory (first, while every process is fresh)\n');
+    for (const t of targets) if (runsOn(t, 'memory')) results.memory[t.name] = await measure(`memory ${t.name}`, () => memory(t, 20, 100));
+    withSkipped(results.memory);
+  }
   process.stderr.write('warming up …\n');
   for (const t of targets) await measure(`warm-up ${t.name}`, () => fanout(t, 10, { ...QUICK, fanoutTokens: () => 200 }));
 
@@ -177,11 +181,6 @@ async function main(): Promise<number> {
     results.mcp[AMS] = missing
       ? { status: 'skipped', reason: missing }
       : await measure('MCP ams_send → ams_recv', () => mcpHop(amsTarget, quick ? 50 : 300, quick ? 10 : 30));
-  }
-  if (runs('memory')) {
-    process.stderr.write('6. memory\n');
-    for (const t of targets) if (runsOn(t, 'memory')) results.memory[t.name] = await measure(`memory ${t.name}`, () => memory(t, 10, 100));
-    withSkipped(results.memory);
   }
 
   results.goals = goals(results);

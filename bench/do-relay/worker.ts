@@ -31,8 +31,10 @@ export class Room extends DurableObject<RelayEnv> {
     for (const [peer, o] of this.owners) if (o !== owner) peer.send(message);
   }
 
-  override webSocketClose(ws: WebSocket): void {
+  override webSocketClose(ws: WebSocket, code: number): void {
     this.owners.delete(ws);
+    // Answer the client's close frame, as AMS does, so it is not left waiting for a timeout.
+    ws.close(code === 1005 || code === 1006 ? 1000 : code, 'bye');
   }
 }
 

@@ -7,7 +7,6 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBroker, type Broker } from '../../test/support/broker';
-import { Inspector } from './cpu-profile';
 import { descendants, listeningPorts } from './proc';
 
 export interface WorkerdProcesses {
@@ -18,10 +17,8 @@ export interface WorkerdProcesses {
   directUrl: string | undefined;
   runtimePid: number;
   proxyPid: number | undefined;
-  /** The inspector (DevTools protocol) wrangler serves for the Worker's isolate. */
+  /** The inspector (DevTools protocol) wrangler serves for the Worker's isolate: bench/profile.ts uses it. */
   inspectorPort: number | undefined;
-  /** Bytes of JavaScript heap in use in the Worker's isolate (its objects included), if the inspector answers. */
-  heapUsed(): Promise<number | undefined>;
 }
 
 /** `stateParent`: where the state directory goes (default: the OS temp dir). */
@@ -48,21 +45,5 @@ export async function startWorkerd(root?: string, stateParent?: string): Promise
   }
   const wranglerArgs = descendants(broker.process.pid!).map((p) => p.args.join(' ')).join('\n');
   const inspectorPort = Number(/ --inspector-port (\d+)/.exec(wranglerArgs)?.[1]) || undefined;
-  let inspector: Promise<Inspector> | undefined;
-  const heapUsed = async () => {
-    if (!inspectorPort) return undefined;
-    try {
-      inspector ??= Inspector.connect(inspectorPort);
-      const usage = await (await inspector).call<{ usedSize: number }>('Runtime.getHeapUsage', {}, 5_000);
-      return usage.usedSize;
-    } catch {
-      return undefined;
-    }
-  };
-  const stop = broker.stop.bind(broker);
-  broker.stop = async () => {
-    if (inspector) (await inspector.catch(() => undefined))?.close();
-    await stop();
-  };
-  return { broker, devUrl: broker.url, directUrl, runtimePid: runtime.pid, proxyPid: proxy?.pid, inspectorPort, heapUsed };
+  return { broker, devUrl: broker.url, directUrl, runtimePid: runtime.pid, proxyPid: proxy?.pid, inspectorPort };
 }

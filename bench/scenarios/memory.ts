@@ -1,6 +1,7 @@
 /**
  * Memory: resident memory the server gains per 1,000 idle subscriber
- * connections (10 rooms × 100 listeners), read from /proc before and after.
+ * connections (rooms × listeners), read from /proc before and after. Run
+ * first, before traffic leaves garbage a collector might free meanwhile.
  */
 import { rssBytes } from '../lib/proc';
 import { sleep } from '../lib/stats';
@@ -12,8 +13,6 @@ export interface MemoryResult {
   rssAfterMiB: number;
   /** MiB of resident memory per 1,000 idle connections. */
   perThousandMiB: number;
-  /** MiB of JavaScript heap per 1,000 (workerd targets): what the broker's own objects weigh. */
-  heapPerThousandMiB?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -29,18 +28,15 @@ export async function memory(t: Target, rooms: number, perRoom: number): Promise
     for (let i = 0; i < rooms; i++) open.push(await t.room({ owners: [], listeners: 1 }));
     await sleep(1_500);
     const before = rssOf(t);
-    const heapBefore = await t.heapUsed?.();
     for (const room of open) await room.addListeners(perRoom);
     await sleep(2_000);
     const after = rssOf(t);
-    const heapAfter = await t.heapUsed?.();
     const connections = rooms * perRoom;
     return {
       connections,
       rssBeforeMiB: before / MiB,
       rssAfterMiB: after / MiB,
       perThousandMiB: ((after - before) / MiB / connections) * 1_000,
-      ...(heapBefore !== undefined && heapAfter !== undefined ? { heapPerThousandMiB: ((heapAfter - heapBefore) / MiB / connections) * 1_000 } : {}),
     };
   } finally {
     await Promise.all(open.map((r) => r.close()));

@@ -74,7 +74,6 @@ class AmsPeer implements Peer {
 
 export class AmsTarget implements Target {
   onError: (message: string) => void = noop;
-  heapUsed?: () => Promise<number | undefined>;
   readonly api: AmsClient;
   private readonly accounts: Promise<Account>[] = [];
   private readonly run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;

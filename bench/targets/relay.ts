@@ -26,7 +26,6 @@ class RelayPeer implements Peer {
 
 export class RelayTarget implements Target {
   onError: (message: string) => void = noop;
-  heapUsed?: () => Promise<number | undefined>;
   private rooms = 0;
   private constructor(readonly name: string, private readonly base: string, private readonly serverPids: () => number[], private readonly shutdown: () => Promise<void>) {}
 
@@ -58,7 +57,6 @@ export class RelayTarget implements Target {
       rmSync(dir, { recursive: true, force: true });
       rmSync(w.broker.stateDir, { recursive: true, force: true });
     });
-    target.heapUsed = w.heapUsed;
     return target;
   }
 

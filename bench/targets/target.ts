@@ -38,8 +38,6 @@ export interface Target {
   room(spec: RoomSpec): Promise<Room>;
   /** Server processes whose resident memory is this target's. */
   pids(): number[];
-  /** JavaScript heap in use on the server (workerd targets), for the memory scenario. */
-  heapUsed?: () => Promise<number | undefined>;
   stop(): Promise<void>;
 }
 
