@@ -5,7 +5,7 @@
  * Subjects: `b.{room}.o{owner}`; a peer subscribes to the other owners'
  * subjects, a listener to `b.{room}.>`.
  */
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -90,7 +90,7 @@ export class NatsTarget implements Target {
   readonly name = 'NATS (ws)';
   onError: (message: string) => void = noop;
   private rooms = 0;
-  private constructor(private readonly child: ChildProcess, private readonly wsPort: number, readonly version: string) {}
+  private constructor(private readonly child: ChildProcess, private readonly wsPort: number, readonly version: string, private readonly dir: string) {}
 
   /** Starts nats-server with a WebSocket listener, or returns the reason it cannot. */
   static async start(): Promise<NatsTarget | string> {
@@ -102,7 +102,7 @@ export class NatsTarget implements Target {
     writeFileSync(conf, `listen: "127.0.0.1:${port}"\nwebsocket {\n  listen: "127.0.0.1:${wsPort}"\n  no_tls: true\n  compression: false\n}\n`);
     const child = startServer(bin, ['-c', conf]);
     await waitForPort(wsPort, child);
-    return new NatsTarget(child, wsPort, versionOf(bin, '--version'));
+    return new NatsTarget(child, wsPort, versionOf(bin, '--version'), dir);
   }
 
   pids(): number[] {
@@ -139,5 +139,6 @@ export class NatsTarget implements Target {
 
   async stop(): Promise<void> {
     await stopServer(this.child);
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
