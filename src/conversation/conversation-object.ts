@@ -7,93 +7,19 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../control/env';
 import { newStreamId, newStreamName } from '../control/ids';
-import { CLOSE, type CloseReason } from '../protocol/close-codes';
+import type { CloseReason } from '../protocol/close-codes';
 import { errorResponse, type ErrorCode } from '../protocol/errors';
-import { parseClientFrame, PING_FRAME, PONG_FRAME, type JsonObject, type Scope } from '../protocol/frames';
+import { parseClientFrame, PING_FRAME, PONG_FRAME, type JsonObject } from '../protocol/frames';
 import { isAcceptableMetadata } from '../protocol/validate';
 import { ADMISSION_HEADER, claimsValid, connectVerdict, type Admission } from './admission';
-import { Wire, type Member } from './audience';
-import { Conversation, type Connection, type EmitInput, type JoinRequest } from './conversation';
+import { Conversation, type EmitInput, type JoinRequest } from './conversation';
+import { rejectSocket, SocketConnection, SseConnection, type SocketAttachment } from './connections';
 import { planResume } from './resume';
 import type { ConversationRecord, StreamRecord } from './store';
 import { LIMITS } from '../protocol/limits';
 import { withChain } from './chain';
 import { McpMembers } from '../mcp/members';
 import { mcpSessionByObjectId, type JoinArgs, type Listener, type MemberRef, type RecvArgs, type SendArgs } from '../mcp/rpc';
-
-/** Per-socket state, kept in the socket's attachment so it survives hibernation. */
-interface SocketAttachment {
-  v: 1;
-  account_id: string | null;
-  stream_id: string | null;
-  scope: Scope;
-  generation: number;
-  self_subscribe: boolean;
-  receipts: boolean;
-  chain: boolean;
-  /** Set before the broker closes a socket, so a woken object does not count it as live. */
-  closed?: boolean;
-}
-
-class SocketConnection implements Connection {
-  readonly member: Member;
-  constructor(readonly ws: WebSocket, readonly att: SocketAttachment) {
-    this.member = { sink: this, accountId: att.account_id, selfSubscribe: att.self_subscribe, wire: att.chain ? Wire.JsonChain : Wire.Json };
-  }
-  get accountId() { return this.att.account_id; }
-  get streamId() { return this.att.stream_id; }
-  set streamId(v) { this.att.stream_id = v; }
-  get scope() { return this.att.scope; }
-  get generation() { return this.att.generation; }
-  get receipts() { return this.att.receipts; }
-  send(text: string): void {
-    try {
-      this.ws.send(text);
-    } catch {
-      // The socket is closing; its close event removes it.
-    }
-  }
-  close(reason: CloseReason): void {
-    try {
-      this.ws.serializeAttachment({ ...this.att, closed: true });
-      this.ws.close(CLOSE[reason].code, reason);
-    } catch {
-      // Already closed.
-    }
-  }
-}
-
-const encoder = new TextEncoder();
-
-/** A Server-Sent Events tail: an observer that hears everything, written to a response stream. */
-class SseConnection implements Connection {
-  readonly member: Member;
-  readonly accountId = null;
-  streamId = null;
-  readonly scope: Scope = 'read';
-  readonly receipts = false;
-  private keepAlive: ReturnType<typeof setInterval> | undefined;
-  private ended = false;
-  constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void) {
-    this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.SseChain : Wire.Sse };
-    this.keepAlive = setInterval(() => this.send(': keep-alive\n\n'), LIMITS.sseKeepAliveMs);
-  }
-  send(text: string): void {
-    if (this.ended) return;
-    this.writer.write(encoder.encode(text)).catch(() => this.end());
-  }
-  close(reason: CloseReason): void {
-    this.send(`event: close\ndata: ${JSON.stringify({ code: CLOSE[reason].code, reason })}\n\n`);
-    this.end();
-  }
-  private end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearInterval(this.keepAlive);
-    this.writer.close().catch(() => {});
-    this.onGone(this);
-  }
-}
 
 export class ConversationObject extends DurableObject<Env> {
   /** Replaced by a fresh one when the conversation is deleted, so its alias can be minted again. */
@@ -452,12 +378,3 @@ export class ConversationObject extends DurableObject<Env> {
     });
   }
 }
-
-/** Accepts the upgrade only to close it at once with a code and its exact reason. */
-export function rejectSocket(reason: CloseReason, subprotocol = false): Response {
-  const [client, server] = Object.values(new WebSocketPair());
-  server.accept();
-  server.close(CLOSE[reason].code, reason);
-  return new Response(null, { status: 101, webSocket: client, headers: subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
-}
-

@@ -7,7 +7,7 @@
  */
 import { Hono } from 'hono';
 import { ADMISSION_HEADER, type Admission } from '../conversation/admission';
-import { rejectSocket } from '../conversation/conversation-object';
+import { rejectSocket } from '../conversation/connections';
 import { secretsOf, type Env } from '../control/env';
 import { verifyLink } from '../control/links';
 import { conversationStub } from '../control/stubs';
