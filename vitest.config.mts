@@ -6,5 +6,8 @@ export default defineConfig({
   plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
   test: {
     include: ['test/workers/**/*.test.ts'],
+    // A liveness bound, not a speed check: property runs do hundreds of real requests
+    // and share two cores with workerd.
+    testTimeout: 30_000,
   },
 });
