@@ -15,7 +15,8 @@ it('a fault while handling a frame closes only that socket with 4500 internal_er
 
   const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(`${a.namespace}/${conv.alias}`));
   const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
-  await runInDurableObject(stub, (instance: ConversationObject) => {
+  const inObject = runInDurableObject as unknown as (s: unknown, f: (o: ConversationObject) => void) => Promise<void>;
+  await inObject(stub, (instance) => {
     // Inject a fault into set_metadata only: the broker must contain it.
     instance.conv.setMetadata = () => {
       throw new Error('injected fault');
