@@ -21,6 +21,7 @@ import { claimsValid } from '../conversation/admission';
 import { Membership, Wire, type Member } from '../conversation/audience';
 import type { Connection, Conversation, JoinRequest } from '../conversation/conversation';
 import { planResume } from '../conversation/resume';
+import type { StreamRecord } from '../conversation/store';
 import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject, Scope } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
@@ -340,13 +341,21 @@ export class McpMembers {
 
   // ---- acting ----
 
-  send(ref: MemberRef, a: SendArgs): Outcome<{ seq: number; duplicate: boolean }> {
+  /** The member's row and the stream it may write on, or why it may not. */
+  private writable(ref: MemberRef): Outcome<{ row: MemberRow; stream: StreamRecord }> {
     this.ready();
     const cur = this.current(ref);
     if (!cur.ok) return cur as Outcome<never>;
     const row = cur.value.row;
-    const s = row.stream_id ? this.conv.streams.get(row.stream_id) : undefined;
-    if (row.scope !== 'write' || !s) return fail('read_only');
+    const stream = row.stream_id ? this.conv.streams.get(row.stream_id) : undefined;
+    if (row.scope !== 'write' || !stream) return fail('read_only');
+    return ok({ row, stream });
+  }
+
+  send(ref: MemberRef, a: SendArgs): Outcome<{ seq: number; duplicate: boolean }> {
+    const w = this.writable(ref);
+    if (!w.ok) return w as Outcome<never>;
+    const { row, stream: s } = w.value;
     const out = this.conv.emit(s, { data: a.data, ...(a.id !== undefined ? { id: a.id } : {}), ...(a.ref !== undefined ? { ref: a.ref } : {}) });
     if (!out.ok) return out.reason === 'malformed_frame' ? fail('invalid_ref', `ref must be the seq of a frame already in the conversation (head is ${this.conv.head.seq}).`) : fail(out.reason);
     this.touch(row);
@@ -354,12 +363,9 @@ export class McpMembers {
   }
 
   setMetadata(ref: MemberRef, metadata: JsonObject): Outcome<{ seq: number }> {
-    this.ready();
-    const cur = this.current(ref);
-    if (!cur.ok) return cur as Outcome<never>;
-    const row = cur.value.row;
-    const s = row.stream_id ? this.conv.streams.get(row.stream_id) : undefined;
-    if (row.scope !== 'write' || !s) return fail('read_only');
+    const w = this.writable(ref);
+    if (!w.ok) return w as Outcome<never>;
+    const { row, stream: s } = w.value;
     const seq = this.conv.setMetadata(s, metadata);
     this.touch(row);
     return ok({ seq });
