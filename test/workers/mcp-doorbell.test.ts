@@ -8,7 +8,7 @@ import { env, evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { ConversationObject } from '../../src/conversation/conversation-object';
 import type { Env } from '../../src/control/env';
-import { account, barrier, connect, isType, mint, uniqueNs } from './support';
+import { account, barrier, connect, isType, mint } from './support';
 import { openSession, sseMessages, type RpcMessage } from './mcp-support';
 
 const bindings = env as unknown as Env;
@@ -44,7 +44,7 @@ const tokens = (all: RpcMessage[]) => all.filter((m) => m.method === 'notificati
 
 describe('MCP GET streams by doorbell', () => {
   it('the conversation holds no call open for a listening session, is evicted, and after waking still notifies its GET stream', async () => {
-    const owner = await account(uniqueNs('mcpd'));
+    const owner = await account('mcpd');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link);
     const joined = await m.ok('ams_join', { stream_name: 'listener' });
@@ -75,7 +75,7 @@ describe('MCP GET streams by doorbell', () => {
   });
 
   it('tells every frame of a burst once, in order, and never the session its own', async () => {
-    const owner = await account(uniqueNs('mcpd'));
+    const owner = await account('mcpd');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link);
     await m.ok('ams_join');
@@ -102,7 +102,7 @@ describe('MCP GET streams by doorbell', () => {
   });
 
   it('ends a membership on the GET stream with notifications/ams/closed when the link is rotated', async () => {
-    const owner = await account(uniqueNs('mcpd'));
+    const owner = await account('mcpd');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link);
     await m.ok('ams_join');
@@ -119,7 +119,7 @@ describe('MCP GET streams by doorbell', () => {
   });
 
   it('a conversation stored before doorbells existed gains the listener columns when it wakes, and then rings', async () => {
-    const owner = await account(uniqueNs('mcpd'));
+    const owner = await account('mcpd');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link);
     const joined = await m.ok('ams_join');
@@ -142,7 +142,7 @@ describe('MCP GET streams by doorbell', () => {
   });
 
   it('forgets a listener whose doorbell is not answered or fails, and keeps serving the conversation', async () => {
-    const owner = await account(uniqueNs('mcpd'));
+    const owner = await account('mcpd');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link);
     const joined = await m.ok('ams_join');

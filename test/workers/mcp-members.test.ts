@@ -8,12 +8,12 @@ import { describe, expect, it } from 'vitest';
 import type { ConversationObject } from '../../src/conversation/conversation-object';
 import type { Env } from '../../src/control/env';
 import { LIMITS } from '../../src/protocol/limits';
-import { account, connect, isType, mint, uniqueNs } from './support';
+import { account, connect, isType, mint } from './support';
 import { openSession, readUntil } from './mcp-support';
 
 describe('MCP memberships', () => {
   it('an observer link joins as a listener that hears every stream and cannot speak', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const observer = await openSession(conv.observer_link);
     const joined = await observer.ok('ams_join');
@@ -28,7 +28,7 @@ describe('MCP memberships', () => {
   });
 
   it('a WebSocket of the same account takes the stream over, and the MCP session is told stream_displaced', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link, owner.credential);
     const joined = await m.ok('ams_join', { stream_name: 'shared' });
@@ -44,7 +44,7 @@ describe('MCP memberships', () => {
   });
 
   it('deleting the conversation ends the membership with conversation_closed', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link);
     await m.ok('ams_join');
@@ -56,7 +56,7 @@ describe('MCP memberships', () => {
   });
 
   it('keeps delivering live frames when the conversation keeps no history', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner, { history: { max_frames: 0 } });
     const m = await openSession(conv.magic_link);
     await m.ok('ams_join');
@@ -70,7 +70,7 @@ describe('MCP memberships', () => {
   });
 
   it('an idle membership leaves (stream_left) and its next call brings it back', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link);
     const joined = await m.ok('ams_join', { stream_name: 'sleepy' });
@@ -88,7 +88,7 @@ describe('MCP memberships', () => {
   });
 
   it('joining again where the session already is keeps the membership, without leaving and rejoining', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const ws = await connect(conv.magic_link, { credential: owner.credential });
     await ws.next(isType('joined'));
@@ -104,7 +104,7 @@ describe('MCP memberships', () => {
   });
 
   it('a bearer session refuses the resume_key of another account', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const anon = await openSession(conv.magic_link);
     const theirs = await anon.ok('ams_join');
@@ -116,7 +116,7 @@ describe('MCP memberships', () => {
 
 describe('MCP sessions over HTTP', () => {
   it('a second GET replaces the first instead of a 409, and notifications go to the new one', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link);
     await m.ok('ams_join');
@@ -136,7 +136,7 @@ describe('MCP sessions over HTTP', () => {
   });
 
   it('DELETE ends the session: its stream leaves and its id answers 404', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const ws = await connect(conv.magic_link, { credential: owner.credential });
     await ws.next(isType('joined'));
@@ -152,7 +152,7 @@ describe('MCP sessions over HTTP', () => {
   });
 
   it('refuses a request carrying another bearer than the session was opened with', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const m = await openSession(conv.magic_link);
     const res = await SELF.fetch(conv.magic_link, {
@@ -164,7 +164,7 @@ describe('MCP sessions over HTTP', () => {
   });
 
   it('a browser GET of the link gets the page, not the MCP endpoint', async () => {
-    const owner = await account(uniqueNs('mcpw'));
+    const owner = await account('mcpw');
     const conv = await mint(owner);
     const page = await SELF.fetch(conv.magic_link, { headers: { accept: 'text/html' } });
     expect(page.headers.get('content-type')).toContain('text/html');

@@ -1,36 +1,16 @@
 /** Helpers for tests inside workerd: mint through the real Worker, open real WebSockets through SELF. */
 import { SELF } from 'cloudflare:test';
-import type { Account, Minted } from '../../src/client/http';
+import { inspect as inspectAs, routeOf, type TestAccount } from '../fuzz/workerd';
 import type { ServerFrame } from '../../src/protocol/frames';
 
-let counter = 0;
-export const uniqueNs = (prefix = 't') => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+/** Accounts, conversations and inspect come from the shared workerd helpers; these names are kept for brevity. */
+export { createAccount as account, mint } from '../fuzz/workerd';
 
-export async function account(ns = uniqueNs()): Promise<Account> {
-  const res = await SELF.fetch('http://x/v1/accounts', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: ns }) });
-  if (res.status !== 201) throw new Error(`account: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
-export async function mint(owner: Account, body: object = {}): Promise<Minted> {
-  const res = await SELF.fetch(`http://x/v1/${owner.namespace}/conversations`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${owner.credential}` }, body: JSON.stringify(body),
-  });
-  if (res.status !== 201) throw new Error(`mint: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
-export async function inspect(owner: Account, alias: string): Promise<Record<string, any>> {
-  return (await SELF.fetch(`http://x/v1/${owner.namespace}/conversations/${alias}`, { headers: { authorization: `Bearer ${owner.credential}` } })).json();
-}
+/** Inspect by the owner's bearer, loosely typed for assertions. */
+export const inspect = (owner: TestAccount, alias: string) => inspectAs(owner, alias) as Promise<Record<string, any>>;
 
 /** `{link}` → `{link path}/{route}?t=…&extra` */
-export function route(link: string, path: string, params: Record<string, string> = {}): string {
-  const url = new URL(link);
-  url.pathname += `/${path}`;
-  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-  return url.toString();
-}
+export const route = (link: string, path: string, params: Record<string, string> = {}) => routeOf(link, `/${path}`, params);
 
 export interface TestSocket {
   ws: WebSocket;
