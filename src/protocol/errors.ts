@@ -5,7 +5,6 @@
  */
 export const HTTP_ERRORS = {
   invalid_json: [400, 'The request body is not a JSON object.'],
-  invalid_body: [400, 'The request body has a field of the wrong type.'],
   invalid_namespace: [400, 'namespace must match ^[a-z0-9][a-z0-9-]{0,62}$.'],
   invalid_alias: [400, 'alias must match ^[a-z0-9][a-z0-9-]{0,62}$.'],
   invalid_stream_name: [400, 'stream_name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$.'],
@@ -26,10 +25,8 @@ export const HTTP_ERRORS = {
   namespace_mismatch: [403, 'The credential belongs to another namespace.'],
   invalid_magic_link: [403, 'The magic link token is missing, altered, expired, revoked, or for another conversation.'],
   read_only: [403, 'An observer link cannot emit.'],
-  not_owner: [403, 'Only the account that minted the conversation may do this.'],
   not_found: [404, 'No such route.'],
   conversation_not_found: [404, 'No conversation with that alias in this namespace.'],
-  method_not_allowed: [405, 'This route does not accept that method.'],
   not_acceptable: [406, 'This route answers text/event-stream; send Accept: text/event-stream.'],
   namespace_taken: [409, 'That namespace already has an account.'],
   alias_taken: [409, 'That alias is already used in this namespace.'],

@@ -164,6 +164,6 @@ describe('POST /v1/accounts conflicts and transport errors', () => {
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
     const body = (await res.json()) as { error: string };
-    expect(['not_found', 'method_not_allowed']).toContain(body.error);
+    expect(body.error).toBe('not_found');
   });
 });
