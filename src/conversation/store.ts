@@ -3,8 +3,9 @@
  * Durable Object SQLite calls are synchronous, and writes made in one event
  * commit together, which is what makes a batch all-or-nothing.
  */
-import type { JsonObject, Scope } from '../protocol/frames';
+import type { JsonObject } from '../protocol/frames';
 import { GENESIS_CHAIN } from './chain';
+import type { Sql } from './sql';
 
 export type IdKind = 'ulid' | 'jcs-sha256';
 
@@ -55,10 +56,13 @@ export type AppendRow = LogRow & {
   client_id: string | null;
 };
 
-export type { Scope };
-
+/**
+ * The store a `Conversation` is given: Durable Object SQLite in the object,
+ * an in-process SQLite in Node unit tests, the same class over both. Creates
+ * its tables once, when constructed.
+ */
 export class ConversationStore {
-  constructor(private readonly sql: SqlStorage, private readonly transact: <T>(fn: () => T) => T = (fn) => fn()) {
+  constructor(private readonly sql: Sql, private readonly transact: <T>(fn: () => T) => T = (fn) => fn()) {
     sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     sql.exec(`CREATE TABLE IF NOT EXISTS streams (
       stream_id TEXT PRIMARY KEY, stream_name TEXT NOT NULL UNIQUE, owner_account_id TEXT NOT NULL,

@@ -14,7 +14,7 @@ import { LIMITS } from '../protocol/limits';
 import { errorBody } from '../protocol/errors';
 import { jsonRpcError } from './http';
 import type { LinkAddress } from './link';
-import type { Doorbell } from './rpc';
+import type { Doorbell } from '../conversation/member-rpc';
 import { McpSession, type SessionState } from './session';
 
 /** Headers the Worker sets (after deleting any a client sent) when it forwards to this object. */

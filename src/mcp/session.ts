@@ -27,7 +27,8 @@ import { toolError, type ToolErrorCode } from './errors';
 import { parseMagicLink, type LinkAddress } from './link';
 import { closedNotification, notificationsFor, type AmsNotification } from './notifications';
 import { signResumeKey, verifyResumeKey, type ResumeClaims } from './resume-key';
-import { mcpConversation, type Doorbell, type JoinArgs, type McpConversationRpc, type MemberRef, type Outcome, type Received } from './rpc';
+import type { Doorbell, JoinArgs, McpConversationRpc, MemberRef, Outcome, Received } from '../conversation/member-rpc';
+import { mcpConversation } from './rpc';
 import { INSTRUCTIONS, TOOL_INPUTS, TOOL_TEXT, type ToolArgs, type ToolName } from './tools';
 
 export interface JoinedState {

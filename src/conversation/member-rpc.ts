@@ -1,0 +1,126 @@
+/**
+ * The contract between an MCP session (McpSessionObject) and the conversation
+ * it joined (ConversationObject), spoken over Durable Object RPC: the calls
+ * the conversation object answers for its MCP members, and the doorbell it
+ * rings back. Defined here, below `src/mcp`, because the conversation serves
+ * it; the session imports it. Every call names the membership by `MemberRef`;
+ * the lease changes whenever another session takes the membership over, so a
+ * superseded session learns it at once.
+ */
+import type { LinkClaims } from '../control/links';
+import type { CloseReason } from '../protocol/close-codes';
+import type { ErrorCode } from '../protocol/errors';
+import type { JsonObject, Peer, Scope } from '../protocol/frames';
+
+export interface MemberRef {
+  member_id: string;
+  lease: string;
+}
+
+/** Why a member's call failed: an HTTP error code, the close reason that ended it, or one of the membership's own. */
+export type MemberErrorCode =
+  | ErrorCode
+  | CloseReason
+  | 'not_joined'
+  | 'resume_key_mismatch'
+  | 'stream_displaced'
+  | 'conversation_closed'
+  | 'invalid_cursor'
+  | 'internal_error';
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: MemberErrorCode; message?: string; ended?: boolean };
+
+export interface JoinArgs {
+  /** A fresh join: the verified claims of the magic link. */
+  claims?: LinkClaims;
+  /** A continued membership: from a verified resume_key. */
+  resume?: { conversation_id: string; member_id: string; account_id: string | null; generation: number };
+  /** The session's identity; writers act as it. */
+  account_id: string;
+  stream_name?: string;
+  stream_metadata?: JsonObject;
+  self_subscribe?: boolean;
+  since?: number;
+}
+
+export interface Joined {
+  ref: MemberRef;
+  conversation_id: string;
+  account_id: string | null;
+  stream_id: string | null;
+  stream_name: string | null;
+  metadata: JsonObject | null;
+  scope: Scope;
+  self_subscribe: boolean;
+  peers: Peer[];
+  resumed: boolean;
+  seq: number;
+  epoch: string;
+  generation: number;
+  /** Where ams_recv continues when it is given no `since`. */
+  cursor: number;
+}
+
+export interface RecvArgs {
+  since?: number;
+  wait_ms: number;
+  max: number;
+  /** ams_recv moves the stored cursor; notification pulls only read. */
+  advance: boolean;
+}
+
+export interface Truncation {
+  from_seq: number;
+  to_seq: number;
+  epoch: string;
+}
+
+export interface Received {
+  frames: JsonObject[];
+  next_since: number;
+  head_seq: number;
+  truncated?: Truncation;
+}
+
+export interface SendArgs {
+  data: string;
+  ref?: number;
+  id?: string;
+}
+
+/** A session holding a GET stream, as the conversation's doorbell reaches it. */
+export interface Listener {
+  /** The session's McpSessionObject id (hex): the conversation can reach it without holding the session id. */
+  object: string;
+  /** Random per GET stream, so a late ring or unlisten of a replaced stream changes nothing. */
+  tag: string;
+}
+
+/** What a doorbell carries: which membership, and the head after the frames it heard. */
+export interface Doorbell {
+  member_id: string;
+  tag: string;
+  head: number;
+  /** The conversation ended the membership (displaced, revoked, deleted): pull to learn why. */
+  ended?: boolean;
+}
+
+/** The session object's surface for conversations. */
+export interface McpSessionRpc {
+  /** Returns at once: whether the session still listens for that membership with that tag (false: forget it). */
+  doorbell(bell: Doorbell): Promise<boolean>;
+}
+
+/** The conversation object's MCP surface. */
+export interface McpConversationRpc {
+  mcpJoin(args: JoinArgs): Promise<Outcome<Joined>>;
+  mcpSend(ref: MemberRef, args: SendArgs): Promise<Outcome<{ seq: number; duplicate: boolean }>>;
+  mcpRecv(ref: MemberRef, args: RecvArgs): Promise<Outcome<Received>>;
+  mcpSetMetadata(ref: MemberRef, metadata: JsonObject): Promise<Outcome<{ seq: number }>>;
+  mcpLeave(ref: MemberRef): Promise<Outcome<{ seq: number }>>;
+  mcpPeers(ref: MemberRef): Promise<Outcome<{ peers: Peer[]; seq: number; stream_id: string | null }>>;
+  /** The session holds a GET stream for this membership: ring it after frames (also renews presence). */
+  mcpListen(ref: MemberRef, listener: Listener): Promise<Outcome<{ head_seq: number }>>;
+  /** The GET stream registered with `tag` closed. */
+  mcpUnlisten(member_id: string, tag: string): Promise<void>;
+}
