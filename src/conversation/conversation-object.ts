@@ -15,9 +15,9 @@ import { ADMISSION_HEADER, claimsValid, connectVerdict, type Admission } from '.
 import { Conversation, type EmitInput, type JoinRequest } from './conversation';
 import { rejectSocket, SocketConnection, SseConnection, type SocketAttachment } from './connections';
 import { planResume } from './resume';
-import type { ConversationRecord, StreamRecord } from './store';
+import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { LIMITS } from '../protocol/limits';
-import { withChain } from './chain';
+import { withChain } from '../protocol/chain';
 import { McpMembers } from '../mcp/members';
 import { mcpSessionByObjectId, type JoinArgs, type Listener, type MemberRef, type RecvArgs, type SendArgs } from '../mcp/rpc';
 

@@ -14,11 +14,12 @@ import type {
 } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { Membership, Wire, type Member } from './audience';
-import { canonicalFrame, canonicalToken, chainStep, withChain } from './chain';
+import { canonicalFrame, canonicalToken, chainStep, withChain } from '../protocol/chain';
 import { TokenBucket } from './rate';
 import { planResume, type Cursor, type LogWindow } from './resume';
 import { chooseStream, StreamTable } from './streams';
-import { ConversationStore, type ConversationRecord, type Head, type LogRow, type StreamRecord } from './store';
+import type { ConversationRecord, StreamRecord } from '../protocol/records';
+import { ConversationStore, type Head, type LogRow } from './store';
 
 /** A live subscriber of any transport. */
 export interface Connection {

@@ -21,7 +21,7 @@ import { claimsValid } from '../conversation/admission';
 import { Membership, Wire, type Member } from '../conversation/audience';
 import type { Connection, Conversation, JoinRequest } from '../conversation/conversation';
 import { planResume } from '../conversation/resume';
-import type { StreamRecord } from '../conversation/store';
+import type { StreamRecord } from '../protocol/records';
 import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject, Scope } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';

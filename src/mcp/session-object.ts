@@ -6,10 +6,10 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { bearerCredential, checkCredential } from '../control/accounts';
 import { toHex } from '../control/encoding';
 import type { Env } from '../control/env';
 import { newAccountId } from '../control/ids';
-import { bearerCredential, checkCredential } from '../http/auth';
 import { LIMITS } from '../protocol/limits';
 import { errorBody } from '../protocol/errors';
 import { jsonRpcError } from './http';

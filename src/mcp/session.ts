@@ -17,8 +17,10 @@ import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validatio
 import { z } from 'zod';
 import { secretsOf, type Env } from '../control/env';
 import { verifyLink } from '../control/links';
-import { mintConversation, parseMintRequest } from '../control/mint';
-import { createAccount } from '../http/accounts';
+import { createAccount } from '../control/accounts';
+import { parseMintRequest } from '../control/mint';
+import { conversationStub } from '../conversation/conversation-stub';
+import { mintConversation } from '../conversation/mint';
 import { AmsError } from '../protocol/errors';
 import { exceedsUtf8Bytes, type JsonObject, type Scope } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
