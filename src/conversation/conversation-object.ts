@@ -8,7 +8,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../control/env';
 import { newStreamId, newStreamName } from '../control/ids';
 import type { CloseReason } from '../protocol/close-codes';
-import { errorResponse, type ErrorCode } from '../protocol/errors';
+import { errorResponse, type HttpErrorCode as ErrorCode } from '../protocol/errors';
 import { parseClientFrame, PING_FRAME, PONG_FRAME, type JsonObject } from '../protocol/frames';
 import { isAcceptableMetadata } from '../protocol/validate';
 import { ADMISSION_HEADER, claimsValid, connectVerdict, type Admission } from './admission';

@@ -25,7 +25,7 @@ import type { StreamRecord } from '../protocol/records';
 import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject, Scope } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import type { ToolErrorCode } from './errors';
+import type { ErrorCode as ToolErrorCode } from '../protocol/errors';
 import type { Doorbell, JoinArgs, Joined, Listener, MemberRef, Outcome, Received, RecvArgs, SendArgs, Truncation } from './rpc';
 
 type MemberRow = {

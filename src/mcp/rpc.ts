@@ -7,7 +7,7 @@
 import type { Env } from '../control/env';
 import type { LinkClaims } from '../control/links';
 import type { JsonObject, Peer, Scope } from '../protocol/frames';
-import type { ToolErrorCode } from './errors';
+import type { ErrorCode as ToolErrorCode } from '../protocol/errors';
 
 export interface MemberRef {
   member_id: string;
@@ -99,22 +99,4 @@ export interface McpSessionRpc {
 
 export function mcpSessionByObjectId(env: Env, objectId: string): McpSessionRpc {
   return env.MCP_SESSIONS.get(env.MCP_SESSIONS.idFromString(objectId)) as unknown as McpSessionRpc;
-}
-
-/** The conversation object's MCP surface. */
-export interface McpConversationRpc {
-  mcpJoin(args: JoinArgs): Promise<Outcome<Joined>>;
-  mcpSend(ref: MemberRef, args: SendArgs): Promise<Outcome<{ seq: number; duplicate: boolean }>>;
-  mcpRecv(ref: MemberRef, args: RecvArgs): Promise<Outcome<Received>>;
-  mcpSetMetadata(ref: MemberRef, metadata: JsonObject): Promise<Outcome<{ seq: number }>>;
-  mcpLeave(ref: MemberRef): Promise<Outcome<{ seq: number }>>;
-  mcpPeers(ref: MemberRef): Promise<Outcome<{ peers: Peer[]; seq: number; stream_id: string | null }>>;
-  /** The session holds a GET stream for this membership: ring it after frames (also renews presence). */
-  mcpListen(ref: MemberRef, listener: Listener): Promise<Outcome<{ head_seq: number }>>;
-  /** The GET stream registered with `tag` closed. */
-  mcpUnlisten(member_id: string, tag: string): Promise<void>;
-}
-
-export function mcpConversation(env: Env, ns: string, alias: string): McpConversationRpc {
-  return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(`${ns}/${alias}`)) as unknown as McpConversationRpc;
 }
