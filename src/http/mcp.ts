@@ -43,10 +43,9 @@ async function serve(c: Context<{ Bindings: Env }>, bound: LinkAddress | null): 
     const body = req.method === 'POST' ? await readText(req, LIMITS.mcpRequestBytes) : null;
     if (given === null) {
       if (req.method !== 'POST' || body === null) return jsonRpcError(400, RPC.badRequest, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
-      const text = body;
       let message: unknown;
       try {
-        message = JSON.parse(text);
+        message = JSON.parse(body);
       } catch {
         return jsonRpcError(400, RPC.parseError, 'Parse error: Invalid JSON');
       }
