@@ -6,7 +6,7 @@ import { accounts } from './http/accounts';
 import { conversations } from './http/conversations';
 import { health } from './http/health';
 import { stream } from './http/stream';
-import { mcp } from './mcp/routes';
+import { mcp } from './http/mcp';
 import { view } from './http/view';
 
 export const app = new Hono<{ Bindings: Env }>({ strict: false });

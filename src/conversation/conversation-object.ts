@@ -20,7 +20,8 @@ import { Conversation } from './conversation';
 import type { JoinRequest } from './join';
 import type { JoinArgs, Listener, McpSessionRpc, MemberRef, Outcome, RecvArgs, SendArgs } from './member-rpc';
 import { fail, McpMembers } from './members';
-import { ConversationStore, type ConversationRecord, type StreamRecord } from './store';
+import type { ConversationRecord, StreamRecord } from '../protocol/records';
+import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
 
 /** When an alarm fails, look again this much later (ms). */

@@ -16,12 +16,13 @@ import type { CloseReason } from '../protocol/close-codes';
 import type { JoinedFrame, JsonObject, LoggedFrame, Peer, StreamJoinedFrame, StreamLeftFrame, StreamMetadataFrame, TokenFrame, TruncatedFrame } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { Membership } from './audience';
-import { canonicalFrame, canonicalToken, chainStep } from './chain';
+import { canonicalFrame, canonicalToken, chainStep } from '../protocol/chain';
 import type { Connection } from './connection';
 import { TokenBucket } from './rate';
 import { planResume, type LogWindow } from './resume';
 import { chooseStream, StreamTable, type StreamChoice } from './streams';
-import type { ConversationRecord, ConversationStore, Head, LogRow, StreamRecord } from './store';
+import type { ConversationRecord, StreamRecord } from '../protocol/records';
+import type { ConversationStore, Head, LogRow } from './store';
 import type { EmitInput, EmitOutcome, Ids, JoinOutcome, JoinRequest } from './join';
 import { broadcast, encodeFrame, encodeRow, receipt } from './wire';
 

@@ -3,7 +3,7 @@ import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject, Scope } from '../protocol/frames';
 import type { Connection } from './connection';
 import type { Cursor, ResumePlan } from './resume';
-import type { StreamRecord } from './store';
+import type { StreamRecord } from '../protocol/records';
 
 export interface Ids {
   streamId(): string;

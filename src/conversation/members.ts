@@ -23,7 +23,7 @@ import { McpConnection } from './member-connection';
 import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Received, RecvArgs, SendArgs } from './member-rpc';
 import { MemberRows, type MemberRow } from './member-rows';
 import type { Sql } from './sql';
-import type { StreamRecord } from './store';
+import type { StreamRecord } from '../protocol/records';
 
 export function fail<T>(error: MemberErrorCode, message?: string, ended = false): Outcome<T> {
   return { ok: false, error, ...(message !== undefined ? { message } : {}), ...(ended ? { ended } : {}) };

@@ -3,40 +3,10 @@
  * Durable Object SQLite calls are synchronous, and writes made in one event
  * commit together, which is what makes a batch all-or-nothing.
  */
+import { GENESIS_CHAIN } from '../protocol/chain';
 import type { JsonObject } from '../protocol/frames';
-import { GENESIS_CHAIN } from './chain';
+import type { ConversationRecord, HistorySettings, StreamRecord } from '../protocol/records';
 import type { Sql } from './sql';
-
-export type IdKind = 'ulid' | 'jcs-sha256';
-
-export interface HistorySettings {
-  max_frames: number;
-  max_age_s: number;
-}
-
-export interface ConversationRecord {
-  conversation_id: string;
-  namespace: string;
-  alias: string;
-  id_kind: IdKind;
-  metadata: JsonObject;
-  created_at: string;
-  owner_account_id: string;
-  history: HistorySettings;
-  epoch: string;
-  /** Link generation: links of an older generation are revoked. */
-  generation: number;
-}
-
-export interface StreamRecord {
-  stream_id: string;
-  stream_name: string;
-  owner_account_id: string;
-  metadata: JsonObject;
-  created_at: string;
-  /** Whether a connection ever held it (a reattach then reports `resumed: true`). */
-  connected_once: boolean;
-}
 
 export interface Head {
   seq: number;

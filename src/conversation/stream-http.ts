@@ -4,18 +4,18 @@
  * page (`GET …/history`). Plain functions over a `Conversation`: the object
  * shell only routes to them.
  */
-import { errorResponse, type ErrorCode } from '../protocol/errors';
+import { errorResponse, type HttpErrorCode } from '../protocol/errors';
 import type { JsonObject } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { claimsValid, type Admission } from './admission';
-import { withChain } from './chain';
+import { withChain } from '../protocol/chain';
 import { SseConnection } from './connections';
 import type { Conversation } from './conversation';
 import type { EmitInput, JoinRequest } from './join';
 import { planResume } from './resume';
 
 /** Why an HTTP stream request may not proceed: no conversation, a bad link, or (to write) no writer's credential. */
-function refusal(conv: Conversation, a: Admission, needWrite: boolean): ErrorCode | undefined {
+function refusal(conv: Conversation, a: Admission, needWrite: boolean): HttpErrorCode | undefined {
   const r = conv.record;
   if (!r) return 'conversation_not_found';
   if (!claimsValid(a.claims, r)) return 'invalid_magic_link';

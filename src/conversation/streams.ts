@@ -1,7 +1,7 @@
 /** The conversation's stream registry and the rule for which stream a connection gets. */
 import type { JsonObject } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import type { StreamRecord } from './store';
+import type { StreamRecord } from '../protocol/records';
 
 export class StreamTable {
   private readonly byId = new Map<string, StreamRecord>();

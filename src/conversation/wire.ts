@@ -6,7 +6,7 @@
  */
 import type { LoggedFrame, ReceiptFrame } from '../protocol/frames';
 import { Wire, type Audience } from './audience';
-import { withChain } from './chain';
+import { withChain } from '../protocol/chain';
 import type { LogRow } from './store';
 
 const ssePrefix = (seq: number, type: string) => `id: ${seq}\nevent: ${type}\ndata: `;

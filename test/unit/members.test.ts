@@ -8,7 +8,8 @@ import { Conversation } from '../../src/conversation/conversation';
 import type { Joined, Outcome } from '../../src/conversation/member-rpc';
 import { McpMembers } from '../../src/conversation/members';
 import type { Sql } from '../../src/conversation/sql';
-import { ConversationStore, type ConversationRecord } from '../../src/conversation/store';
+import { ConversationStore } from '../../src/conversation/store';
+import type { ConversationRecord } from '../../src/protocol/records';
 import { memorySql } from '../support/sqlite';
 
 const record = (maxFrames: number): ConversationRecord => ({
