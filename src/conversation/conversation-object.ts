@@ -18,7 +18,8 @@ import { ADMISSION_HEADER, connectVerdict, type Admission } from './admission';
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import { Conversation } from './conversation';
 import type { JoinRequest } from './join';
-import type { JoinArgs, Listener, McpSessionRpc, MemberRef, Outcome, RecvArgs, SendArgs } from './member-rpc';
+import { sessionDoorbell } from './conversation-stub';
+import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, SendArgs } from './member-rpc';
 import { fail, McpMembers } from './members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { ConversationStore } from './store';
@@ -58,8 +59,7 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   private freshMembers(): McpMembers {
-    const ring = (listener: string, bell: Parameters<McpSessionRpc['doorbell']>[0]) =>
-      (this.env.MCP_SESSIONS.get(this.env.MCP_SESSIONS.idFromString(listener)) as unknown as McpSessionRpc).doorbell(bell);
+    const ring = (listener: string, bell: Doorbell) => sessionDoorbell(this.env, listener).doorbell(bell);
     return new McpMembers(this.conv, this.ctx.storage.sql, (at) => void this.alarmBy(at), ring);
   }
 
