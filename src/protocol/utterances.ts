@@ -257,19 +257,20 @@ export function mentions(text: string, name: string): boolean {
 export const CHANNEL_META_KEY = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /**
- * The params of one `notifications/claude/channel` for a message: `content`
- * the text, `meta` string values only (Claude Code's schema is
- * `Record<string, string>`; a non-string value makes it ignore the
- * notification) under identifier keys.
+ * The params of the one `notifications/claude/channel` sent for a completed
+ * utterance: `content` the text, `meta` string values only (Claude Code's
+ * schema is `Record<string, string>`; a non-string value makes it drop the
+ * notification) under identifier keys. `source` is not a meta key: Claude
+ * Code sets that attribute to the server's configured name.
  */
 export function channelParams(e: MessageEntry, conversation: string): { content: string; meta: Record<string, string> } {
+  if (!e.complete) throw new RangeError('only a completed utterance is pushed');
   return {
     content: e.text,
     meta: {
       from: e.stream_name,
       seq: e.first_seq === e.last_seq ? `${e.first_seq}` : `${e.first_seq}-${e.last_seq}`,
       conversation,
-      ...(e.complete ? {} : { partial: 'true' }),
     },
   };
 }

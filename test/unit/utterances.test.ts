@@ -334,5 +334,10 @@ describe('channel notification params', () => {
       expect(k).toMatch(CHANNEL_META_KEY);
       expect(typeof v).toBe('string');
     }
+    expect(channelParams({ kind: 'message', stream_id: 's', stream_name: 'a', owner_account_id: 'a', text: 'x', first_seq: 4, last_seq: 4, complete: true }, 'c').meta.seq).toBe('4');
+  });
+
+  it('refuses an utterance that is not complete: the push is never partial', () => {
+    expect(() => channelParams({ kind: 'message', stream_id: 's', stream_name: 'a', owner_account_id: 'a', text: 'x', first_seq: 1, last_seq: 2, complete: false }, 'c')).toThrow(RangeError);
   });
 });
