@@ -6,14 +6,15 @@
  * reordered delivery fails the run (exit code 1).
  *
  * Options: --quick (small counts, a smoke run), --ref=<git ref> (benchmark a
- * commit instead of the working tree), --only=hop,fanout,many,resume,mcp,memory,
+ * commit instead of the working tree), --only=hop,fanout,compression,many,resume,mcp,memory,
  * --no-baselines, --no-dev-proxy, --no-disk.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { cpuBusyPercent, describeMachine } from './lib/machine';
-import { snapshot, ROOT } from './lib/snapshot';
+import { snapshot, variantOf, ROOT } from './lib/snapshot';
+import { compressionCase, reverseCompression, serverAccepts } from './scenarios/compression';
 import { CorrectnessError } from './lib/traffic';
 import { startWorkerd, type WorkerdProcesses } from './lib/workerd';
 import { fileSystemOf } from './lib/proc';
@@ -78,7 +79,7 @@ async function main(): Promise<number> {
   const stateFs = fileSystemOf(ams.broker.stateDir);
 
   const results: Results = {
-    meta: {}, targets: {}, hop: {}, fanout: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
+    meta: {}, targets: {}, hop: {}, fanout: {}, compression: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
   };
   const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid]);
   const targets: Target[] = [amsTarget];
@@ -159,6 +160,29 @@ async function main(): Promise<number> {
       results.fanout[String(n)] = withSkipped(by);
     }
   }
+  if (runs('compression')) {
+    process.stderr.write('7. compression: 1 → 10 with the client offering permessage-deflate or not, the server accepting it or not\n');
+    const accepts = serverAccepts(readFileSync(join(snap.dir, 'wrangler.toml'), 'utf8'));
+    const variant = variantOf(snap, reverseCompression, `the server's compression choice reversed`);
+    cleanups.push(async () => variant.remove());
+    const other = await startWorkerd(variant.dir, ramDir);
+    cleanups.push(async () => rmSync(other.broker.stateDir, { recursive: true, force: true }));
+    cleanups.push(() => other.broker.stop());
+    brokers.push({ label: 'AMS, compression choice reversed', broker: other.broker });
+    await measure('warm-up, compression choice reversed', () => compressionCase('warm-up', other.directUrl ?? other.devUrl, () => [], false, { ...QUICK, fanoutTokens: () => 200 }, (m) => failures.push(m)));
+    const servers = [{ b: ams, accepts, what: 'as configured' }, { b: other, accepts: !accepts, what: 'flag reversed' }];
+    for (const { b, accepts: acc, what } of servers) {
+      const ports = [{ port: 'npm start port', url: b.devUrl, pids: () => [b.runtimePid, ...(b.proxyPid ? [b.proxyPid] : [])] }];
+      if (b.directUrl) ports.push({ port: 'runtime port', url: b.directUrl, pids: () => [b.runtimePid] });
+      for (const { port, url, pids } of ports) {
+        for (const offered of [true, false]) {
+          const label = `server ${acc ? 'accepts' : 'declines'} (${what}), ${port}, client ${offered ? 'offers' : 'declines'}`;
+          results.compression[label] = await measure(`fan-out 1 → 10 ${label}`, () => compressionCase(label, url, pids, offered, scale, (m) => failures.push(`${label}: ${m}`)));
+        }
+      }
+    }
+    await other.broker.stop();
+  }
   if (runs('many')) {
     process.stderr.write('3. many conversations\n');
     for (const t of targets) if (runsOn(t, 'many')) results.many[t.name] = await measure(`${scale.manyRooms} rooms × 4 ${t.name}`, () => many(t, scale));
@@ -184,6 +208,7 @@ async function main(): Promise<number> {
   }
 
   results.goals = goals(results);
+  results.targets[AMS] = { ...results.targets[AMS], negotiated: [...amsTarget.negotiated].map(([ext, n]) => `${ext} (${n.toLocaleString('en-US')} sockets)`).join(', ') } as never;
   results.meta = {
     startedAt,
     finishedAt: new Date().toISOString(),

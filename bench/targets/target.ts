@@ -38,6 +38,8 @@ export interface Target {
   room(spec: RoomSpec): Promise<Room>;
   /** Server processes whose resident memory is this target's. */
   pids(): number[];
+  /** Bytes this target's client sockets have read from the network so far, where the client can count them. */
+  bytesReceived?(): number;
   stop(): Promise<void>;
 }
 
