@@ -4,6 +4,7 @@ import type { McpResult } from './scenarios/mcp';
 import type { MemoryResult } from './scenarios/memory';
 import type { ResumeResult } from './scenarios/resume';
 import type { CompressionResult } from './scenarios/compression';
+import type { AudienceResult } from './scenarios/audience';
 
 export type Entry<T> = ({ status: 'ok' } & T) | { status: 'skipped'; reason: string } | { status: 'failed'; error: string };
 export type ByTarget<T> = Record<string, Entry<T>>;
@@ -20,6 +21,7 @@ export interface Results {
   hop: ByTarget<TrafficResult>;
   fanout: Record<string, ByTarget<TrafficResult>>;
   compression: ByTarget<CompressionResult>;
+  audience: Record<string, ByTarget<AudienceResult>>;
   many: ByTarget<TrafficResult>;
   resume: ByTarget<ResumeResult>;
   mcp: ByTarget<McpResult>;
@@ -95,6 +97,19 @@ export function render(r: Results): string {
       return [name, t.negotiated, n0(t.deliveriesPerSecond), ms(t.latency.p50), ms(t.latency.p99), t.serverCpuUsPerDelivery.toFixed(1), t.wireBytesPerDelivery === undefined ? '' : t.wireBytesPerDelivery.toFixed(1), vs];
     })());
     out.push(...table(['', 'negotiated', 'deliveries/s', 'p50 ms', 'p99 ms', 'server CPU µs/delivery', 'wire B/delivery', 'vs first row'], rows));
+  }
+
+  if (Object.keys(r.audience).length > 0) {
+    out.push('', '2c. Audience: 1 writer → N read-only listeners (AMS: observer links), every delivery checked; refused listeners are counted, not measured');
+    for (const [n, by] of Object.entries(r.audience)) {
+      const a = amsOf(by);
+      const rows = Object.entries(by).map(([name, e]) => skippedRow(name, e, 9) ?? (() => {
+        const t = e as AudienceResult;
+        const refused = Object.entries(t.refused).map(([code, count]) => `${n0(count)} × ${code}`).join(', ') || '0';
+        return [name, `${n0(t.admitted)} / ${n0(t.asked)}`, refused, n0(t.deliveriesPerSecond), ms(t.latency.p50), ms(t.latency.p99), n0(t.deliveries), n0(t.serverCpuUsPerToken), t.serverCpuUsPerDelivery.toFixed(1), name === AMS ? '' : versus(a?.deliveriesPerSecond, t.deliveriesPerSecond, true)];
+      })());
+      out.push(`  N = ${Number(n).toLocaleString('en-US')}`, ...table(['', 'admitted', 'refused', 'deliveries/s', 'p50 ms', 'p99 ms', 'deliveries', 'server CPU µs/token', 'µs/delivery', 'vs AMS'], rows).map((l) => `  ${l}`));
+    }
   }
 
   out.push('', '3. Many conversations: rooms × 4 peers, all emitting at once');

@@ -6,7 +6,7 @@
  * reordered delivery fails the run (exit code 1).
  *
  * Options: --quick (small counts, a smoke run), --ref=<git ref> (benchmark a
- * commit instead of the working tree), --only=hop,fanout,compression,many,resume,mcp,memory,
+ * commit instead of the working tree), --only=hop,fanout,compression,audience,many,resume,mcp,memory,
  * --no-baselines, --no-dev-proxy, --no-disk.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,8 +24,9 @@ import { mcpAvailable, mcpHop } from './scenarios/mcp';
 import { amsResume, redisStreamResume } from './scenarios/resume';
 import { FULL, QUICK, fanout, hop, many } from './scenarios/traffic';
 import { AmsTarget } from './targets/ams';
-import { NatsTarget } from './targets/nats';
-import { RedisTarget } from './targets/redis';
+import { JetStreamTarget, NatsTarget } from './targets/nats';
+import { RedisStreamsTarget, RedisTarget } from './targets/redis';
+import { AUDIENCES, audience, audienceTokens } from './scenarios/audience';
 import { RelayTarget } from './targets/relay';
 import type { Target } from './targets/target';
 
@@ -79,7 +80,7 @@ async function main(): Promise<number> {
   const stateFs = fileSystemOf(ams.broker.stateDir);
 
   const results: Results = {
-    meta: {}, targets: {}, hop: {}, fanout: {}, compression: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
+    meta: {}, targets: {}, hop: {}, fanout: {}, compression: {}, audience: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
   };
   const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid]);
   const targets: Target[] = [amsTarget];
@@ -129,6 +130,21 @@ async function main(): Promise<number> {
       cleanups.push(() => r.stop());
       targets.push(r);
       results.targets[r.name] = { status: 'ok', version: r.version };
+    }
+    // Durable peers: they store every message before delivering it, as AMS does; their store sits on AMS's file system.
+    const js = await JetStreamTarget.start(ramDir);
+    if (typeof js === 'string') results.targets['NATS JetStream (ws)'] = { status: 'skipped', reason: js };
+    else {
+      cleanups.push(() => js.stop());
+      targets.push(js);
+      results.targets[js.name] = { status: 'ok', version: js.version };
+    }
+    const rs = await RedisStreamsTarget.start(ramDir);
+    if (typeof rs === 'string') results.targets['Redis Streams'] = { status: 'skipped', reason: rs };
+    else {
+      cleanups.push(() => rs.stop());
+      targets.push(rs);
+      results.targets[rs.name] = { status: 'ok', version: rs.version };
     }
   }
   for (const t of targets) t.onError = (m) => failures.push(`${t.name}: ${m}`);
@@ -182,6 +198,14 @@ async function main(): Promise<number> {
       }
     }
     await other.broker.stop();
+  }
+  if (runs('audience')) {
+    process.stderr.write('8. audience: one writer → N read-only listeners\n');
+    for (const n of AUDIENCES) {
+      const by: ByTarget<Awaited<ReturnType<typeof audience>>> = {};
+      for (const t of targets) if (runsOn(t, `audience${n}`)) by[t.name] = await measure(`audience 1 → ${n.toLocaleString('en-US')} ${t.name}`, () => audience(t, n, audienceTokens(n, quick)));
+      results.audience[String(n)] = withSkipped(by);
+    }
   }
   if (runs('many')) {
     process.stderr.write('3. many conversations\n');

@@ -16,7 +16,7 @@ export interface Measured extends TrafficResult {
 }
 
 /** Runs traffic and weighs the server's CPU time (robust to other processes, unlike wall-clock rates). */
-async function weighed(t: Target, rooms: Room[], opts: TrafficOptions): Promise<Measured> {
+export async function weighed(t: Target, rooms: Room[], opts: TrafficOptions): Promise<Measured> {
   const cpu = () => t.pids().reduce((sum, pid) => sum + cpuMs(pid), 0);
   const before = cpu();
   const bytesBefore = t.bytesReceived?.();

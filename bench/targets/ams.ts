@@ -156,19 +156,28 @@ export class AmsTarget implements Target {
       owners[owner][index] = peer;
       sockets.push(peer.ws);
     });
+    const refused = new Map<number, number>();
     const addListeners = async (n: number) => {
       const first = listeners.length;
-      await inBatches(Array.from({ length: n }, (_, i) => first + i), 32, async (i) => {
+      const opened = await inBatches(Array.from({ length: n }, (_, i) => first + i), 32, async (i) => {
         const label = `room ${roomNo} listener ${i}`;
         const peer = new AmsPeer(label, this.onError);
-        peer.ws = await openAms(this.client.listenerLink?.(conv) ?? conv.observer_link, { compression: this.client.compression }, (t) => peer.frame(t), unexpected(label));
+        try {
+          peer.ws = await openAms(this.client.listenerLink?.(conv) ?? conv.observer_link, { compression: this.client.compression }, (t) => peer.frame(t), unexpected(label));
+        } catch (err) {
+          const code = Number(/closed before joined: (\d+)/.exec(String(err))?.[1]);
+          if (!spec.refusable || !code) throw err;
+          refused.set(code, (refused.get(code) ?? 0) + 1);
+          return undefined;
+        }
         this.track(peer.ws);
-        listeners[i] = peer;
         sockets.push(peer.ws);
+        return peer;
       });
+      for (const p of opened) if (p) listeners.push(p);
     };
     await addListeners(spec.listeners);
-    return { owners, listeners, addListeners, close: () => closeAll(sockets) };
+    return { owners, listeners, refused, addListeners, close: () => closeAll(sockets) };
   }
 
   async stop(): Promise<void> {}
