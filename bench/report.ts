@@ -103,7 +103,7 @@ export function render(r: Results): string {
     out.push('', '2c. Audience: 1 writer → N read-only listeners (AMS: observer links), every delivery checked; refused listeners are counted, not measured');
     for (const [n, by] of Object.entries(r.audience)) {
       const a = amsOf(by);
-      const rows = Object.entries(by).map(([name, e]) => skippedRow(name, e, 9) ?? (() => {
+      const rows = Object.entries(by).map(([name, e]) => skippedRow(name, e, 10) ?? (() => {
         const t = e as AudienceResult;
         const refused = Object.entries(t.refused).map(([code, count]) => `${n0(count)} × ${code}`).join(', ') || '0';
         return [name, `${n0(t.admitted)} / ${n0(t.asked)}`, refused, n0(t.deliveriesPerSecond), ms(t.latency.p50), ms(t.latency.p99), n0(t.deliveries), n0(t.serverCpuUsPerToken), t.serverCpuUsPerDelivery.toFixed(1), name === AMS ? '' : versus(a?.deliveriesPerSecond, t.deliveriesPerSecond, true)];
