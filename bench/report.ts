@@ -64,7 +64,7 @@ export function render(r: Results): string {
   out.push(`source: ${m.source} @ ${String(m.commit).slice(0, 10)}${m.dirty ? ' + uncommitted changes' : ''}; scale: ${m.scale}`);
   out.push(`targets: ${Object.entries(r.targets).map(([k, v]) => (v.status === 'ok' ? `${k}${v.version ? ` (${v.version})` : ''}` : `${k} — skipped: ${v.reason}`)).join('; ')}`);
   const amsTarget = r.targets[AMS] as { negotiated?: string } | undefined;
-  if (amsTarget?.negotiated) out.push(`AMS clients offer permessage-deflate, as ws and browsers do by default; the broker negotiated: ${amsTarget.negotiated}`);
+  if (amsTarget?.negotiated) out.push(`AMS clients ${m.clientCompression ? 'offer permessage-deflate, as ws and browsers do by default' : 'decline permessage-deflate (--no-compression)'}; the broker negotiated: ${amsTarget.negotiated}`);
 
   const amsOf = <T>(by: ByTarget<T>): (T & { status: 'ok' }) | undefined => (by[AMS]?.status === 'ok' ? (by[AMS] as T & { status: 'ok' }) : undefined);
 

@@ -7,7 +7,8 @@
  *
  * Options: --quick (small counts, a smoke run), --ref=<git ref> (benchmark a
  * commit instead of the working tree), --only=hop,fanout,compression,audience,many,resume,mcp,memory,
- * --no-baselines, --no-dev-proxy, --no-disk.
+ * --no-baselines, --no-dev-proxy, --no-disk, --no-compression (AMS clients decline
+ * permessage-deflate instead of offering it as default clients do).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -38,6 +39,8 @@ const scale = quick ? QUICK : FULL;
 const only = option('only')?.split(',');
 const runs = (scenario: string) => !only || only.includes(scenario);
 const DEV = 'AMS via dev proxy';
+/** AMS clients offer permessage-deflate as default clients do (0080); --no-compression declines it, as runs before 0080 did. */
+const client = { compression: !flag('no-compression') };
 const DISK = 'AMS, state on disk';
 
 const failures: string[] = [];
@@ -82,7 +85,7 @@ async function main(): Promise<number> {
   const results: Results = {
     meta: {}, targets: {}, hop: {}, fanout: {}, compression: {}, audience: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
   };
-  const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid]);
+  const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid], undefined, client);
   const targets: Target[] = [amsTarget];
   /** Rows that run only some scenarios. */
   const partial = new Map<string, Set<string>>();
@@ -96,13 +99,13 @@ async function main(): Promise<number> {
     cleanups.push(async () => rmSync(disk.broker.stateDir, { recursive: true, force: true }));
     cleanups.push(() => disk.broker.stop());
     brokers.push({ label: DISK, broker: disk.broker });
-    const t = new AmsTarget(DISK, disk.directUrl ?? disk.devUrl, () => [disk.runtimePid]);
+    const t = new AmsTarget(DISK, disk.directUrl ?? disk.devUrl, () => [disk.runtimePid], undefined, client);
     targets.push(t);
     partial.set(DISK, new Set(['hop', 'fanout10', 'many']));
     results.targets[DISK] = { status: 'ok', version: `state on ${fileSystemOf(disk.broker.stateDir)} (${disk.broker.stateDir})`, url: t.base };
   }
   if (ams.directUrl && !flag('no-dev-proxy')) {
-    targets.push(new AmsTarget(DEV, ams.devUrl, () => [ams.runtimePid, ...(ams.proxyPid ? [ams.proxyPid] : [])]));
+    targets.push(new AmsTarget(DEV, ams.devUrl, () => [ams.runtimePid, ...(ams.proxyPid ? [ams.proxyPid] : [])], undefined, client));
     partial.set(DEV, new Set(['hop', 'fanout1', 'fanout10', 'fanout100']));
     results.targets[DEV] = { status: 'ok', version: 'the public wrangler dev port', url: ams.devUrl };
   }
@@ -177,7 +180,7 @@ async function main(): Promise<number> {
     }
   }
   if (runs('compression')) {
-    process.stderr.write('7. compression: 1 → 10 with the client offering permessage-deflate or not, the server accepting it or not\n');
+    process.stderr.write('7. compression: 1 → 10 with the client offering permessage-deflate or not, with and without the no_web_socket_compression flag\n');
     const accepts = serverAccepts(readFileSync(join(snap.dir, 'wrangler.toml'), 'utf8'));
     const variant = variantOf(snap, reverseCompression, `the server's compression choice reversed`);
     cleanups.push(async () => variant.remove());
@@ -192,7 +195,7 @@ async function main(): Promise<number> {
       if (b.directUrl) ports.push({ port: 'runtime port', url: b.directUrl, pids: () => [b.runtimePid] });
       for (const { port, url, pids } of ports) {
         for (const offered of [true, false]) {
-          const label = `server ${acc ? 'accepts' : 'declines'} (${what}), ${port}, client ${offered ? 'offers' : 'declines'}`;
+          const label = `${acc ? 'no flag' : 'no_web_socket_compression'} (${what}), ${port}, client ${offered ? 'offers' : 'declines'}`;
           results.compression[label] = await measure(`fan-out 1 → 10 ${label}`, () => compressionCase(label, url, pids, offered, scale, (m) => failures.push(`${label}: ${m}`)));
         }
       }
@@ -244,6 +247,7 @@ async function main(): Promise<number> {
     commit: snap.commit,
     dirty: snap.dirty,
     scale: quick ? 'quick' : 'full',
+    clientCompression: client.compression,
     amsState: { dir: ams.broker.stateDir, fileSystem: stateFs },
     urls: { dev: ams.devUrl, runtime: ams.directUrl },
   };
