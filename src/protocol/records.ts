@@ -24,6 +24,8 @@ export interface ConversationRecord {
   epoch: string;
   /** Link generation: links of an older generation are revoked. */
   generation: number;
+  /** Quiet gap (ms) that closes an utterance without an `end` marker; absent on records minted before it existed (then the default). */
+  utterance_gap_ms?: number;
 }
 
 export interface StreamRecord {
