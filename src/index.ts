@@ -3,6 +3,7 @@ import { app } from './app';
 
 export { AccountObject } from './control/account-object';
 export { ConversationObject } from './conversation/conversation-object';
+export { AudienceShard } from './conversation/audience-shard';
 export { McpSessionObject } from './mcp/session-object';
 
 export default app;

@@ -12,6 +12,8 @@ export interface Env {
   CONVERSATIONS: DurableObjectNamespace;
   /** One object per MCP session, named by its session id. */
   MCP_SESSIONS: DurableObjectNamespace;
+  /** Audience shards: the read-only listeners of a conversation, `{namespace}/{alias}#{n}`. */
+  AUDIENCE: DurableObjectNamespace;
   ASSETS?: Fetcher;
   /** "production" refuses to run without real secrets; anything else may fall back to development values. */
   AMS_ENV?: string;

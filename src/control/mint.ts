@@ -21,11 +21,12 @@ export interface MintRequest {
   id_kind: IdKind;
   id_input?: unknown;
   history: HistorySettings;
+  max_listeners?: number;
 }
 
 /** Validates a mint body field by field; each bad field has its own error code. */
 export function parseMintRequest(body: JsonObject): MintRequest {
-  const { alias, stream_name, metadata, stream_metadata, id_kind, id_input, history } = body;
+  const { alias, stream_name, metadata, stream_metadata, id_kind, id_input, history, audience } = body;
   if (alias !== undefined && (typeof alias !== 'string' || !ALIAS_RE.test(alias))) throw new AmsError('invalid_alias');
   if (stream_name !== undefined && (typeof stream_name !== 'string' || !STREAM_NAME_RE.test(stream_name))) throw new AmsError('invalid_stream_name');
   if (metadata !== undefined && !isAcceptableMetadata(metadata)) throw new AmsError('invalid_metadata');
@@ -45,7 +46,16 @@ export function parseMintRequest(body: JsonObject): MintRequest {
     id_kind: kind,
     id_input,
     history: parseHistory(history),
+    ...parseAudience(audience),
   };
+}
+
+function parseAudience(value: unknown): { max_listeners?: number } {
+  if (value === undefined) return {};
+  const max = isJsonObject(value) ? value.max_listeners : undefined;
+  if (max === undefined && isJsonObject(value) && Object.keys(value).length === 0) return {};
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > LIMITS.listenerBudgetCap) throw new AmsError('invalid_audience');
+  return { max_listeners: max };
 }
 
 function parseHistory(value: unknown): HistorySettings {
@@ -99,6 +109,7 @@ export function mintRecords(namespace: string, ownerAccountId: string, req: Mint
   const recordAt = (alias: string): ConversationRecord => ({
     conversation_id: conversationId, namespace, alias, id_kind: req.id_kind, metadata: req.metadata, created_at: now,
     owner_account_id: ownerAccountId, history: req.history, epoch, generation: 1,
+    ...(req.max_listeners !== undefined ? { max_listeners: req.max_listeners } : {}),
   });
   return { conversationId, explicitAlias, stream, recordAt };
 }

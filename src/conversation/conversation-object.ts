@@ -24,6 +24,13 @@ import { fail, McpMembers } from './members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
+import { AudienceFeeds } from './audience-feeds';
+import type { ShardJoin, ShardPage, ShardResume } from './audience-rpc';
+import { audienceShardRpc } from './conversation-stub';
+import type { LinkClaims } from '../control/links';
+import { LIMITS } from '../protocol/limits';
+import { claimsValid } from './admission';
+import { planResume, type Cursor } from './resume';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -33,12 +40,15 @@ export class ConversationObject extends DurableObject<Env> {
   conv: Conversation;
   /** MCP memberships (their sessions live in McpSessionObject and call the RPC methods below). */
   mcp: McpMembers;
+  /** The audience shards this conversation feeds (decision 0110). */
+  feeds: AudienceFeeds;
   private readonly sockets = new Map<WebSocket, SocketConnection>();
   private inbox: Array<[SocketConnection, string | ArrayBuffer]> = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+    this.feeds = this.freshFeeds();
     this.conv = this.freshConversation();
     for (const ws of ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as SocketAttachment | null;
@@ -55,7 +65,12 @@ export class ConversationObject extends DurableObject<Env> {
   /** The conversation as storage holds it (empty after a deletion), wired to this object's transactions. */
   private freshConversation(): Conversation {
     const store = new ConversationStore(this.ctx.storage.sql, (fn) => this.transact(fn));
-    return new Conversation(store, { streamId: newStreamId, streamName: newStreamName });
+    return new Conversation(store, { streamId: newStreamId, streamName: newStreamName }, Date.now, (row) => this.feeds.relay(row));
+  }
+
+  private freshFeeds(): AudienceFeeds {
+    const budget = () => this.conv.record?.max_listeners ?? LIMITS.listenerBudgetDefault;
+    return new AudienceFeeds(this.ctx.storage.sql, (shard) => audienceShardRpc(this.env, shard), budget);
   }
 
   private freshMembers(): McpMembers {
@@ -91,12 +106,25 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   inspect(): Promise<Record<string, unknown> | null> {
-    return this.guard('inspect', () => (this.conv.record ? this.conv.inspect() : null));
+    return this.guard('inspect', () => {
+      const r = this.conv.record;
+      if (!r) return null;
+      const audience = {
+        listeners: this.feeds.listeners, max_listeners: r.max_listeners ?? LIMITS.listenerBudgetDefault,
+        shards: this.feeds.shards, listeners_per_shard: LIMITS.listenersPerShard,
+      };
+      return { ...this.conv.inspect(), audience };
+    });
   }
 
   /** Revokes every link: bumps the generation and closes connections admitted with older links. */
   rotate(): Promise<number> {
-    return this.guard('rotate', () => (this.conv.record ? this.conv.rotate() : -1));
+    return this.guard('rotate', () => {
+      if (!this.conv.record) return -1;
+      const generation = this.conv.rotate();
+      this.feeds.rotate(generation);
+      return generation;
+    });
   }
 
   /** Ends the conversation: closes everyone with 4910 and deletes all storage. */
@@ -104,11 +132,13 @@ export class ConversationObject extends DurableObject<Env> {
     return this.guard('destroy', async () => {
       if (!this.conv.record) return false;
       this.conv.closeAll('conversation_closed');
+      this.feeds.closeAll('conversation_closed');
       this.sockets.clear();
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
       // Start over in memory too (streams, head, members). Not ctx.abort(): that
       // would fail this very call, and the caller would see a 500.
+      this.feeds = this.freshFeeds();
       this.conv = this.freshConversation();
       this.mcp = this.freshMembers();
       return true;
@@ -130,6 +160,43 @@ export class ConversationObject extends DurableObject<Env> {
   mcpListen(ref: MemberRef, listener: Listener) { return this.member('mcpListen', () => this.mcp.listen(ref, listener)); }
   mcpUnlisten(memberId: string, tag: string): Promise<void> {
     return this.guard('mcpUnlisten', () => this.mcp.unlisten(memberId, tag), () => undefined);
+  }
+
+  // ---- audience shards (RPC from AudienceShard; see audience-rpc.ts) ----
+
+  shardJoin(shard: string, claims: LinkClaims | null, want: number): Promise<ShardJoin> {
+    return this.guard('shardJoin', (): ShardJoin => {
+      const r = this.conv.record;
+      if (!r) return { ok: false, reason: 'conversation_not_found' };
+      if (!claimsValid(claims, r)) return { ok: false, reason: 'invalid_magic_link' };
+      const granted = this.feeds.lease(shard, want);
+      const { seq, chain } = this.conv.head;
+      const snapshot = { conversation_id: r.conversation_id, epoch: r.epoch, generation: r.generation, seq, chain, peers: this.conv.peersFor(null, false, null) };
+      return { ok: true, snapshot, granted };
+    });
+  }
+
+  shardLease(shard: string, want: number): Promise<number> {
+    return this.guard('shardLease', () => (this.conv.record ? this.feeds.lease(shard, want) : 0));
+  }
+
+  shardResume(cursor: Cursor, limit: number): Promise<ShardResume> {
+    return this.guard('shardResume', (): ShardResume => {
+      if (!this.conv.record) return { ok: false, reason: 'invalid_cursor' };
+      const plan = planResume(cursor, this.conv.window());
+      if (plan.kind === 'invalid') return { ok: false, reason: 'invalid_cursor' };
+      const head = this.conv.head.seq;
+      if (plan.kind === 'live') return { ok: true, rows: [], head };
+      return { ok: true, rows: this.conv.page(plan.from, limit), head, ...(plan.truncated ? { truncated: plan.truncated } : {}) };
+    });
+  }
+
+  shardPage(from: number, limit: number): Promise<ShardPage> {
+    return this.guard('shardPage', (): ShardPage => {
+      const { seq: head, chain } = this.conv.head;
+      if (!this.conv.record) return { rows: [], firstRetained: head + 1, head, chain };
+      return { rows: this.conv.page(from, limit), firstRetained: this.conv.window().firstRetained, head, chain };
+    });
   }
 
   // ---- stream plane ----

@@ -6,6 +6,8 @@
 import type { Env, Remote } from '../control/env';
 import type { ConversationObject } from './conversation-object';
 import type { McpSessionRpc } from './member-rpc';
+import type { ShardRpc } from './audience-rpc';
+import type { AudienceShard } from './audience-shard';
 
 export function conversationStub(env: Env, namespace: string, alias: string): Remote<ConversationObject> {
   return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(`${namespace}/${alias}`)) as unknown as Remote<ConversationObject>;
@@ -17,4 +19,23 @@ export function conversationStub(env: Env, namespace: string, alias: string): Re
  */
 export function sessionDoorbell(env: Env, objectId: string): McpSessionRpc {
   return env.MCP_SESSIONS.get(env.MCP_SESSIONS.idFromString(objectId)) as unknown as McpSessionRpc;
+}
+
+/** Audience shard `index` of a conversation (decision 0110): named `{namespace}/{alias}#{index}`. */
+export function audienceShardName(namespace: string, alias: string, index: number): string {
+  return `${namespace}/${alias}#${index}`;
+}
+
+export function audienceShardStub(env: Env, name: string): Remote<AudienceShard> {
+  return env.AUDIENCE.get(env.AUDIENCE.idFromName(name)) as unknown as Remote<AudienceShard>;
+}
+
+/** The feed side of a shard, as the conversation calls it. */
+export function audienceShardRpc(env: Env, name: string): ShardRpc {
+  return env.AUDIENCE.get(env.AUDIENCE.idFromName(name)) as unknown as ShardRpc;
+}
+
+/** The conversation a shard serves, by the shard's name. */
+export function conversationOfShard(env: Env, name: string): Remote<ConversationObject> {
+  return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(name.slice(0, name.lastIndexOf('#')))) as unknown as Remote<ConversationObject>;
 }

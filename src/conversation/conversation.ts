@@ -37,7 +37,8 @@ export class Conversation {
   private readonly buckets = new Map<string, TokenBucket>();
   private appendsSinceTrim = 0;
 
-  constructor(private readonly store: ConversationStore, private readonly ids: Ids, private readonly clock: () => number = Date.now) {
+  /** `relay` gets every logged row once, after the local fan-out (the audience shards' feed). */
+  constructor(private readonly store: ConversationStore, private readonly ids: Ids, private readonly clock: () => number = Date.now, private readonly relay?: (row: LogRow) => void) {
     this.current = store.loadRecord();
     this.top = store.loadHead();
     this.streams = new StreamTable(store.loadStreams());
@@ -318,12 +319,11 @@ export class Conversation {
     const now = this.clock();
     const json = JSON.stringify(frame);
     const chain = chainStep(this.top.chain, frame.type === 'token' ? canonicalToken(frame) : canonicalFrame(frame));
-    this.store.append(
-      { seq: frame.seq, ts: now, owner: frame.owner_account_id, stream_id: frame.stream_id, client_id: clientId, frame: json, chain },
-      record.history.max_frames > 0,
-    );
+    const row = { seq: frame.seq, ts: now, owner: frame.owner_account_id, stream_id: frame.stream_id, client_id: clientId, frame: json, chain };
+    this.store.append(row, record.history.max_frames > 0);
     this.top = { seq: frame.seq, chain };
     broadcast(this.membership.audienceOf(frame.owner_account_id), frame, json, chain);
+    this.relay?.(row);
     if (++this.appendsSinceTrim >= 128) {
       this.appendsSinceTrim = 0;
       this.trim(now);

@@ -8,7 +8,8 @@
 import { Hono } from 'hono';
 import { ADMISSION_HEADER, type Admission } from '../conversation/admission';
 import { rejectSocket } from '../conversation/connections';
-import { conversationStub } from '../conversation/conversation-stub';
+import { audienceShardName, audienceShardStub, conversationStub } from '../conversation/conversation-stub';
+import { SHARD_HEADER } from '../conversation/audience-shard';
 import { bearerCredential, checkCredential } from '../control/accounts';
 import { secretsOf, type Env } from '../control/env';
 import { verifyLink } from '../control/links';
@@ -77,10 +78,27 @@ function addressOf(ns: string, alias: string): boolean {
 
 /** Forwards to the conversation object with the admission sealed in a header of our own making. */
 function forward(env: Env, ns: string, alias: string, path: string, a: Admission, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
+  return conversationStub(env, ns, alias).fetch(new Request(`https://conversation${path}`, { ...init, headers: sealed(a, init.headers) }));
+}
+
+function sealed(a: Admission, init?: HeadersInit): Headers {
+  const headers = new Headers(init);
   // Header values should be ASCII: escape the rest (metadata may hold any text) so nothing is re-encoded on the way.
   headers.set(ADMISSION_HEADER, JSON.stringify(a).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`));
-  return conversationStub(env, ns, alias).fetch(new Request(`https://conversation${path}`, { ...init, headers }));
+  return headers;
+}
+
+/**
+ * Listening routes (`/connect`, `/events`): a valid read link is a listener
+ * and goes to one of the conversation's audience shards, picked at random
+ * (decision 0110); anything else goes to the conversation object itself.
+ */
+function listen(env: Env, ns: string, alias: string, path: '/connect' | '/events', a: Admission, init: RequestInit = {}): Promise<Response> {
+  if (a.claims?.scope !== 'read') return forward(env, ns, alias, path, a, init);
+  const name = audienceShardName(ns, alias, Math.floor(Math.random() * LIMITS.audienceShards));
+  const headers = sealed(a, init.headers);
+  headers.set(SHARD_HEADER, name);
+  return audienceShardStub(env, name).fetch(new Request(`https://shard${path}`, { ...init, headers }));
 }
 
 stream.get('/:ns/conversations/:alias/connect', async (c) => {
@@ -93,7 +111,7 @@ stream.get('/:ns/conversations/:alias/connect', async (c) => {
   if (!t) return rejectSocket('invalid_magic_link', subprotocol);
   if (!addressOf(ns, alias)) return rejectSocket('conversation_not_found', subprotocol);
   const a = await admissionFor(c.env, c.req.raw, ns, alias, t);
-  return forward(c.env, ns, alias, '/connect', a, { headers: { Upgrade: 'websocket' } });
+  return listen(c.env, ns, alias, '/connect', a, { headers: { Upgrade: 'websocket' } });
 });
 
 /** Checks shared by the HTTP stream routes before the object is asked. */
@@ -110,7 +128,7 @@ stream.get('/:ns/conversations/:alias/events', async (c) => {
   const accept = c.req.header('accept') ?? '';
   if (accept && !accept.includes('text/event-stream') && !accept.includes('*/*')) throw new AmsError('not_acceptable');
   const { ns, alias, a } = await httpAdmission(c);
-  return forward(c.env, ns, alias, '/events', a);
+  return listen(c.env, ns, alias, '/events', a);
 });
 
 stream.get('/:ns/conversations/:alias/history', async (c) => {

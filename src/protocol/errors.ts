@@ -17,6 +17,7 @@ export const ERRORS = {
   unsupported_id_kind: [400, 'id_kind must be "ulid", "uuid" or "jcs-sha256".'],
   invalid_id_input: [400, 'id_kind "jcs-sha256" needs an id_input that is JSON without lone surrogates.'],
   invalid_history: [400, 'history must be {max_frames, max_age_s} with non-negative integers within the documented caps.'],
+  invalid_audience: [400, 'audience must be {max_listeners} with an integer from 1 to 16000.'],
   invalid_scope: [400, 'scope must be "write" or "read".'],
   invalid_expires_in: [400, 'expires_in must be a positive integer number of seconds, at most one year.'],
   invalid_cursor: [400, 'since and Last-Event-ID must be non-negative integers, epoch must be the conversation epoch format.'],

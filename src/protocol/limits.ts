@@ -21,6 +21,20 @@ export const LIMITS = {
   streamsPerConversation: 10_000,
   /** Live connections (sockets, SSE, MCP sessions) per conversation → 4913 conversation_full / 503. */
   connectionsPerConversation: 1_000,
+  /** Read-only listeners (observer sockets, SSE tails) one audience shard holds → 4913 conversation_full / 503. */
+  listenersPerShard: 1_000,
+  /** Audience shards a conversation's listeners are spread over (the Worker picks one at random). */
+  audienceShards: 16,
+  /** Listeners a conversation admits across all its shards: default, and the most a minter may ask for (`audience.max_listeners`). */
+  listenerBudgetDefault: 10_000,
+  listenerBudgetCap: 16_000,
+  /** Frames a shard keeps in memory to resume its listeners without asking the conversation. */
+  shardTailFrames: 4_096,
+  /** Frames per delivery RPC, and frames queued for one shard before the oldest are dropped (the shard refills them from the log). */
+  shardBatchFrames: 512,
+  shardQueueFrames: 8_192,
+  /** Capacity a shard asks the conversation for at a time. */
+  shardLeaseBlock: 100,
   /** Emit rate per stream: token bucket refill per second and burst → 4929 rate_limited / 429. */
   emitRatePerSecond: 1_000,
   emitBurst: 2_000,

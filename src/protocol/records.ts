@@ -26,6 +26,8 @@ export interface ConversationRecord {
   generation: number;
   /** Quiet gap (ms) that closes an utterance without an `end` marker; absent on records minted before it existed (then the default). */
   utterance_gap_ms?: number;
+  /** Listeners admitted across the audience shards (`audience.max_listeners` at mint); absent on older records (then the default). */
+  max_listeners?: number;
 }
 
 export interface StreamRecord {

@@ -1,0 +1,160 @@
+/**
+ * The conversation's side of its audience shards (decision 0110): which
+ * shards it feeds, what capacity each holds out of the conversation-wide
+ * listener budget, and the ordered feed itself — every logged frame is
+ * queued once per shard (not once per listener) and leaves in batches, one
+ * RPC in flight per shard, so a shard sees rows in log order.
+ *
+ * A slow shard's queue is bounded: past `shardQueueFrames` the oldest rows
+ * are dropped and the shard fills the gap from the log when the next row
+ * shows it (decision 0111). The registry (shard names only) is kept in
+ * SQLite so a conversation that hibernated keeps feeding its shards; the
+ * capacity each holds is learned again from their acknowledgements.
+ */
+import type { CloseReason } from '../protocol/close-codes';
+import { LIMITS } from '../protocol/limits';
+import type { FeedItem, ShardAck, ShardRpc } from './audience-rpc';
+import type { LogRow } from './store';
+
+interface Feed {
+  queue: FeedItem[];
+  inflight: boolean;
+  listeners: number;
+  lease: number;
+  failures: number;
+}
+
+/** A failed delivery is sent again after this long (ms), doubling, this many times before the shard is forgotten. */
+const RETRY_MS = 100;
+const MAX_FAILURES = 8;
+
+export class AudienceFeeds {
+  private readonly feeds = new Map<string, Feed>();
+  private scheduled = false;
+  /** Set when the conversation is deleted: queued closes still leave, nothing is written. */
+  private closed = false;
+
+  constructor(private readonly sql: SqlStorage, private readonly stubOf: (shard: string) => ShardRpc, private readonly budget: () => number) {
+    sql.exec('CREATE TABLE IF NOT EXISTS audience_shards (name TEXT PRIMARY KEY)');
+    for (const { name } of sql.exec<{ name: string }>('SELECT name FROM audience_shards')) this.feeds.set(name, newFeed());
+  }
+
+  get shards(): number {
+    return this.feeds.size;
+  }
+
+  /** Listeners as the shards last reported them. */
+  get listeners(): number {
+    let n = 0;
+    for (const f of this.feeds.values()) n += f.listeners;
+    return n;
+  }
+
+  /**
+   * Grants `shard` capacity for up to `want` listeners, as much as the budget
+   * leaves after the other shards' leases; registers the shard, so every
+   * frame logged from now on is queued for it.
+   */
+  lease(shard: string, want: number): number {
+    let feed = this.feeds.get(shard);
+    if (!feed) {
+      feed = newFeed();
+      this.feeds.set(shard, feed);
+      this.sql.exec('INSERT OR IGNORE INTO audience_shards (name) VALUES (?)', shard);
+    }
+    let others = 0;
+    for (const [name, f] of this.feeds) if (name !== shard) others += f.lease;
+    feed.lease = Math.max(0, Math.min(want, this.budget() - others));
+    return feed.lease;
+  }
+
+  /** Queues a logged row for every shard. */
+  relay(row: LogRow): void {
+    if (this.feeds.size === 0) return;
+    const item = { row: { seq: row.seq, ts: row.ts, owner: row.owner, frame: row.frame, chain: row.chain } };
+    for (const feed of this.feeds.values()) {
+      feed.queue.push(item);
+      if (feed.queue.length > LIMITS.shardQueueFrames) feed.queue = shed(feed.queue);
+    }
+    this.schedule();
+  }
+
+  /** Link rotation: each shard closes listeners of older generations after the frames queued before it. */
+  rotate(generation: number): void {
+    for (const feed of this.feeds.values()) feed.queue.push({ rotate: generation });
+    this.schedule();
+  }
+
+  /** The conversation is deleted: every shard closes its listeners with `reason`, then the registry is gone. */
+  closeAll(reason: CloseReason): void {
+    for (const feed of this.feeds.values()) feed.queue.push({ close: reason });
+    this.closed = true;
+    this.schedule();
+  }
+
+  /** Sends once the current event's rows are all queued (a drained batch leaves as one RPC). */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      for (const [name, feed] of this.feeds) this.flush(name, feed);
+    });
+  }
+
+  private flush(name: string, feed: Feed): void {
+    if (feed.inflight || feed.queue.length === 0) return;
+    const batch = feed.queue.splice(0, LIMITS.shardBatchFrames);
+    feed.inflight = true;
+    this.stubOf(name).deliver(batch).then(
+      (ack) => {
+        feed.inflight = false;
+        feed.failures = 0;
+        this.acknowledged(name, feed, ack);
+      },
+      (err) => {
+        feed.inflight = false;
+        if (++feed.failures > MAX_FAILURES) {
+          console.error(`AMS audience shard ${name}: delivery failed ${feed.failures} times; forgetting it`, err);
+          this.forget(name);
+          return;
+        }
+        feed.queue.unshift(...batch);
+        setTimeout(() => this.flush(name, feed), RETRY_MS * 2 ** (feed.failures - 1));
+      },
+    );
+  }
+
+  private acknowledged(name: string, feed: Feed, ack: ShardAck): void {
+    if (this.feeds.get(name) !== feed) return;
+    if (ack.gone || (this.closed && feed.queue.length === 0)) {
+      this.forget(name);
+      return;
+    }
+    feed.listeners = ack.listeners;
+    feed.lease = ack.lease;
+    this.flush(name, feed);
+  }
+
+  private forget(name: string): void {
+    this.feeds.delete(name);
+    if (this.closed) return;
+    try {
+      this.sql.exec('DELETE FROM audience_shards WHERE name = ?', name);
+    } catch (err) {
+      console.error(`AMS audience shard ${name}: could not forget it`, err);
+    }
+  }
+}
+
+function newFeed(): Feed {
+  return { queue: [], inflight: false, listeners: 0, lease: 0, failures: 0 };
+}
+
+/** Drops the older half of the queued rows (controls are kept, in order): the shard refills them from the log. */
+function shed(queue: FeedItem[]): FeedItem[] {
+  let rows = 0;
+  for (const item of queue) if ('row' in item) rows++;
+  let drop = Math.floor(rows / 2);
+  return queue.filter((item) => !('row' in item) || drop-- <= 0);
+}

@@ -1,0 +1,87 @@
+/**
+ * What an audience shard knows of its conversation's log (decision 0111):
+ * the seq and chain it has delivered up to (`fed`), the peers at that seq,
+ * a tail of recent rows for resuming listeners, and its listeners'
+ * membership. Rows are applied strictly in order — one at `fed + 1`, never
+ * twice — and each goes to every listener with the same wire text the
+ * conversation itself would have written (`broadcast`).
+ */
+import type { LoggedFrame, Peer } from '../protocol/frames';
+import { LIMITS } from '../protocol/limits';
+import { Membership, type Member } from './audience';
+import type { ShardSnapshot } from './audience-rpc';
+import type { LogRow } from './store';
+import { broadcast } from './wire';
+
+const TYPE_RE = /^\{"type":"([a-z_]+)"/;
+
+export class ShardLog {
+  readonly conversationId: string;
+  readonly epoch: string;
+  generation: number;
+  fed: number;
+  chain: string;
+  private readonly peers = new Map<string, Peer>();
+  private tail: LogRow[] = [];
+  private readonly membership = new Membership();
+
+  constructor(s: ShardSnapshot) {
+    this.conversationId = s.conversation_id;
+    this.epoch = s.epoch;
+    this.generation = s.generation;
+    this.fed = s.seq;
+    this.chain = s.chain;
+    for (const p of s.peers) this.peers.set(p.stream_id, p);
+  }
+
+  /** Every held stream, as `joined.peers` lists them for an observer. */
+  peerList(): Peer[] {
+    return [...this.peers.values()];
+  }
+
+  /** Whether the tail holds every row from `seq` to `fed` (trivially, when `seq` is past `fed`). */
+  covers(seq: number): boolean {
+    return seq > this.fed || (this.tail.length > 0 && this.tail[0].seq <= seq);
+  }
+
+  /** Tail rows after `after`, up to `fed`. */
+  *tailAfter(after: number): Generator<LogRow> {
+    for (const row of this.tail) if (row.seq > after) yield row;
+  }
+
+  join(member: Member): void {
+    this.membership.add(member);
+  }
+
+  leave(member: Member): void {
+    this.membership.remove(member);
+  }
+
+  /** Applies the next row (`fed + 1`): peers, listeners, tail. False (and nothing done) for any other seq. */
+  apply(row: LogRow): boolean {
+    if (row.seq !== this.fed + 1) return false;
+    const type = TYPE_RE.exec(row.frame)?.[1] ?? 'message';
+    if (type === 'stream_joined' || type === 'stream_metadata' || type === 'stream_left') this.track(type, row.frame);
+    broadcast(this.membership.audienceOf(''), { seq: row.seq, type } as LoggedFrame, row.frame, row.chain);
+    this.fed = row.seq;
+    this.chain = row.chain;
+    this.tail.push(row);
+    if (this.tail.length >= 2 * LIMITS.shardTailFrames) this.tail = this.tail.slice(-LIMITS.shardTailFrames);
+    return true;
+  }
+
+  /** Frames up to `seq` are lost to this shard (the log no longer holds them): continue from there with an empty tail. */
+  skipTo(seq: number, chain: string): void {
+    this.fed = seq;
+    this.chain = chain;
+    this.tail = [];
+  }
+
+  private track(type: string, json: string): void {
+    const f = JSON.parse(json) as Peer;
+    if (type === 'stream_left') this.peers.delete(f.stream_id);
+    else if (type === 'stream_joined' || this.peers.has(f.stream_id)) {
+      this.peers.set(f.stream_id, { stream_id: f.stream_id, stream_name: f.stream_name, owner_account_id: f.owner_account_id, metadata: f.metadata });
+    }
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The contract between a conversation object (the single writer) and its
+ * audience shards (AudienceShard objects holding read-only listeners),
+ * spoken over Durable Object RPC both ways (decisions 0110–0112).
+ *
+ * - Feed (conversation → shard): `deliver(items)`, one call in flight per
+ *   shard, items in log order. A row is a logged frame exactly as the log
+ *   holds it; `rotate` and `close` travel in the same order as the frames,
+ *   so a listener hears every frame logged before its link was revoked.
+ * - Pull (shard → conversation): `shardJoin` (snapshot + capacity),
+ *   `shardLease` (more capacity), `shardResume` / `shardPage` (log ranges
+ *   for resuming listeners and for the shard's own gap fill).
+ */
+import type { LinkClaims } from '../control/links';
+import type { CloseReason } from '../protocol/close-codes';
+import type { Peer } from '../protocol/frames';
+import type { Cursor } from './resume';
+import type { LogRow } from './store';
+
+export type FeedItem =
+  | { row: LogRow }
+  | { rotate: number }
+  | { close: CloseReason };
+
+/** What a shard answers to each delivery: its listeners, the capacity it still wants, and whether it is done. */
+export interface ShardAck {
+  listeners: number;
+  lease: number;
+  /** No listener left: the conversation stops feeding it (it joins again with its next listener). */
+  gone: boolean;
+}
+
+export interface ShardRpc {
+  deliver(items: FeedItem[]): Promise<ShardAck>;
+}
+
+/** The conversation as a shard starts from: everything a `joined` frame needs, at `seq`. */
+export interface ShardSnapshot {
+  conversation_id: string;
+  epoch: string;
+  generation: number;
+  seq: number;
+  chain: string;
+  /** Every held stream (an observer's view). */
+  peers: Peer[];
+}
+
+export type ShardJoin =
+  | { ok: false; reason: 'conversation_not_found' | 'invalid_magic_link' }
+  | { ok: true; snapshot: ShardSnapshot; granted: number };
+
+export type ShardResume =
+  | { ok: false; reason: 'invalid_cursor' }
+  | { ok: true; truncated?: { from_seq: number; to_seq: number }; rows: LogRow[]; head: number };
+
+export interface ShardPage {
+  rows: LogRow[];
+  firstRetained: number;
+  head: number;
+  /** The chain at `head`. */
+  chain: string;
+}
+
+/** The calls the conversation object answers for its shards. */
+export interface ConversationShardRpc {
+  shardJoin(shard: string, claims: LinkClaims | null, want: number): Promise<ShardJoin>;
+  shardLease(shard: string, want: number): Promise<number>;
+  shardResume(cursor: Cursor, limit: number): Promise<ShardResume>;
+  shardPage(from: number, limit: number): Promise<ShardPage>;
+}
