@@ -51,11 +51,12 @@ export class AudienceFeeds {
   }
 
   /**
-   * Grants `shard` capacity for up to `want` listeners, as much as the budget
-   * leaves after the other shards' leases; registers the shard, so every
-   * frame logged from now on is queued for it.
+   * Grants `shard` capacity for `need` listeners and, while the budget is
+   * roomy, some headroom up to `want` (a quarter of what is left, so no shard
+   * hoards it); less than `need` when the budget is spent. Registers the
+   * shard, so every frame logged from now on is queued for it.
    */
-  lease(shard: string, want: number): number {
+  lease(shard: string, need: number, want: number): number {
     let feed = this.feeds.get(shard);
     if (!feed) {
       feed = newFeed();
@@ -64,7 +65,8 @@ export class AudienceFeeds {
     }
     let others = 0;
     for (const [name, f] of this.feeds) if (name !== shard) others += f.lease;
-    feed.lease = Math.max(0, Math.min(want, this.budget() - others));
+    const available = Math.max(0, this.budget() - others);
+    feed.lease = available < need ? available : Math.min(want, need + Math.floor((available - need) / 4));
     return feed.lease;
   }
 

@@ -64,7 +64,7 @@ export interface ShardPage {
 /** The calls the conversation object answers for its shards. */
 export interface ConversationShardRpc {
   shardJoin(shard: string, claims: LinkClaims | null, want: number): Promise<ShardJoin>;
-  shardLease(shard: string, want: number): Promise<number>;
+  shardLease(shard: string, need: number, want: number): Promise<number>;
   shardResume(cursor: Cursor, limit: number): Promise<ShardResume>;
   shardPage(from: number, limit: number): Promise<ShardPage>;
 }

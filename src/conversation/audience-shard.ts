@@ -141,10 +141,7 @@ export class AudienceShard extends DurableObject<Env> {
   private async reserve(): Promise<boolean> {
     const need = this.listeners.size + this.pending;
     if (need > LIMITS.listenersPerShard) return false;
-    if (need > this.lease) {
-      const block = LIMITS.shardLeaseBlock;
-      this.lease = await this.conversation.shardLease(this.name, Math.ceil(need / block) * block);
-    }
+    if (need > this.lease) this.lease = await this.conversation.shardLease(this.name, need, need + LIMITS.shardLeaseBlock);
     return need <= this.lease;
   }
 

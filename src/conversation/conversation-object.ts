@@ -169,15 +169,15 @@ export class ConversationObject extends DurableObject<Env> {
       const r = this.conv.record;
       if (!r) return { ok: false, reason: 'conversation_not_found' };
       if (!claimsValid(claims, r)) return { ok: false, reason: 'invalid_magic_link' };
-      const granted = this.feeds.lease(shard, want);
+      const granted = this.feeds.lease(shard, 1, want);
       const { seq, chain } = this.conv.head;
       const snapshot = { conversation_id: r.conversation_id, epoch: r.epoch, generation: r.generation, seq, chain, peers: this.conv.peersFor(null, false, null) };
       return { ok: true, snapshot, granted };
     });
   }
 
-  shardLease(shard: string, want: number): Promise<number> {
-    return this.guard('shardLease', () => (this.conv.record ? this.feeds.lease(shard, want) : 0));
+  shardLease(shard: string, need: number, want: number): Promise<number> {
+    return this.guard('shardLease', () => (this.conv.record ? this.feeds.lease(shard, need, want) : 0));
   }
 
   shardResume(cursor: Cursor, limit: number): Promise<ShardResume> {
