@@ -19,7 +19,6 @@ import type { LogRow } from './store';
 interface Feed {
   queue: FeedItem[];
   inflight: boolean;
-  listeners: number;
   lease: number;
   failures: number;
 }
@@ -43,11 +42,10 @@ export class AudienceFeeds {
     return this.feeds.size;
   }
 
-  /** Listeners as the shards last reported them. */
-  get listeners(): number {
-    let n = 0;
-    for (const f of this.feeds.values()) n += f.listeners;
-    return n;
+  /** Listeners now, as each shard counts them (asked, not remembered: a conversation that hibernated knows only the shards' names). */
+  async census(): Promise<number> {
+    const counts = await Promise.all([...this.feeds.keys()].map((name) => this.stubOf(name).census().catch(() => 0)));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /**
@@ -133,7 +131,6 @@ export class AudienceFeeds {
       this.forget(name);
       return;
     }
-    feed.listeners = ack.listeners;
     feed.lease = ack.lease;
     this.flush(name, feed);
   }
@@ -150,7 +147,7 @@ export class AudienceFeeds {
 }
 
 function newFeed(): Feed {
-  return { queue: [], inflight: false, listeners: 0, lease: 0, failures: 0 };
+  return { queue: [], inflight: false, lease: 0, failures: 0 };
 }
 
 /** Drops the older half of the queued rows (controls are kept, in order): the shard refills them from the log. */

@@ -32,6 +32,8 @@ export interface ShardAck {
 
 export interface ShardRpc {
   deliver(items: FeedItem[]): Promise<ShardAck>;
+  /** Listeners held now (inspect). */
+  census(): Promise<number>;
 }
 
 /** The conversation as a shard starts from: everything a `joined` frame needs, at `seq`. */

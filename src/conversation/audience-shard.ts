@@ -272,6 +272,10 @@ export class AudienceShard extends DurableObject<Env> {
     }
   }
 
+  census(): number {
+    return this.listeners.size;
+  }
+
   private ack(): ShardAck {
     const listeners = this.listeners.size + this.pending;
     if (listeners === 0 && !this.joining) {

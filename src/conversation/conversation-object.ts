@@ -106,11 +106,11 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   inspect(): Promise<Record<string, unknown> | null> {
-    return this.guard('inspect', () => {
+    return this.guard('inspect', async () => {
       const r = this.conv.record;
       if (!r) return null;
       const audience = {
-        listeners: this.feeds.listeners, max_listeners: r.max_listeners ?? LIMITS.listenerBudgetDefault,
+        listeners: await this.feeds.census(), max_listeners: r.max_listeners ?? LIMITS.listenerBudgetDefault,
         shards: this.feeds.shards, listeners_per_shard: LIMITS.listenersPerShard,
       };
       return { ...this.conv.inspect(), audience };
