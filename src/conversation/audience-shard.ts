@@ -236,6 +236,22 @@ export class AudienceShard extends DurableObject<Env> {
   private remove(listener: Listener): void {
     if (!this.listeners.delete(listener)) return;
     this.log?.leave(listener.member);
+    this.releaseSoon();
+  }
+
+  private releasing = false;
+
+  /** Hands capacity back to the conversation once the listeners that left this turn are gone (one call per burst of leaves). */
+  private releaseSoon(): void {
+    if (this.releasing || !this.log) return;
+    this.releasing = true;
+    setTimeout(() => {
+      this.releasing = false;
+      const need = this.listeners.size + this.pending;
+      if (!this.log || this.lease <= need) return;
+      const lease = this.conversation.shardLease(this.name, need, need === 0 ? 0 : need + LIMITS.shardLeaseBlock);
+      lease.then((granted) => (this.lease = Math.max(granted, this.listeners.size + this.pending)), () => {});
+    }, 0);
   }
 
   private drop(listener: Listener, reason: CloseReason): void {

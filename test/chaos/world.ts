@@ -105,8 +105,10 @@ export class World {
     return s;
   }
 
+  /** Inspect, with `connections` counting every live connection: the conversation object's own and its shards' listeners. */
   async inspect(owner: Account, alias: string): Promise<{ connections: number; head_seq: number; head_chain: string; epoch: string; streams: Array<{ stream_id: string; stream_name: string; connected: boolean }> }> {
-    return (await this.api.inspect(owner.namespace, alias, owner.credential)) as never;
+    const info = (await this.api.inspect(owner.namespace, alias, owner.credential)) as { connections: number; audience?: { listeners: number } };
+    return { ...info, connections: info.connections + (info.audience?.listeners ?? 0) } as never;
   }
 
   /** Every logged frame of a conversation, paged through `GET …/history`. */

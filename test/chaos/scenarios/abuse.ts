@@ -17,10 +17,10 @@ import type { Scenario } from '../runner';
 type Sock = ReturnType<World['open']>;
 
 /** A live conversation with an emitter (receipts) and an observer that must hear everything. */
-async function stage(w: World, prefix: string) {
+async function stage(w: World, prefix: string, body: Record<string, unknown> = {}) {
   const A = await w.account(`${prefix}-a`);
   const B = await w.account(`${prefix}-b`);
-  const conv = await w.mint(A);
+  const conv = await w.mint(A, body);
   w.track(A, conv);
   const bystander = w.open(conv.observer_link);
   const start = (await bystander.joined).seq;
@@ -283,10 +283,11 @@ export const flood: Scenario = {
 
 export const connectionCap: Scenario = {
   name: 'connection-cap',
-  what: `a conversation filled to its ${LIMITS.connectionsPerConversation.toLocaleString('en')} live connections refuses the next one politely (4913 / 503) and admits again once some leave`,
+  what: `a conversation filled to ${LIMITS.connectionsPerConversation.toLocaleString('en')} live connections (its writer and a listener budget of the rest) refuses the next listener politely (4913 / 503) and admits again once some leave`,
   async run(w) {
-    const { A, conv, beat, intact } = await stage(w, 'cap');
     const cap = LIMITS.connectionsPerConversation;
+    // One writer; the other places are the listener budget (decision 0112).
+    const { A, conv, beat, intact } = await stage(w, 'cap', { audience: { max_listeners: cap - 1 } });
     const base = (await w.inspect(A, conv.alias)).connections;
     const sockets: Sock[] = [];
     const tails: AbortController[] = [];
