@@ -33,7 +33,17 @@ export class AudienceFeeds {
   /** Set when the conversation is deleted: queued closes still leave, nothing is written. */
   private closed = false;
 
-  constructor(private readonly sql: SqlStorage, private readonly stubOf: (shard: string) => ShardRpc, private readonly budget: () => number) {
+  /**
+   * `keepAwake` holds the object in memory until a delivery settles: queued
+   * rows live only in memory, and an object that hibernated with a queue
+   * would leave its shards waiting for rows until the next frame showed them the gap.
+   */
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly stubOf: (shard: string) => ShardRpc,
+    private readonly budget: () => number,
+    private readonly keepAwake: (work: Promise<unknown>) => void = () => {},
+  ) {
     sql.exec('CREATE TABLE IF NOT EXISTS audience_shards (name TEXT PRIMARY KEY)');
     for (const { name } of sql.exec<{ name: string }>('SELECT name FROM audience_shards')) this.feeds.set(name, newFeed());
   }
@@ -106,7 +116,9 @@ export class AudienceFeeds {
     if (feed.inflight || feed.queue.length === 0) return;
     const batch = feed.queue.splice(0, LIMITS.shardBatchFrames);
     feed.inflight = true;
-    this.stubOf(name).deliver(batch).then(
+    const delivery = this.stubOf(name).deliver(batch);
+    this.keepAwake(delivery.catch(() => {}));
+    delivery.then(
       (ack) => {
         feed.inflight = false;
         feed.failures = 0;
@@ -120,7 +132,9 @@ export class AudienceFeeds {
           return;
         }
         feed.queue.unshift(...batch);
-        setTimeout(() => this.flush(name, feed), RETRY_MS * 2 ** (feed.failures - 1));
+        const wait = RETRY_MS * 2 ** (feed.failures - 1);
+        this.keepAwake(new Promise((resolve) => setTimeout(resolve, wait + 10)));
+        setTimeout(() => this.flush(name, feed), wait);
       },
     );
   }

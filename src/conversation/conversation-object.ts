@@ -70,7 +70,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   private freshFeeds(): AudienceFeeds {
     const budget = () => this.conv.record?.max_listeners ?? LIMITS.listenerBudgetDefault;
-    return new AudienceFeeds(this.ctx.storage.sql, (shard) => audienceShardRpc(this.env, shard), budget);
+    return new AudienceFeeds(this.ctx.storage.sql, (shard) => audienceShardRpc(this.env, shard), budget, (p) => this.ctx.waitUntil(p));
   }
 
   private freshMembers(): McpMembers {

@@ -29,6 +29,7 @@ class Listener {
   readonly data: string[] = [];
   joined: { seq: number; epoch: string } | undefined;
   closed: { code: number; reason: string } | undefined;
+  error = '';
   readonly ws: WebSocket;
   readonly ready: Promise<void>;
   constructor(link: string, params: Record<string, string> = {}) {
@@ -48,9 +49,9 @@ class Listener {
       });
       this.ws.on('close', (code, reason) => {
         this.closed = { code, reason: reason.toString() };
-        reject(new Error(`closed ${code} ${reason.toString()}`));
+        reject(new Error(`closed ${code} ${reason.toString()} ${this.error}`));
       });
-      this.ws.on('error', () => {});
+      this.ws.on('error', (err) => (this.error = err.message));
     });
   }
   get last(): number {
@@ -61,7 +62,7 @@ class Listener {
   }
 }
 
-async function openListeners(link: string, n: number, batch = 500): Promise<Listener[]> {
+async function openListeners(link: string, n: number, batch = 250): Promise<Listener[]> {
   const all: Listener[] = [];
   for (let i = 0; i < n; i += batch) {
     const some = Array.from({ length: Math.min(batch, n - i) }, () => new Listener(link));

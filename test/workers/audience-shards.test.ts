@@ -159,6 +159,18 @@ describe('audience shards', () => {
     expect(listeners).toHaveLength(3);
     const extra = await connect(conv.observer_link);
     expect(await extra.closed).toEqual({ code: 4913, reason: 'conversation_full' });
+    // One leaves: its shard hands the place back, and the next listener (on whichever shard) is admitted.
+    listeners[0].close();
+    await listeners[0].closed;
+    let again: TestSocket | undefined;
+    for (let tries = 0; tries < 20 && !again; tries++) {
+      const s = await connect(conv.observer_link);
+      const first = await Promise.race([s.next(isType('joined')).then(() => 'joined' as const), s.closed.then((c) => c.code)]);
+      if (first === 'joined') again = s;
+      else expect(first).toBe(4913);
+    }
+    expect(again).toBeDefined();
+    expect(await (await connect(conv.observer_link)).closed).toEqual({ code: 4913, reason: 'conversation_full' });
     const speaker = await connect(conv.magic_link, { credential: (await account()).credential, headers: { 'X-AMS-Stream-Name': 'late' } });
     expect(await speaker.next(isType('joined'))).toMatchObject({ stream_name: 'late' });
     expect((await inspect(owner, conv.alias)).audience).toMatchObject({ max_listeners: 3 });
