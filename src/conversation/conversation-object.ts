@@ -303,13 +303,14 @@ export class ConversationObject extends DurableObject<Env> {
       cursor: { since: a.since, epoch: a.epoch },
     };
     const outcome = this.conv.decideJoin(req);
-    if (!outcome.ok) return errorResponse(outcome.reason === 'invalid_cursor' ? 'invalid_cursor' : 'conversation_full');
+    if (!outcome.ok) {
+      return outcome.reason === 'invalid_cursor' ? errorResponse('invalid_cursor', `since is beyond the head (${this.conv.head.seq}).`) : errorResponse('conversation_full');
+    }
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, (c) => {
       this.conv.leave(c);
       this.afterLeave();
     });
-    conn.send(`retry: 2000\n\n`);
     this.conv.admit(conn, req, outcome);
     return new Response(readable, {
       headers: {
