@@ -33,7 +33,11 @@ export const concurrentEmitters: Scenario = {
       next[i] += 1;
     }
     w.tally.tokensEmitted += emitters * perEmitter;
-    await w.until(() => sockets.every((s) => receiptsOf(s).length === perEmitter), 'all receipts');
+    await w.until(() => sockets.every((s) => receiptsOf(s).length === perEmitter), 'all receipts', 30_000, async () => {
+      const short = sockets.map((s, i) => ({ i, s, got: receiptsOf(s).length })).filter((e) => e.got !== perEmitter);
+      const head = (await w.inspect(owner, conv.alias)).head_seq;
+      return `head ${head} after ${emitters * perEmitter} tokens sent; ${short.length} of ${emitters} emitters short: ${short.slice(0, 5).map(({ i, s, got }) => `e${i} ${got}/${perEmitter} receipts, last seq ${receiptsOf(s).at(-1)?.seq ?? '-'}${w.closeOf(s) ? `, closed ${w.closeOf(s)}` : ''}`).join('; ')}`;
+    });
     const head = Math.max(...sockets.map((s) => receiptsOf(s).at(-1)!.seq));
     await w.until(() => watchers.every((s) => s.lastSeq >= head), 'watchers at the head');
     const log = await w.history(conv.observer_link);
