@@ -139,6 +139,28 @@ export class World {
     }
   }
 
+  /**
+   * Waits until `done()` holds for as long as `progress()` keeps rising, and
+   * fails once it has not moved for `stallMs`. For waits whose length is the
+   * work times the machine's load (delivering hundreds of thousands of frames
+   * through the dev proxy to one client process): a fixed deadline there
+   * measures the machine, while a stall is what a lost frame looks like.
+   */
+  async untilProgressing(done: () => boolean, progress: () => number, what: string, stallMs = 30_000, state?: () => string | Promise<string>): Promise<void> {
+    let last = progress();
+    let movedAt = Date.now();
+    while (!done()) {
+      const now = progress();
+      if (now !== last) {
+        last = now;
+        movedAt = Date.now();
+      } else if (Date.now() - movedAt > stallMs) {
+        throw new Error(`gave up waiting for ${what}: no progress for ${stallMs} ms${state ? `: ${await state()}` : ''}`);
+      }
+      await sleep(25);
+    }
+  }
+
   /** How a socket of the run was closed, if it was (`code reason`). */
   closeOf(s: AmsSocket): string | undefined {
     const c = this.closes.get(s);
