@@ -6,6 +6,8 @@ export interface Env {
   CONVERSATIONS: DurableObjectNamespace;
   /** One object per MCP session, named by its session id. */
   MCP_SESSIONS: DurableObjectNamespace;
+  /** One object per client key, counting what the client creates (src/control/client-limit.ts). */
+  CLIENT_LIMITS: DurableObjectNamespace;
   ASSETS?: Fetcher;
   /** Only "development" (set by `npm start` and the test harnesses, never in wrangler.toml) may fall back to development values. */
   AMS_ENV?: string;

@@ -9,6 +9,7 @@ import { LIMITS } from '../protocol/limits';
 import { NAMESPACE_RE } from '../protocol/validate';
 import { readJsonObject } from './body';
 import { constantTimeEqual } from '../control/encoding';
+import { takeSignup } from '../control/client-limit';
 
 export const accounts = new Hono<{ Bindings: Env }>();
 
@@ -24,6 +25,9 @@ export async function createAccount(env: Env, namespace: string) {
 
 accounts.post('/v1/accounts', async (c) => {
   secretsOf(c.env);
+  // Every attempt counts, so the limit also bounds guesses at the signup token.
+  const refused = await takeSignup(c.env, c.req.raw);
+  if (refused) return refused;
   const gate = c.env.AMS_SIGNUP_TOKEN;
   if (gate) {
     const enc = new TextEncoder();
