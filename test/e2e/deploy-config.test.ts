@@ -29,12 +29,14 @@ describe('the deployable configuration', () => {
     const out = await dryRun();
     expect(out).toContain('--dry-run: exiting now.');
     expect(out).toContain('env.CONVERSATIONS');
+    expect(out).toContain('env.CLIENT_LIMITS (ClientLimitObject)');
     expect(out).not.toMatch(/AMS_ENV \("development"\)/);
   }, 150_000);
 
   it('`npm run deploy` (--env production) says production', async () => {
     const out = await dryRun('--env', 'production');
     expect(out).toMatch(/env\.AMS_ENV \("production"\)/);
+    expect(out).toContain('env.CLIENT_LIMITS (ClientLimitObject)');
     expect(out).not.toMatch(/AMS_ENV \("development"\)/);
   }, 150_000);
 });
