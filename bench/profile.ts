@@ -1,9 +1,11 @@
 /**
  * Profiles the broker's isolate while a fan-out runs:
  *   npx tsx bench/profile.ts [listeners=10] [tokens per stream=1500] [--hop] [--history-off]
- *     [--root=<copy of the project>] [--state-in=<dir>] [--no-profile]
+ *     [--root=<copy of the project>] [--state-in=<dir>] [--no-profile] [--no-compression]
  * Prints the runtime's CPU time per token and per delivery (robust on a busy
  * machine) and the functions with the most self time. Not part of `npm run bench`.
+ * Its clients offer permessage-deflate as default clients do (decision 0080)
+ * unless --no-compression.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { Inspector, selfTimes, type CpuProfile } from './lib/cpu-profile';
@@ -27,7 +29,7 @@ const ams = await startWorkerd(snap.dir, stateIn);
 try {
   const port = ams.inspectorPort!;
   // --history-off mints conversations with history {max_frames: 0}: no log rows, only the head is written.
-  const target = new AmsTarget('AMS', ams.directUrl ?? ams.devUrl, () => [ams.runtimePid], process.argv.includes('--history-off') ? { max_frames: 0 } : undefined);
+  const target = new AmsTarget('AMS', ams.directUrl ?? ams.devUrl, () => [ams.runtimePid], process.argv.includes('--history-off') ? { max_frames: 0 } : undefined, { compression: !process.argv.includes('--no-compression') });
   target.onError = (m) => console.error(m);
   const shape = hopMode ? { owners: [8], listeners: 1 } : { owners: [10], listeners };
   const window = hopMode ? 1 : 512;

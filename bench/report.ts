@@ -3,6 +3,8 @@ import type { Measured as TrafficResult } from './scenarios/traffic';
 import type { McpResult } from './scenarios/mcp';
 import type { MemoryResult } from './scenarios/memory';
 import type { ResumeResult } from './scenarios/resume';
+import type { CompressionResult } from './scenarios/compression';
+import type { AudienceResult } from './scenarios/audience';
 
 export type Entry<T> = ({ status: 'ok' } & T) | { status: 'skipped'; reason: string } | { status: 'failed'; error: string };
 export type ByTarget<T> = Record<string, Entry<T>>;
@@ -18,6 +20,8 @@ export interface Results {
   targets: Record<string, { status: 'ok'; version?: string; url?: string } | { status: 'skipped'; reason: string }>;
   hop: ByTarget<TrafficResult>;
   fanout: Record<string, ByTarget<TrafficResult>>;
+  compression: ByTarget<CompressionResult>;
+  audience: Record<string, ByTarget<AudienceResult>>;
   many: ByTarget<TrafficResult>;
   resume: ByTarget<ResumeResult>;
   mcp: ByTarget<McpResult>;
@@ -59,6 +63,8 @@ export function render(r: Results): string {
   out.push(`load: ${m.cpuBusyBeforePct.toFixed(0)} % of all cores busy before the run (other processes), load average ${m.loadBefore.map((x: number) => x.toFixed(1)).join(' ')} → ${m.loadAfter.map((x: number) => x.toFixed(1)).join(' ')}`);
   out.push(`source: ${m.source} @ ${String(m.commit).slice(0, 10)}${m.dirty ? ' + uncommitted changes' : ''}; scale: ${m.scale}`);
   out.push(`targets: ${Object.entries(r.targets).map(([k, v]) => (v.status === 'ok' ? `${k}${v.version ? ` (${v.version})` : ''}` : `${k} — skipped: ${v.reason}`)).join('; ')}`);
+  const amsTarget = r.targets[AMS] as { negotiated?: string } | undefined;
+  if (amsTarget?.negotiated) out.push(`AMS clients ${m.clientCompression ? 'offer permessage-deflate, as ws and browsers do by default' : 'decline permessage-deflate (--no-compression)'}; the broker negotiated: ${amsTarget.negotiated}`);
 
   const amsOf = <T>(by: ByTarget<T>): (T & { status: 'ok' }) | undefined => (by[AMS]?.status === 'ok' ? (by[AMS] as T & { status: 'ok' }) : undefined);
 
@@ -80,6 +86,30 @@ export function render(r: Results): string {
       return [name, n0(t.deliveriesPerSecond), n0(t.tokensPerSecond), ms(t.latency.p50), ms(t.latency.p99), n0(t.deliveries) + (t.bucketWaits > 0 ? ' (paced)' : ''), t.serverCpuUsPerDelivery.toFixed(1), name === AMS ? '' : versus(a?.deliveriesPerSecond, t.deliveriesPerSecond, true)];
     })());
     out.push(`  N = ${n}`, ...table(['', 'deliveries/s', 'tokens/s', 'p50 ms', 'p99 ms', 'deliveries', 'server CPU µs/delivery', 'vs AMS'], rows).map((l) => `  ${l}`));
+  }
+
+  if (Object.keys(r.compression).length > 0) {
+    out.push('', '2b. Compression: 1 emitting account (10 streams) → 10 subscribers, client offering permessage-deflate (as ws and browsers do) or not');
+    const first = Object.values(r.compression).find((e) => e.status === 'ok') as CompressionResult | undefined;
+    const rows = Object.entries(r.compression).map(([name, e]) => skippedRow(name, e, 8) ?? (() => {
+      const t = e as CompressionResult;
+      const vs = t === first ? '' : versus(first?.deliveriesPerSecond, t.deliveriesPerSecond, true).replace('AMS', 'first row');
+      return [name, t.negotiated, n0(t.deliveriesPerSecond), ms(t.latency.p50), ms(t.latency.p99), t.serverCpuUsPerDelivery.toFixed(1), t.wireBytesPerDelivery === undefined ? '' : t.wireBytesPerDelivery.toFixed(1), vs];
+    })());
+    out.push(...table(['', 'negotiated', 'deliveries/s', 'p50 ms', 'p99 ms', 'server CPU µs/delivery', 'wire B/delivery', 'vs first row'], rows));
+  }
+
+  if (Object.keys(r.audience).length > 0) {
+    out.push('', '2c. Audience: 1 writer → N read-only listeners (AMS: observer links), every delivery checked; refused listeners are counted, not measured');
+    for (const [n, by] of Object.entries(r.audience)) {
+      const a = amsOf(by);
+      const rows = Object.entries(by).map(([name, e]) => skippedRow(name, e, 10) ?? (() => {
+        const t = e as AudienceResult;
+        const refused = Object.entries(t.refused).map(([code, count]) => `${n0(count)} × ${code}`).join(', ') || '0';
+        return [name, `${n0(t.admitted)} / ${n0(t.asked)}`, refused, n0(t.deliveriesPerSecond), ms(t.latency.p50), ms(t.latency.p99), n0(t.deliveries), n0(t.serverCpuUsPerToken), t.serverCpuUsPerDelivery.toFixed(1), name === AMS ? '' : versus(a?.deliveriesPerSecond, t.deliveriesPerSecond, true)];
+      })());
+      out.push(`  N = ${Number(n).toLocaleString('en-US')}`, ...table(['', 'admitted', 'refused', 'deliveries/s', 'p50 ms', 'p99 ms', 'deliveries', 'server CPU µs/token', 'µs/delivery', 'vs AMS'], rows).map((l) => `  ${l}`));
+    }
   }
 
   out.push('', '3. Many conversations: rooms × 4 peers, all emitting at once');

@@ -6,14 +6,16 @@
  * reordered delivery fails the run (exit code 1).
  *
  * Options: --quick (small counts, a smoke run), --ref=<git ref> (benchmark a
- * commit instead of the working tree), --only=hop,fanout,many,resume,mcp,memory,
- * --no-baselines, --no-dev-proxy, --no-disk.
+ * commit instead of the working tree), --only=hop,fanout,compression,audience,many,resume,mcp,memory,
+ * --no-baselines, --no-dev-proxy, --no-disk, --no-compression (AMS clients decline
+ * permessage-deflate instead of offering it as default clients do).
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { cpuBusyPercent, describeMachine } from './lib/machine';
-import { snapshot, ROOT } from './lib/snapshot';
+import { snapshot, variantOf, ROOT } from './lib/snapshot';
+import { compressionCase, reverseCompression, serverAccepts } from './scenarios/compression';
 import { CorrectnessError } from './lib/traffic';
 import { startWorkerd, type WorkerdProcesses } from './lib/workerd';
 import { fileSystemOf } from './lib/proc';
@@ -23,8 +25,9 @@ import { mcpAvailable, mcpHop } from './scenarios/mcp';
 import { amsResume, redisStreamResume } from './scenarios/resume';
 import { FULL, QUICK, fanout, hop, many } from './scenarios/traffic';
 import { AmsTarget } from './targets/ams';
-import { NatsTarget } from './targets/nats';
-import { RedisTarget } from './targets/redis';
+import { JetStreamTarget, NatsTarget } from './targets/nats';
+import { RedisStreamsTarget, RedisTarget } from './targets/redis';
+import { AUDIENCES, audience, audienceTokens } from './scenarios/audience';
 import { RelayTarget } from './targets/relay';
 import type { Target } from './targets/target';
 
@@ -36,6 +39,8 @@ const scale = quick ? QUICK : FULL;
 const only = option('only')?.split(',');
 const runs = (scenario: string) => !only || only.includes(scenario);
 const DEV = 'AMS via dev proxy';
+/** AMS clients offer permessage-deflate as default clients do (0080); --no-compression declines it, as runs before 0080 did. */
+const client = { compression: !flag('no-compression') };
 const DISK = 'AMS, state on disk';
 
 const failures: string[] = [];
@@ -78,9 +83,9 @@ async function main(): Promise<number> {
   const stateFs = fileSystemOf(ams.broker.stateDir);
 
   const results: Results = {
-    meta: {}, targets: {}, hop: {}, fanout: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
+    meta: {}, targets: {}, hop: {}, fanout: {}, compression: {}, audience: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
   };
-  const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid]);
+  const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid], undefined, client);
   const targets: Target[] = [amsTarget];
   /** Rows that run only some scenarios. */
   const partial = new Map<string, Set<string>>();
@@ -94,13 +99,13 @@ async function main(): Promise<number> {
     cleanups.push(async () => rmSync(disk.broker.stateDir, { recursive: true, force: true }));
     cleanups.push(() => disk.broker.stop());
     brokers.push({ label: DISK, broker: disk.broker });
-    const t = new AmsTarget(DISK, disk.directUrl ?? disk.devUrl, () => [disk.runtimePid]);
+    const t = new AmsTarget(DISK, disk.directUrl ?? disk.devUrl, () => [disk.runtimePid], undefined, client);
     targets.push(t);
     partial.set(DISK, new Set(['hop', 'fanout10', 'many']));
     results.targets[DISK] = { status: 'ok', version: `state on ${fileSystemOf(disk.broker.stateDir)} (${disk.broker.stateDir})`, url: t.base };
   }
   if (ams.directUrl && !flag('no-dev-proxy')) {
-    targets.push(new AmsTarget(DEV, ams.devUrl, () => [ams.runtimePid, ...(ams.proxyPid ? [ams.proxyPid] : [])]));
+    targets.push(new AmsTarget(DEV, ams.devUrl, () => [ams.runtimePid, ...(ams.proxyPid ? [ams.proxyPid] : [])], undefined, client));
     partial.set(DEV, new Set(['hop', 'fanout1', 'fanout10', 'fanout100']));
     results.targets[DEV] = { status: 'ok', version: 'the public wrangler dev port', url: ams.devUrl };
   }
@@ -128,6 +133,21 @@ async function main(): Promise<number> {
       cleanups.push(() => r.stop());
       targets.push(r);
       results.targets[r.name] = { status: 'ok', version: r.version };
+    }
+    // Durable peers: they store every message before delivering it, as AMS does; their store sits on AMS's file system.
+    const js = await JetStreamTarget.start(ramDir);
+    if (typeof js === 'string') results.targets['NATS JetStream (ws)'] = { status: 'skipped', reason: js };
+    else {
+      cleanups.push(() => js.stop());
+      targets.push(js);
+      results.targets[js.name] = { status: 'ok', version: js.version };
+    }
+    const rs = await RedisStreamsTarget.start(ramDir);
+    if (typeof rs === 'string') results.targets['Redis Streams'] = { status: 'skipped', reason: rs };
+    else {
+      cleanups.push(() => rs.stop());
+      targets.push(rs);
+      results.targets[rs.name] = { status: 'ok', version: rs.version };
     }
   }
   for (const t of targets) t.onError = (m) => failures.push(`${t.name}: ${m}`);
@@ -159,6 +179,37 @@ async function main(): Promise<number> {
       results.fanout[String(n)] = withSkipped(by);
     }
   }
+  if (runs('compression')) {
+    process.stderr.write('7. compression: 1 → 10 with the client offering permessage-deflate or not, with and without the no_web_socket_compression flag\n');
+    const accepts = serverAccepts(readFileSync(join(snap.dir, 'wrangler.toml'), 'utf8'));
+    const variant = variantOf(snap, reverseCompression, `the server's compression choice reversed`);
+    cleanups.push(async () => variant.remove());
+    const other = await startWorkerd(variant.dir, ramDir);
+    cleanups.push(async () => rmSync(other.broker.stateDir, { recursive: true, force: true }));
+    cleanups.push(() => other.broker.stop());
+    brokers.push({ label: 'AMS, compression choice reversed', broker: other.broker });
+    await measure('warm-up, compression choice reversed', () => compressionCase('warm-up', other.directUrl ?? other.devUrl, () => [], false, { ...QUICK, fanoutTokens: () => 200 }, (m) => failures.push(m)));
+    const servers = [{ b: ams, accepts, what: 'as configured' }, { b: other, accepts: !accepts, what: 'flag reversed' }];
+    for (const { b, accepts: acc, what } of servers) {
+      const ports = [{ port: 'npm start port', url: b.devUrl, pids: () => [b.runtimePid, ...(b.proxyPid ? [b.proxyPid] : [])] }];
+      if (b.directUrl) ports.push({ port: 'runtime port', url: b.directUrl, pids: () => [b.runtimePid] });
+      for (const { port, url, pids } of ports) {
+        for (const offered of [true, false]) {
+          const label = `${acc ? 'no flag' : 'no_web_socket_compression'} (${what}), ${port}, client ${offered ? 'offers' : 'declines'}`;
+          results.compression[label] = await measure(`fan-out 1 → 10 ${label}`, () => compressionCase(label, url, pids, offered, scale, (m) => failures.push(`${label}: ${m}`)));
+        }
+      }
+    }
+    await other.broker.stop();
+  }
+  if (runs('audience')) {
+    process.stderr.write('8. audience: one writer → N read-only listeners\n');
+    for (const n of AUDIENCES) {
+      const by: ByTarget<Awaited<ReturnType<typeof audience>>> = {};
+      for (const t of targets) if (runsOn(t, `audience${n}`)) by[t.name] = await measure(`audience 1 → ${n.toLocaleString('en-US')} ${t.name}`, () => audience(t, n, audienceTokens(n, quick)));
+      results.audience[String(n)] = withSkipped(by);
+    }
+  }
   if (runs('many')) {
     process.stderr.write('3. many conversations\n');
     for (const t of targets) if (runsOn(t, 'many')) results.many[t.name] = await measure(`${scale.manyRooms} rooms × 4 ${t.name}`, () => many(t, scale));
@@ -184,6 +235,7 @@ async function main(): Promise<number> {
   }
 
   results.goals = goals(results);
+  results.targets[AMS] = { ...results.targets[AMS], negotiated: [...amsTarget.negotiated].map(([ext, n]) => `${ext} (${n.toLocaleString('en-US')} sockets)`).join(', ') } as never;
   results.meta = {
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -195,6 +247,7 @@ async function main(): Promise<number> {
     commit: snap.commit,
     dirty: snap.dirty,
     scale: quick ? 'quick' : 'full',
+    clientCompression: client.compression,
     amsState: { dir: ams.broker.stateDir, fileSystem: stateFs },
     urls: { dev: ams.devUrl, runtime: ams.directUrl },
   };

@@ -6,7 +6,8 @@ import { accounts } from './http/accounts';
 import { conversations } from './http/conversations';
 import { health } from './http/health';
 import { stream } from './http/stream';
-import { mcp } from './mcp/routes';
+import { mcp } from './http/mcp';
+import { originGuard } from './http/origin-guard';
 import { serveAsset, view } from './http/view';
 
 export const app = new Hono<{ Bindings: Env }>({ strict: false });
@@ -18,6 +19,7 @@ app.route('/', accounts);
 app.route('/', conversations);
 app.route('/', stream);
 // The magic link is also an MCP endpoint (after the view, which takes a browser's text/html GET).
+app.on(['GET', 'POST', 'DELETE'], ['/mcp', '/:ns/conversations/:alias/mcp', '/:ns/conversations/:alias'], originGuard);
 app.route('/', mcp);
 
 /** OAuth discovery must find nothing: a 401 or an HTML page would send MCP clients into a login flow. */

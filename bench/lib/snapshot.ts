@@ -4,7 +4,7 @@
  * drop every socket mid-measurement while someone edits the working tree.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -47,4 +47,13 @@ export function snapshot(ref?: string): Snapshot {
     dirty,
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** A copy of `snap` whose wrangler.toml is `edit`ed: the same source with one setting changed, to compare both in one run. */
+export function variantOf(snap: Snapshot, edit: (toml: string) => string, what: string): Snapshot {
+  const dir = mkdtempSync(join(tmpdir(), 'ams-bench-variant-'));
+  cpSync(snap.dir, dir, { recursive: true });
+  const toml = join(dir, 'wrangler.toml');
+  writeFileSync(toml, edit(readFileSync(toml, 'utf8')));
+  return { ...snap, dir, source: `${snap.source} with ${what}`, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

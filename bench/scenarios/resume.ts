@@ -43,7 +43,7 @@ export async function amsResume(t: AmsTarget, frames: number, repeats: number): 
     const done = new Promise<void>((res) => (resolveDone = res));
     let t1 = 0;
     const start = performance.now();
-    const ws = await openAms(conv.observer_link, { since: 0, epoch: conv.epoch }, (text) => {
+    const ws = await openAms(conv.observer_link, { since: 0, epoch: conv.epoch, compression: t.client.compression }, (text) => {
       const f = JSON.parse(text) as { type: string; seq?: number; data?: string };
       if (f.type === 'joined') return;
       if (f.type !== 'token') problem ??= `unexpected ${f.type} during replay`;
@@ -60,7 +60,7 @@ export async function amsResume(t: AmsTarget, frames: number, repeats: number): 
     replay.push(t1 - start);
     // The same reconnect with nothing missed: since = head.
     const c0 = performance.now();
-    const live = await openAms(conv.observer_link, { since: frames, epoch: conv.epoch }, () => {}, () => {});
+    const live = await openAms(conv.observer_link, { since: frames, epoch: conv.epoch, compression: t.client.compression }, () => {}, () => {});
     connect.push(performance.now() - c0);
     await closeAll([live]);
   }

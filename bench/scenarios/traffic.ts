@@ -11,15 +11,22 @@ export interface Measured extends TrafficResult {
   serverCpuMs: number;
   serverCpuUsPerToken: number;
   serverCpuUsPerDelivery: number;
+  /** Bytes the receiving clients read from the network per delivery (frames as sent, after any compression), where counted. */
+  wireBytesPerDelivery?: number;
 }
 
 /** Runs traffic and weighs the server's CPU time (robust to other processes, unlike wall-clock rates). */
-async function weighed(t: Target, rooms: Room[], opts: TrafficOptions): Promise<Measured> {
+export async function weighed(t: Target, rooms: Room[], opts: TrafficOptions): Promise<Measured> {
   const cpu = () => t.pids().reduce((sum, pid) => sum + cpuMs(pid), 0);
   const before = cpu();
+  const bytesBefore = t.bytesReceived?.();
   const r = await runTraffic(rooms, opts);
   const serverCpuMs = cpu() - before;
-  return { ...r, serverCpuMs, serverCpuUsPerToken: (serverCpuMs * 1000) / r.tokens, serverCpuUsPerDelivery: (serverCpuMs * 1000) / r.deliveries };
+  const bytes = bytesBefore === undefined ? undefined : t.bytesReceived!() - bytesBefore;
+  return {
+    ...r, serverCpuMs, serverCpuUsPerToken: (serverCpuMs * 1000) / r.tokens, serverCpuUsPerDelivery: (serverCpuMs * 1000) / r.deliveries,
+    ...(bytes === undefined ? {} : { wireBytesPerDelivery: bytes / r.deliveries }),
+  };
 }
 
 /** Stays under AMS's emit limit (1,000 tokens/s per stream, burst 2,000) with 5 % to spare. */

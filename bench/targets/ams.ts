@@ -12,6 +12,8 @@ export interface AmsSocketOptions {
   streamName?: string;
   since?: number;
   epoch?: string;
+  /** Offer permessage-deflate, as `ws` and every browser do by default (true unless false). */
+  compression?: boolean;
 }
 
 /** Opens one AMS socket and resolves once `joined` arrived. */
@@ -21,7 +23,7 @@ export function openAms(link: string, opts: AmsSocketOptions, onFrame: (text: st
   if (opts.streamName) headers['X-AMS-Stream-Name'] = opts.streamName;
   if (opts.since !== undefined) headers['X-AMS-Since'] = String(opts.since);
   if (opts.epoch !== undefined) headers['X-AMS-Epoch'] = opts.epoch;
-  const ws = new WebSocket(connectUrl(link), { headers, perMessageDeflate: false });
+  const ws = new WebSocket(connectUrl(link), { headers, perMessageDeflate: opts.compression !== false });
   return new Promise((resolve, reject) => {
     let joined = false;
     ws.on('message', (data) => {
@@ -72,19 +74,56 @@ class AmsPeer implements Peer {
   }
 }
 
+/** How the benchmark's clients behave: by default like a default client (compression offered). */
+export interface AmsClientOptions {
+  compression: boolean;
+  /** Where listeners connect; the observer link unless a scenario routes them elsewhere (e.g. an audience shard). */
+  listenerLink?: (conv: Minted) => string;
+}
+
+/** The extension a socket ended up with, as the server answered the offer ('none' when declined). */
+export function negotiatedOf(ws: WebSocket): string {
+  return ws.extensions.split(';')[0].trim() || 'none';
+}
+
+/** Bytes a socket has read from the network so far (frames as they travelled, compressed or not). */
+function bytesRead(ws: WebSocket): number {
+  return (ws as unknown as { _socket?: { bytesRead: number } })._socket?.bytesRead ?? 0;
+}
+
 export class AmsTarget implements Target {
   onError: (message: string) => void = noop;
   readonly api: AmsClient;
+  /** What the server answered to each socket's offer: extension → sockets. */
+  readonly negotiated = new Map<string, number>();
+  private readonly open = new Set<WebSocket>();
+  private closedBytes = 0;
   private readonly accounts: Promise<Account>[] = [];
   private readonly run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   private rooms = 0;
 
-  constructor(readonly name: string, readonly base: string, private readonly serverPids: () => number[], private readonly history?: { max_frames: number }) {
+  constructor(readonly name: string, readonly base: string, private readonly serverPids: () => number[], private readonly history?: { max_frames: number }, readonly client: AmsClientOptions = { compression: true }) {
     this.api = new AmsClient(base);
   }
 
   pids(): number[] {
     return this.serverPids();
+  }
+
+  bytesReceived(): number {
+    let sum = this.closedBytes;
+    for (const ws of this.open) sum += bytesRead(ws);
+    return sum;
+  }
+
+  private track(ws: WebSocket): void {
+    const ext = negotiatedOf(ws);
+    this.negotiated.set(ext, (this.negotiated.get(ext) ?? 0) + 1);
+    this.open.add(ws);
+    ws.once('close', () => {
+      this.closedBytes += bytesRead(ws);
+      this.open.delete(ws);
+    });
   }
 
   /** The i-th account of this run, created once even when asked for concurrently. */
@@ -112,22 +151,33 @@ export class AmsTarget implements Target {
       const acct = await this.account(owner);
       const label = `room ${roomNo} owner ${owner} peer ${index}`;
       const peer = new AmsPeer(label, this.onError);
-      peer.ws = await openAms(conv.magic_link, { credential: acct.credential, streamName: `o${owner}-p${index}` }, (t) => peer.frame(t), unexpected(label));
+      peer.ws = await openAms(conv.magic_link, { credential: acct.credential, streamName: `o${owner}-p${index}`, compression: this.client.compression }, (t) => peer.frame(t), unexpected(label));
+      this.track(peer.ws);
       owners[owner][index] = peer;
       sockets.push(peer.ws);
     });
+    const refused = new Map<number, number>();
     const addListeners = async (n: number) => {
       const first = listeners.length;
-      await inBatches(Array.from({ length: n }, (_, i) => first + i), 32, async (i) => {
+      const opened = await inBatches(Array.from({ length: n }, (_, i) => first + i), 32, async (i) => {
         const label = `room ${roomNo} listener ${i}`;
         const peer = new AmsPeer(label, this.onError);
-        peer.ws = await openAms(conv.observer_link, {}, (t) => peer.frame(t), unexpected(label));
-        listeners[i] = peer;
+        try {
+          peer.ws = await openAms(this.client.listenerLink?.(conv) ?? conv.observer_link, { compression: this.client.compression }, (t) => peer.frame(t), unexpected(label));
+        } catch (err) {
+          const code = Number(/closed before joined: (\d+)/.exec(String(err))?.[1]);
+          if (!spec.refusable || !code) throw err;
+          refused.set(code, (refused.get(code) ?? 0) + 1);
+          return undefined;
+        }
+        this.track(peer.ws);
         sockets.push(peer.ws);
+        return peer;
       });
+      for (const p of opened) if (p) listeners.push(p);
     };
     await addListeners(spec.listeners);
-    return { owners, listeners, addListeners, close: () => closeAll(sockets) };
+    return { owners, listeners, refused, addListeners, close: () => closeAll(sockets) };
   }
 
   async stop(): Promise<void> {}

@@ -5,6 +5,9 @@
  * PUBLISH on `b.{room}.o{owner}`, one SUBSCRIBEd to the other owners' channels.
  */
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { freePort } from '../../test/support/broker';
 import { startServer, stopServer, versionOf, waitForPort, which } from '../lib/server';
@@ -201,5 +204,117 @@ export class RedisTarget implements Target {
 
   async stop(): Promise<void> {
     await stopServer(this.child);
+  }
+}
+
+/** One blocking reader: `XREAD BLOCK 0` over the keys it should hear, re-issued after every reply. */
+class StreamReader implements Peer {
+  onMessage: (payload: string, seq: number) => void = noop;
+  key = '';
+  private closed = false;
+  constructor(readonly pub: RespConnection | null, private readonly read: RespConnection, private readonly keys: string[], private readonly fail: (m: string) => void) {}
+  publish(payload: string): void {
+    this.pub!.fire(command('XADD', this.key, '*', 'd', payload));
+  }
+  start(): void {
+    if (this.keys.length === 0) return;
+    // Every room's keys are new: reading from 0-0 hears everything, with no race against the first XADD.
+    const ids = this.keys.map(() => '0-0');
+    const loop = async () => {
+      while (!this.closed) {
+        const reply = await this.read.call('XREAD', 'COUNT', 1000, 'BLOCK', 0, 'STREAMS', ...this.keys, ...ids);
+        if (this.closed) return;
+        if (!Array.isArray(reply)) return this.fail(`redis XREAD: unexpected reply ${String(reply)}`);
+        for (const [key, entries] of reply as [string, [string, string[]][]][]) {
+          const k = this.keys.indexOf(key);
+          for (const [id, fields] of entries) {
+            ids[k] = id;
+            this.onMessage(fields[1], -1);
+          }
+        }
+      }
+    };
+    void loop();
+  }
+  stop(): void {
+    this.closed = true;
+  }
+}
+
+/**
+ * Redis Streams behind the harness interface: `XADD` to one stream per owner
+ * (`b.{room}.o{owner}`), each receiver on its own connection in a loop of
+ * `XREAD BLOCK 0` over the other owners' streams (a listener: all of them).
+ * The server appends every entry to its AOF (`appendfsync everysec`, Redis's
+ * default when persistence is on) before readers are woken.
+ */
+export class RedisStreamsTarget implements Target {
+  readonly name = 'Redis Streams';
+  onError: (message: string) => void = noop;
+  private rooms = 0;
+  private constructor(private readonly child: ChildProcess, readonly port: number, readonly version: string, private readonly dir: string) {}
+
+  /** `dataParent`: where the append-only file goes (the same file system as AMS's state, to compare like with like). */
+  static async start(dataParent?: string): Promise<RedisStreamsTarget | string> {
+    const bin = which('redis-server');
+    if (!bin) return 'redis-server is not installed (apt-get install -y redis-server)';
+    const port = await freePort();
+    const dir = mkdtempSync(join(dataParent ?? tmpdir(), 'ams-bench-redis-'));
+    const child = startServer(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--protected-mode', 'no', '--loglevel', 'warning']);
+    await waitForPort(port, child);
+    return new RedisStreamsTarget(child, port, `${versionOf(bin, '--version')}, AOF everysec in ${dataParent ?? tmpdir()}`, dir);
+  }
+
+  pids(): number[] {
+    return [this.child.pid!];
+  }
+
+  async room(spec: RoomSpec): Promise<Room> {
+    const room = `b.r${this.rooms++}`;
+    const conns: RespConnection[] = [];
+    const readers: StreamReader[] = [];
+    const keys = spec.owners.length > 0 ? spec.owners.map((_, o) => `${room}.o${o}`) : [`${room}.o0`];
+    const open = async () => {
+      const c = await RespConnection.open(this.port, this.onError);
+      conns.push(c);
+      return c;
+    };
+    const reader = async (pub: RespConnection | null, hears: string[]) => {
+      const r = new StreamReader(pub, await open(), hears, this.onError);
+      readers.push(r);
+      return r;
+    };
+    const owners = await Promise.all(spec.owners.map((count, o) =>
+      inBatches(Array.from({ length: count }, (_, i) => i), 32, async () => {
+        const r = await reader(await open(), keys.filter((_, other) => other !== o));
+        r.key = keys[o];
+        r.start();
+        return r;
+      })));
+    const listeners: StreamReader[] = [];
+    const addListeners = async (n: number) => {
+      const opened = await inBatches(Array.from({ length: n }, (_, i) => i), 32, async () => {
+        const r = await reader(null, keys);
+        r.start();
+        return r;
+      });
+      listeners.push(...opened);
+    };
+    await addListeners(spec.listeners);
+    return {
+      owners, listeners, addListeners,
+      close: async () => {
+        for (const r of readers) r.stop();
+        await Promise.all(conns.map((c) => c.close()));
+        const admin = await RespConnection.open(this.port, this.onError);
+        await admin.call('DEL', ...keys);
+        await admin.close();
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    await stopServer(this.child);
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -20,12 +20,16 @@ export interface RoomSpec {
   /** Publishing peers per owner: [10] = one owner with ten streams; [1, 1, 1, 1] = four owners with one each. */
   owners: number[];
   listeners: number;
+  /** Listeners the broker refuses (a connection cap) are counted in `refused`, not a failure. */
+  refusable?: boolean;
 }
 
 export interface Room {
   /** Publishing peers, `owners[o][i]`. */
   readonly owners: Peer[][];
   readonly listeners: Peer[];
+  /** Listeners the broker refused to admit, by close code (only with `refusable`). */
+  readonly refused?: Map<number, number>;
   /** Opens `n` more listeners in the same room (appended to `listeners`). */
   addListeners(n: number): Promise<void>;
   close(): Promise<void>;
@@ -38,6 +42,8 @@ export interface Target {
   room(spec: RoomSpec): Promise<Room>;
   /** Server processes whose resident memory is this target's. */
   pids(): number[];
+  /** Bytes this target's client sockets have read from the network so far, where the client can count them. */
+  bytesReceived?(): number;
   stop(): Promise<void>;
 }
 

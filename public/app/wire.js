@@ -7,11 +7,11 @@
  * `since` = the last seq delivered and `epoch`, so the broker replays the gap;
  * each frame reaches `onFrame` once, in seq order.
  */
-import { CLOSE } from './protocol.js';
+import { CLOSE, LOGGED_FRAME_TYPES } from './protocol.js';
 import { routeUrl } from './links.js';
 
-const LOGGED = new Set(['token', 'stream_joined', 'stream_left', 'stream_metadata']);
-const SSE_EVENTS = ['joined', 'token', 'stream_joined', 'stream_left', 'stream_metadata', 'x_truncated', 'x_receipt', 'pong'];
+const LOGGED = new Set(LOGGED_FRAME_TYPES);
+const SSE_EVENTS = ['joined', ...LOGGED_FRAME_TYPES, 'x_truncated', 'x_receipt', 'pong'];
 /** A socket that has heard nothing (not even a pong) for this long is presumed dead. */
 const SILENCE_MS = 35_000;
 const PING_EVERY_MS = 15_000;

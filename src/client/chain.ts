@@ -4,7 +4,7 @@
  * bridged by the `chain` of its receipts, so a subscriber can still check
  * every link it holds; an observer can check them all.
  */
-import { GENESIS_CHAIN, nextChain } from '../conversation/chain';
+import { GENESIS_CHAIN, nextChain } from '../protocol/chain';
 import type { LoggedFrame } from '../protocol/frames';
 
 export interface ChainCheck {

@@ -1,8 +1,14 @@
 /** The Worker's bindings and the secrets it runs with. */
 import { AmsError } from '../protocol/errors';
+import type { AccountObject } from './account-object';
 
+/**
+ * The bindings. The classes of the conversation and MCP session objects live
+ * in layers above this one, so their bindings are typed where those classes
+ * are, by their stub modules (conversation/conversation-stub.ts, mcp/session-stub.ts).
+ */
 export interface Env {
-  ACCOUNTS: DurableObjectNamespace;
+  ACCOUNTS: DurableObjectNamespace<AccountObject>;
   CONVERSATIONS: DurableObjectNamespace;
   /** One object per MCP session, named by its session id. */
   MCP_SESSIONS: DurableObjectNamespace;
@@ -50,3 +56,13 @@ export function secretsOf(env: Env): Secrets {
   }
   return { pepper: pepper || DEV_PEPPER, linkSecret: linkSecret || DEV_LINK_SECRET, development: true };
 }
+
+/**
+ * What a stub of an object of class `T` answers: each public method, its
+ * result awaited. Written out here because the runtime's own stub type maps
+ * every value through its serialization types, which recursive JSON (metadata)
+ * makes too deep for the compiler (decisions/0076).
+ */
+export type Remote<T> = {
+  [K in keyof T as T[K] extends (...args: never[]) => unknown ? K : never]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};

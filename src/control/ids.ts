@@ -1,7 +1,7 @@
 /** Identifiers: prefixed ULIDs, readable aliases, default stream names, derived conversation ids. */
 import { ulid } from 'ulid';
-import canonicalize from 'canonicalize';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { jcs } from '../protocol/chain';
 import { toHex, randomBytes } from './encoding';
 
 export const newAccountId = (): string => `acc_${ulid()}`;
@@ -32,14 +32,21 @@ export function newStreamName(): string {
   return `stream-${suffix}`;
 }
 
-/** `conv_` + hex(SHA-256(JCS(input))) — RFC 8785 canonical JSON, so every party derives the same id. */
+/**
+ * `conv_` + hex(SHA-256(JCS(input))) — RFC 8785 canonical JSON, so every party
+ * derives the same id. Undefined for input strict JCS cannot express: nothing,
+ * or a lone surrogate (the chain's `jcs` escapes those, decisions/0063; an id
+ * others must recompute with any JCS library may not hold one).
+ */
 export function derivedConversationId(input: unknown): string | undefined {
-  let canonical: string | undefined;
-  try {
-    canonical = canonicalize(input);
-  } catch {
-    return undefined;
-  }
-  if (canonical === undefined) return undefined;
-  return `conv_${toHex(sha256(new TextEncoder().encode(canonical)))}`;
+  if (input === undefined || !wellFormed(input)) return undefined;
+  return `conv_${toHex(sha256(new TextEncoder().encode(jcs(input))))}`;
+}
+
+/** Whether every string in a JSON value, keys included, is well-formed UTF-16. */
+function wellFormed(value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (value === null || typeof value !== 'object') return true;
+  if (Array.isArray(value)) return value.every(wellFormed);
+  return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v));
 }

@@ -1,19 +1,17 @@
 /**
- * Minting a conversation: validate the request, claim the address
- * `{namespace}/{alias}` in its conversation object (atomic, so an alias is
- * never given twice), register the minter's stream, and sign its links.
- * Shared by `POST /v1/{ns}/conversations` and MCP's `ams_create_conversation`.
+ * Minting a conversation, the part without objects: validate the request,
+ * build the records, and sign the links. The calls into the account and
+ * conversation objects are in src/conversation/mint.ts.
  */
 import type { Env } from './env';
 import { secretsOf } from './env';
-import { derivedConversationId, newAlias, newConversationId, newEpoch, newStreamId, newStreamName } from './ids';
+import { derivedConversationId, newConversationId, newEpoch, newStreamId, newStreamName } from './ids';
 import { magicLink, signLink } from './links';
-import { accountStub, conversationStub } from './stubs';
 import { AmsError } from '../protocol/errors';
 import type { JsonObject, Scope } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { ALIAS_RE, STREAM_NAME_RE, isAcceptableMetadata, isJsonObject } from '../protocol/validate';
-import type { ConversationRecord, HistorySettings, IdKind, StreamRecord } from '../conversation/store';
+import type { ConversationRecord, HistorySettings, IdKind, StreamRecord } from '../protocol/records';
 
 export interface MintRequest {
   alias?: string;
@@ -84,7 +82,12 @@ export function linkFor(env: Env, origin: string, record: ConversationRecord, sc
   return magicLink(origin, record.namespace, record.alias, token);
 }
 
-export async function mintConversation(env: Env, origin: string, namespace: string, ownerAccountId: string, req: MintRequest) {
+/**
+ * The records a mint creates: the conversation's id, its alias when the
+ * request fixes one (a derived id fixes `h-…`), the minter's stream, and the
+ * conversation record for whichever alias is finally claimed.
+ */
+export function mintRecords(namespace: string, ownerAccountId: string, req: MintRequest) {
   const conversationId = req.id_kind === 'jcs-sha256' ? derivedConversationId(req.id_input)! : newConversationId();
   const explicitAlias = req.alias ?? (req.id_kind === 'jcs-sha256' ? `h-${conversationId.slice(5, 21)}` : undefined);
   const now = new Date().toISOString();
@@ -92,36 +95,10 @@ export async function mintConversation(env: Env, origin: string, namespace: stri
     stream_id: newStreamId(), stream_name: req.stream_name ?? newStreamName(), owner_account_id: ownerAccountId,
     metadata: req.stream_metadata, created_at: now, connected_once: false,
   };
-  if (req.id_kind === 'jcs-sha256' && !(await accountStub(env, namespace).claimDerivedId(conversationId, explicitAlias!))) {
-    throw new AmsError('conversation_exists');
-  }
-  try {
-    for (let attempt = 0; ; attempt++) {
-      const alias = explicitAlias ?? newAlias();
-      const record: ConversationRecord = {
-        conversation_id: conversationId, namespace, alias, id_kind: req.id_kind, metadata: req.metadata, created_at: now,
-        owner_account_id: ownerAccountId, history: req.history, epoch: newEpoch(), generation: 1,
-      };
-      if (await conversationStub(env, namespace, alias).create(record, stream)) {
-        return {
-          conversation_id: conversationId,
-          alias,
-          ...linksFor(env, origin, record),
-          stream_id: stream.stream_id,
-          stream_name: stream.stream_name,
-          metadata: record.metadata,
-          stream_metadata: stream.metadata,
-          created_at: now,
-          id_kind: record.id_kind,
-          history: record.history,
-          epoch: record.epoch,
-        };
-      }
-      if (explicitAlias !== undefined) throw new AmsError('alias_taken', `The alias "${alias}" is already used in namespace "${namespace}".`);
-      if (attempt >= 8) throw new AmsError('internal_error', 'Could not find a free alias; pass one explicitly.');
-    }
-  } catch (err) {
-    if (req.id_kind === 'jcs-sha256') await accountStub(env, namespace).releaseDerivedId(conversationId);
-    throw err;
-  }
+  const epoch = newEpoch();
+  const recordAt = (alias: string): ConversationRecord => ({
+    conversation_id: conversationId, namespace, alias, id_kind: req.id_kind, metadata: req.metadata, created_at: now,
+    owner_account_id: ownerAccountId, history: req.history, epoch, generation: 1,
+  });
+  return { conversationId, explicitAlias, stream, recordAt };
 }

@@ -3,12 +3,11 @@
  * conversation (signature checked, credential verified, headers decoded), and
  * the order in which the conversation turns that into a verdict.
  */
+import type { AccountCheck } from '../control/accounts';
 import type { LinkClaims } from '../control/links';
 import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject } from '../protocol/frames';
-import type { ConversationRecord } from './store';
-
-export type AccountCheck = { status: 'ok'; account_id: string } | { status: 'missing' } | { status: 'invalid' };
+import type { ConversationRecord } from '../protocol/records';
 
 export interface Admission {
   /** The link token's claims when its signature and expiry held. */

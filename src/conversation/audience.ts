@@ -8,9 +8,11 @@
  * Audiences are built once per owner and reused until membership changes;
  * they are grouped by wire format, so each frame is encoded once per format.
  */
+import type { LoggedFrame } from '../protocol/frames';
 
 export interface Sink {
-  send(text: string): void;
+  /** `frame`: the logged frame `text` encodes, when it is one (see Connection). */
+  send(text: string, frame?: LoggedFrame): void;
 }
 
 /** How a member wants frames written: WebSocket JSON or SSE, with or without the hash chain. */
@@ -37,10 +39,6 @@ export class Membership {
   private readonly members = new Set<Member>();
   private readonly audiences = new Map<string, Audience>();
 
-  get size(): number {
-    return this.members.size;
-  }
-
   add(member: Member): void {
     this.members.add(member);
     this.audiences.clear();
@@ -50,14 +48,6 @@ export class Membership {
     const had = this.members.delete(member);
     if (had) this.audiences.clear();
     return had;
-  }
-
-  has(member: Member): boolean {
-    return this.members.has(member);
-  }
-
-  all(): IterableIterator<Member> {
-    return this.members.values();
   }
 
   /** Everyone who may hear streams owned by `ownerAccountId`. */

@@ -7,7 +7,7 @@ import { CLOSE, type CloseReason } from '../protocol/close-codes';
 import type { Scope } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { Wire, type Member } from './audience';
-import type { Connection } from './conversation';
+import type { Connection } from './connection';
 
 /** Per-socket state, kept in the socket's attachment so it survives hibernation. */
 export interface SocketAttachment {
@@ -30,7 +30,6 @@ export class SocketConnection implements Connection {
   }
   get accountId() { return this.att.account_id; }
   get streamId() { return this.att.stream_id; }
-  set streamId(v) { this.att.stream_id = v; }
   get scope() { return this.att.scope; }
   get generation() { return this.att.generation; }
   get receipts() { return this.att.receipts; }
@@ -52,12 +51,27 @@ export class SocketConnection implements Connection {
 }
 
 const encoder = new TextEncoder();
+let lastText = '';
+let lastBytes = new Uint8Array(0);
+
+/**
+ * The UTF-8 bytes of `text`. The fan-out hands every SSE tail of a format the
+ * same string in a row, so each frame is encoded once per format, not once per
+ * tail. (Every tail's stream only reads its chunks, so they can share them.)
+ */
+function utf8(text: string): Uint8Array {
+  if (text !== lastText) {
+    lastBytes = encoder.encode(text);
+    lastText = text;
+  }
+  return lastBytes;
+}
 
 /** A Server-Sent Events tail: an observer that hears everything, written to a response stream. */
 export class SseConnection implements Connection {
   readonly member: Member;
   readonly accountId = null;
-  streamId = null;
+  readonly streamId = null;
   readonly scope: Scope = 'read';
   readonly receipts = false;
   private keepAlive: ReturnType<typeof setInterval> | undefined;
@@ -74,7 +88,7 @@ export class SseConnection implements Connection {
       text = this.retry + text;
       this.retry = '';
     }
-    this.writer.write(encoder.encode(text)).catch(() => this.end());
+    this.writer.write(utf8(text)).catch(() => this.end());
   }
   close(reason: CloseReason): void {
     this.send(`event: close\ndata: ${JSON.stringify({ code: CLOSE[reason].code, reason })}\n\n`);

@@ -1,104 +1,79 @@
 /**
  * One conversation's broker logic: streams, live connections, the log and the
- * fan-out. It knows nothing of Durable Objects or WebSockets beyond the small
- * `Connection` interface, so the object shell, SSE tails and MCP sessions all
- * plug into the same loop.
+ * fan-out. It knows nothing of Durable Objects or transports beyond the
+ * `Connection` contract, so WebSockets, SSE tails and MCP memberships plug
+ * into the same loop, and its store is handed in, so it runs in Node tests.
+ *
+ * It owns its invariants: which connections are live, who hears whom, and
+ * which connection holds each stream change only through its methods —
+ * `restore` (after hibernation), `decideJoin` + `admit` (attach, taking a
+ * stream over), `leave` (detach) and `closeWhere` / `closeAll`.
  *
  * Everything here runs synchronously inside one Durable Object event, which is
  * what gives one total order and makes "replay, then go live" free of gaps.
  */
 import type { CloseReason } from '../protocol/close-codes';
-import type {
-  JoinedFrame, JsonObject, LoggedFrame, Peer, ReceiptFrame, Scope, StreamJoinedFrame, StreamLeftFrame,
-  StreamMetadataFrame, TokenFrame, TruncatedFrame,
-} from '../protocol/frames';
+import type { JoinedFrame, JsonObject, LoggedFrame, Peer, StreamJoinedFrame, StreamLeftFrame, StreamMetadataFrame, TokenFrame, TruncatedFrame } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import { Membership, Wire, type Member } from './audience';
-import { canonicalFrame, canonicalToken, chainStep, withChain } from './chain';
+import { Membership } from './audience';
+import { canonicalFrame, canonicalToken, chainStep } from '../protocol/chain';
+import type { Connection } from './connection';
 import { TokenBucket } from './rate';
-import { planResume, type Cursor, type LogWindow } from './resume';
-import { chooseStream, StreamTable } from './streams';
-import { ConversationStore, type ConversationRecord, type Head, type LogRow, type StreamRecord } from './store';
-
-/** A live subscriber of any transport. */
-export interface Connection {
-  readonly member: Member;
-  readonly accountId: string | null;
-  /** The stream this connection holds (write scope), or null for observers. */
-  streamId: string | null;
-  readonly scope: Scope;
-  readonly generation: number;
-  readonly receipts: boolean;
-  send(text: string): void;
-  close(reason: CloseReason): void;
-}
-
-export interface Ids {
-  streamId(): string;
-  streamName(): string;
-}
-
-export interface JoinRequest {
-  accountId: string | null;
-  scope: Scope;
-  generation: number;
-  streamName?: string;
-  streamMetadata?: JsonObject;
-  selfSubscribe: boolean;
-  chain: boolean;
-  cursor: Cursor;
-}
-
-export type JoinOutcome =
-  | { ok: true; stream: StreamRecord | null; resumed: boolean; takeover: Connection | null; plan: ReturnType<typeof planResume> }
-  | { ok: false; reason: CloseReason };
-
-export type EmitOutcome =
-  | { ok: true; seq: number; chain: string; duplicate: boolean }
-  | { ok: false; reason: 'rate_limited' | 'malformed_frame' | 'read_only' };
-
-export interface EmitInput {
-  data: string;
-  id?: string;
-  ref?: number;
-}
-
-const SSE_PREFIX = (seq: number, type: string) => `id: ${seq}\nevent: ${type}\ndata: `;
+import { planResume, type LogWindow } from './resume';
+import { chooseStream, StreamTable, type StreamChoice } from './streams';
+import type { ConversationRecord, StreamRecord } from '../protocol/records';
+import type { ConversationStore, Head, LogRow } from './store';
+import type { EmitInput, EmitOutcome, Ids, JoinOutcome, JoinRequest } from './join';
+import { broadcast, encodeFrame, encodeRow, receipt } from './wire';
 
 export class Conversation {
-  readonly store: ConversationStore;
-  record: ConversationRecord | undefined;
-  head: Head;
-  streams: StreamTable;
-  readonly membership = new Membership();
+  private current: ConversationRecord | undefined;
+  private top: Head;
+  readonly streams: StreamTable;
+  private readonly membership = new Membership();
   /** The connection holding each connected stream. */
-  readonly holders = new Map<string, Connection>();
-  readonly connections = new Set<Connection>();
+  private readonly holders = new Map<string, Connection>();
+  private readonly connections = new Set<Connection>();
   private readonly buckets = new Map<string, TokenBucket>();
-  /** Called after every append, for long-polls and push channels outside the broadcast groups. */
-  readonly appendListeners = new Set<(seq: number) => void>();
   private appendsSinceTrim = 0;
 
-  constructor(sql: SqlStorage, private readonly ids: Ids, private readonly clock: () => number = Date.now, transact?: <T>(fn: () => T) => T) {
-    this.store = new ConversationStore(sql, transact);
-    this.record = this.store.loadRecord();
-    this.head = this.store.loadHead();
-    this.streams = new StreamTable(this.store.loadStreams());
+  constructor(private readonly store: ConversationStore, private readonly ids: Ids, private readonly clock: () => number = Date.now) {
+    this.current = store.loadRecord();
+    this.top = store.loadHead();
+    this.streams = new StreamTable(store.loadStreams());
+  }
+
+  /** The conversation's record; undefined when nothing lives at this address. */
+  get record(): ConversationRecord | undefined {
+    return this.current;
+  }
+
+  /** The newest logged frame's seq and chain. */
+  get head(): Head {
+    return this.top;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  isHeld(streamId: string): boolean {
+    return this.holders.has(streamId);
   }
 
   /** Creates the conversation with the minter's stream registered; false if this address is taken. */
   create(record: ConversationRecord, minterStream: StreamRecord): boolean {
-    if (this.record) return false;
+    if (this.current) return false;
     this.store.saveRecord(record);
     this.store.saveStream(minterStream);
-    this.record = record;
+    this.current = record;
     this.streams.put(minterStream);
     return true;
   }
 
   window(now = this.clock()): LogWindow {
-    const r = this.record!;
-    return { epoch: r.epoch, head: this.head.seq, firstRetained: this.store.firstRetained(this.head.seq, r.history, now) };
+    const r = this.current!;
+    return { epoch: r.epoch, head: this.top.seq, firstRetained: this.store.firstRetained(this.top.seq, r.history, now) };
   }
 
   heldBy(accountId: string): number {
@@ -117,6 +92,19 @@ export class Conversation {
     return peers;
   }
 
+  /**
+   * Puts back a connection that was live when the object hibernated or
+   * restarted (its state kept by its transport), without announcing anything.
+   * False when its stream is gone or another connection holds it now.
+   */
+  restore(conn: Connection): boolean {
+    if (conn.streamId && (this.holders.has(conn.streamId) || !this.streams.get(conn.streamId))) return false;
+    this.connections.add(conn);
+    this.membership.add(conn.member);
+    if (conn.streamId) this.holders.set(conn.streamId, conn);
+    return true;
+  }
+
   /** Decides admission for a connection that passed the link and credential checks. */
   decideJoin(req: JoinRequest): JoinOutcome {
     if (this.connections.size >= LIMITS.connectionsPerConversation) return { ok: false, reason: 'conversation_full' };
@@ -126,14 +114,7 @@ export class Conversation {
     if (req.scope === 'write' && req.accountId) {
       const choice = chooseStream(
         { accountId: req.accountId, name: req.streamName, metadata: req.streamMetadata },
-        {
-          table: this.streams,
-          isHeld: (id) => this.holders.has(id),
-          heldBy: (acc) => this.heldBy(acc),
-          newStreamId: this.ids.streamId,
-          newStreamName: this.ids.streamName,
-          now: new Date(this.clock()).toISOString(),
-        },
+        { table: this.streams, isHeld: (id) => this.holders.has(id), heldBy: (acc) => this.heldBy(acc), ...this.newStreams() },
       );
       if (!choice.ok) return { ok: false, reason: choice.reason };
       stream = choice.stream;
@@ -143,6 +124,31 @@ export class Conversation {
     const plan = planResume(req.cursor, this.window());
     if (plan.kind === 'invalid') return { ok: false, reason: 'invalid_cursor' };
     return { ok: true, stream, resumed, takeover, plan };
+  }
+
+  /**
+   * The stream an HTTP emit writes on, by the same rule as a connection's
+   * (`chooseStream`), except that an HTTP emit holds nothing: it never takes
+   * a stream over and does not count against the account's live streams.
+   * A new stream is registered (not announced: nobody holds it).
+   */
+  streamForEmit(accountId: string, name?: string, metadata?: JsonObject): StreamChoice {
+    const choice = chooseStream({ accountId, name, metadata }, { table: this.streams, isHeld: () => false, heldBy: () => 0, ...this.newStreams() });
+    if (choice.ok && !this.streams.get(choice.stream.stream_id)) {
+      this.streams.put(choice.stream);
+      this.store.saveStream(choice.stream);
+    }
+    return choice;
+  }
+
+  private newStreams() {
+    return { newStreamId: this.ids.streamId, newStreamName: this.ids.streamName, now: new Date(this.clock()).toISOString() };
+  }
+
+  /** The stream a live connection may write on: its own, held with a write link; undefined when it may not write. */
+  writableStream(conn: Connection): StreamRecord | undefined {
+    if (conn.scope !== 'write' || !conn.streamId || this.holders.get(conn.streamId) !== conn) return undefined;
+    return this.streams.get(conn.streamId);
   }
 
   /**
@@ -166,22 +172,22 @@ export class Conversation {
       }
       this.holders.set(stream.stream_id, conn);
       this.store.saveHeld(this.holders.keys());
-      if (!wasConnected) this.appendStreamJoined(stream);
-      else if (metadataChanged) this.appendStreamMetadata(stream);
+      if (!wasConnected) this.announce('stream_joined', stream);
+      else if (metadataChanged) this.announce('stream_metadata', stream);
     }
     const joined: JoinedFrame = {
       type: 'joined',
-      conversation_id: this.record!.conversation_id,
+      conversation_id: this.current!.conversation_id,
       stream_id: stream?.stream_id ?? null,
       stream_name: stream?.stream_name ?? null,
       metadata: stream?.metadata ?? null,
       self_subscribe: req.selfSubscribe,
       peers: this.peersFor(conn.accountId, req.selfSubscribe, stream?.stream_id ?? null),
       resumed: outcome.resumed,
-      seq: this.head.seq,
-      epoch: this.record!.epoch,
+      seq: this.top.seq,
+      epoch: this.current!.epoch,
       scope: req.scope,
-      ...(req.chain ? { head_chain: this.head.chain } : {}),
+      ...(req.chain ? { head_chain: this.top.chain } : {}),
     };
     conn.send(encodeFrame(conn.member.wire, joined));
     if (plan.kind === 'replay') this.replay(conn, plan.from, plan.truncated);
@@ -191,10 +197,10 @@ export class Conversation {
   }
 
   /** Sends the retained frames from `from` that this connection would have heard live. */
-  replay(conn: Connection, from: number, truncated?: { from_seq: number; to_seq: number }): void {
+  private replay(conn: Connection, from: number, truncated?: { from_seq: number; to_seq: number }): void {
     const wire = conn.member.wire;
     if (truncated) {
-      const frame: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.record!.epoch };
+      const frame: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.current!.epoch };
       conn.send(encodeFrame(wire, frame));
     }
     for (const row of this.store.rowsFrom(from)) {
@@ -206,10 +212,8 @@ export class Conversation {
   leave(conn: Connection): void {
     if (!this.connections.has(conn)) return;
     this.detach(conn);
-    if (conn.streamId) {
-      const s = this.streams.get(conn.streamId);
-      if (s) this.appendStreamLeft(s);
-    }
+    const s = conn.streamId ? this.streams.get(conn.streamId) : undefined;
+    if (s) this.announce('stream_left', s);
   }
 
   /** Forgets a connection without announcing anything (takeover, shutdown). */
@@ -228,19 +232,19 @@ export class Conversation {
    * are announced gone, so the log never shows a stream joined twice.
    */
   settlePresence(): number {
-    if (!this.record) return 0;
+    if (!this.current) return 0;
     let gone = 0;
     for (const streamId of this.store.loadHeld()) {
       const s = this.streams.get(streamId);
       if (!s || this.holders.has(streamId)) continue;
-      this.appendStreamLeft(s);
+      this.announce('stream_left', s);
       gone++;
     }
     if (gone > 0) this.store.saveHeld(this.holders.keys());
     return gone;
   }
 
-  /** Emits one token on a stream owned by the caller; `conn` gets the receipt if it asked. */
+  /** Emits one token on a stream owned by the caller; `receiptTo` gets the receipt if it asked. */
   emit(stream: StreamRecord, input: EmitInput, receiptTo?: Connection): EmitOutcome {
     const bucket = this.bucketOf(stream.stream_id);
     if (!bucket.take(1, this.clock())) return { ok: false, reason: 'rate_limited' };
@@ -255,7 +259,7 @@ export class Conversation {
   }
 
   private refValid(ref: number | undefined): boolean {
-    return ref === undefined || (ref >= 1 && ref <= this.head.seq);
+    return ref === undefined || (ref >= 1 && ref <= this.top.seq);
   }
 
   private emitChecked(stream: StreamRecord, input: EmitInput, receiptTo?: Connection): EmitOutcome {
@@ -263,11 +267,11 @@ export class Conversation {
     if (input.id !== undefined) {
       const first = this.store.seqOfClientId(stream.stream_id, input.id, this.window().firstRetained);
       if (first) {
-        if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(first.seq, input.id, first.chain, receiptTo, true)));
+        if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(first.seq, input.id, first.chain, receiptTo.member.wire, true)));
         return { ok: true, seq: first.seq, chain: first.chain, duplicate: true };
       }
     }
-    const seq = this.head.seq + 1;
+    const seq = this.top.seq + 1;
     const frame: TokenFrame = {
       type: 'token',
       stream_id: stream.stream_id,
@@ -280,7 +284,7 @@ export class Conversation {
     if (input.id !== undefined) frame.id = input.id;
     if (input.ref !== undefined) frame.ref = input.ref;
     const chain = this.append(frame, input.id ?? null);
-    if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(seq, input.id, chain, receiptTo, false)));
+    if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(seq, input.id, chain, receiptTo.member.wire, false)));
     return { ok: true, seq, chain, duplicate: false };
   }
 
@@ -288,69 +292,38 @@ export class Conversation {
     stream.metadata = metadata;
     this.streams.put(stream);
     this.store.saveStream(stream);
-    return this.appendStreamMetadata(stream);
+    return this.announce('stream_metadata', stream);
   }
 
   private bucketOf(streamId: string): TokenBucket {
     let bucket = this.buckets.get(streamId);
-    if (!bucket) {
-      bucket = new TokenBucket(LIMITS.emitRatePerSecond, LIMITS.emitBurst, this.clock());
-      this.buckets.set(streamId, bucket);
-    }
+    if (!bucket) this.buckets.set(streamId, bucket = new TokenBucket(LIMITS.emitRatePerSecond, LIMITS.emitBurst, this.clock()));
     return bucket;
   }
 
-  private appendStreamJoined(s: StreamRecord): number {
-    const frame: StreamJoinedFrame = { type: 'stream_joined', ...peerOf(s), ts: new Date(this.clock()).toISOString(), seq: this.head.seq + 1 };
+  /** Logs a stream's arrival, departure or new metadata; returns its seq. */
+  private announce(type: 'stream_joined' | 'stream_left' | 'stream_metadata', s: StreamRecord): number {
+    const ts = new Date(this.clock()).toISOString();
+    const seq = this.top.seq + 1;
+    const frame: StreamJoinedFrame | StreamLeftFrame | StreamMetadataFrame = type === 'stream_left'
+      ? { type, stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, ts, seq }
+      : { type, ...peerOf(s), ts, seq };
     this.append(frame, null);
-    return frame.seq;
+    return seq;
   }
 
-  private appendStreamLeft(s: StreamRecord): number {
-    const frame: StreamLeftFrame = {
-      type: 'stream_left', stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id,
-      ts: new Date(this.clock()).toISOString(), seq: this.head.seq + 1,
-    };
-    this.append(frame, null);
-    return frame.seq;
-  }
-
-  private appendStreamMetadata(s: StreamRecord): number {
-    const frame: StreamMetadataFrame = { type: 'stream_metadata', ...peerOf(s), ts: new Date(this.clock()).toISOString(), seq: this.head.seq + 1 };
-    this.append(frame, null);
-    return frame.seq;
-  }
-
-  /**
-   * Logs a frame (seq, chain) and then fans it out to the owner's audience:
-   * serialized once, each wire format built once, the same string to every sink.
-   */
+  /** Logs a frame (seq, chain), then hands it to the owner's audience (`broadcast`). */
   private append(frame: LoggedFrame, clientId: string | null): string {
-    const record = this.record!;
+    const record = this.current!;
     const now = this.clock();
     const json = JSON.stringify(frame);
-    const chain = chainStep(this.head.chain, frame.type === 'token' ? canonicalToken(frame) : canonicalFrame(frame));
+    const chain = chainStep(this.top.chain, frame.type === 'token' ? canonicalToken(frame) : canonicalFrame(frame));
     this.store.append(
       { seq: frame.seq, ts: now, owner: frame.owner_account_id, stream_id: frame.stream_id, client_id: clientId, frame: json, chain },
       record.history.max_frames > 0,
     );
-    this.head = { seq: frame.seq, chain };
-
-    const groups = this.membership.audienceOf(frame.owner_account_id);
-    if (groups[Wire.Json].length > 0) for (const sink of groups[Wire.Json]) sink.send(json);
-    if (groups[Wire.JsonChain].length > 0) {
-      const text = withChain(json, chain);
-      for (const sink of groups[Wire.JsonChain]) sink.send(text);
-    }
-    if (groups[Wire.Sse].length > 0) {
-      const text = `${SSE_PREFIX(frame.seq, frame.type)}${json}\n\n`;
-      for (const sink of groups[Wire.Sse]) sink.send(text);
-    }
-    if (groups[Wire.SseChain].length > 0) {
-      const text = `${SSE_PREFIX(frame.seq, frame.type)}${withChain(json, chain)}\n\n`;
-      for (const sink of groups[Wire.SseChain]) sink.send(text);
-    }
-    for (const listener of this.appendListeners) listener(frame.seq);
+    this.top = { seq: frame.seq, chain };
+    broadcast(this.membership.audienceOf(frame.owner_account_id), frame, json, chain);
     if (++this.appendsSinceTrim >= 128) {
       this.appendsSinceTrim = 0;
       this.trim(now);
@@ -360,9 +333,9 @@ export class Conversation {
 
   /** Drops log rows outside the window; returns when the oldest kept row expires (ms), if any. */
   trim(now = this.clock()): number | undefined {
-    const r = this.record;
+    const r = this.current;
     if (!r) return undefined;
-    const oldest = this.store.trim(this.head, r.history, now);
+    const oldest = this.store.trim(this.top, r.history, now);
     return oldest === undefined ? undefined : oldest + r.history.max_age_s * 1000;
   }
 
@@ -372,7 +345,7 @@ export class Conversation {
   }
 
   inspect(): Record<string, unknown> {
-    const r = this.record!;
+    const r = this.current!;
     const w = this.window();
     return {
       conversation_id: r.conversation_id,
@@ -382,15 +355,24 @@ export class Conversation {
       metadata: r.metadata,
       created_at: r.created_at,
       streams: [...this.streams.all()].map((s) => ({ ...peerOf(s), connected: this.holders.has(s.stream_id) })),
-      head_seq: this.head.seq,
-      head_chain: this.head.chain,
+      head_seq: this.top.seq,
+      head_chain: this.top.chain,
       epoch: r.epoch,
       history: { ...r.history, first_seq: w.firstRetained },
       connections: this.connections.size,
     };
   }
 
-  /** Closes every connection (rotation, deletion) matching `which`, without announcements. */
+  /** Revokes every link: bumps the generation and closes connections admitted with older links. Returns the new generation. */
+  rotate(): number {
+    const r = this.current!;
+    r.generation += 1;
+    this.store.saveRecord(r);
+    this.closeWhere((c) => c.generation < r.generation, 'invalid_magic_link');
+    return r.generation;
+  }
+
+  /** Closes every connection (rotation, deletion) matching `which`, announcing each held stream's end. */
   closeWhere(which: (c: Connection) => boolean, reason: CloseReason): number {
     let n = 0;
     for (const c of [...this.connections]) {
@@ -401,30 +383,15 @@ export class Conversation {
     }
     return n;
   }
+
+  /** Closes every connection without logging anything: the conversation is being deleted. */
+  closeAll(reason: CloseReason): void {
+    const all = [...this.connections];
+    for (const c of all) this.detach(c);
+    for (const c of all) c.close(reason);
+  }
 }
 
 export function peerOf(s: StreamRecord): Peer {
   return { stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, metadata: s.metadata };
-}
-
-function receipt(seq: number, id: string | undefined, chain: string, conn: Connection, duplicate: boolean): ReceiptFrame {
-  const frame: ReceiptFrame = { type: 'x_receipt', seq };
-  if (id !== undefined) frame.id = id;
-  if (conn.member.wire === Wire.JsonChain || conn.member.wire === Wire.SseChain) frame.chain = chain;
-  if (duplicate) frame.duplicate = true;
-  return frame;
-}
-
-/** Encodes an unlogged frame (joined, receipts, truncation notices) for a wire format. */
-export function encodeFrame(wire: Wire, frame: object & { type: string }): string {
-  const json = JSON.stringify(frame);
-  return wire === Wire.Sse || wire === Wire.SseChain ? `event: ${frame.type}\ndata: ${json}\n\n` : json;
-}
-
-/** Encodes a logged row for a wire format (replay path). */
-export function encodeRow(wire: Wire, row: LogRow): string {
-  const json = wire === Wire.JsonChain || wire === Wire.SseChain ? withChain(row.frame, row.chain) : row.frame;
-  if (wire === Wire.Json || wire === Wire.JsonChain) return json;
-  const type = /^\{"type":"([a-z_]+)"/.exec(row.frame)?.[1] ?? 'message';
-  return `${SSE_PREFIX(row.seq, type)}${json}\n\n`;
 }

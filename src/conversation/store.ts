@@ -3,39 +3,10 @@
  * Durable Object SQLite calls are synchronous, and writes made in one event
  * commit together, which is what makes a batch all-or-nothing.
  */
-import type { JsonObject, Scope } from '../protocol/frames';
-import { GENESIS_CHAIN } from './chain';
-
-export type IdKind = 'ulid' | 'jcs-sha256';
-
-export interface HistorySettings {
-  max_frames: number;
-  max_age_s: number;
-}
-
-export interface ConversationRecord {
-  conversation_id: string;
-  namespace: string;
-  alias: string;
-  id_kind: IdKind;
-  metadata: JsonObject;
-  created_at: string;
-  owner_account_id: string;
-  history: HistorySettings;
-  epoch: string;
-  /** Link generation: links of an older generation are revoked. */
-  generation: number;
-}
-
-export interface StreamRecord {
-  stream_id: string;
-  stream_name: string;
-  owner_account_id: string;
-  metadata: JsonObject;
-  created_at: string;
-  /** Whether a connection ever held it (a reattach then reports `resumed: true`). */
-  connected_once: boolean;
-}
+import { GENESIS_CHAIN } from '../protocol/chain';
+import type { JsonObject } from '../protocol/frames';
+import type { ConversationRecord, HistorySettings, StreamRecord } from '../protocol/records';
+import type { Sql } from './sql';
 
 export interface Head {
   seq: number;
@@ -55,10 +26,13 @@ export type AppendRow = LogRow & {
   client_id: string | null;
 };
 
-export type { Scope };
-
+/**
+ * The store a `Conversation` is given: Durable Object SQLite in the object,
+ * an in-process SQLite in Node unit tests, the same class over both. Creates
+ * its tables once, when constructed.
+ */
 export class ConversationStore {
-  constructor(private readonly sql: SqlStorage, private readonly transact: <T>(fn: () => T) => T = (fn) => fn()) {
+  constructor(private readonly sql: Sql, private readonly transact: <T>(fn: () => T) => T = (fn) => fn()) {
     sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     sql.exec(`CREATE TABLE IF NOT EXISTS streams (
       stream_id TEXT PRIMARY KEY, stream_name TEXT NOT NULL UNIQUE, owner_account_id TEXT NOT NULL,

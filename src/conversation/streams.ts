@@ -1,7 +1,7 @@
 /** The conversation's stream registry and the rule for which stream a connection gets. */
 import type { JsonObject } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import type { StreamRecord } from './store';
+import type { StreamRecord } from '../protocol/records';
 
 export class StreamTable {
   private readonly byId = new Map<string, StreamRecord>();
@@ -55,7 +55,7 @@ export interface StreamContext {
 }
 
 export type StreamChoice =
-  | { ok: true; stream: StreamRecord; isNew: boolean; takeover: boolean }
+  | { ok: true; stream: StreamRecord; takeover: boolean }
   | { ok: false; reason: 'stream_name_conflict' | 'concurrency_limit' };
 
 /**
@@ -74,13 +74,12 @@ export function chooseStream(req: StreamRequest, ctx: StreamContext): StreamChoi
   }
   const takeover = existing !== undefined && ctx.isHeld(existing.stream_id);
   if (!takeover && ctx.heldBy(req.accountId) >= LIMITS.streamsPerAccount) return { ok: false, reason: 'concurrency_limit' };
-  if (existing) return { ok: true, stream: existing, isNew: false, takeover };
+  if (existing) return { ok: true, stream: existing, takeover };
   if (ctx.table.size >= LIMITS.streamsPerConversation) return { ok: false, reason: 'concurrency_limit' };
   let name = req.name;
   while (name === undefined || ctx.table.named(name)) name = ctx.newStreamName();
   return {
     ok: true,
-    isNew: true,
     takeover: false,
     stream: { stream_id: ctx.newStreamId(), stream_name: name, owner_account_id: req.accountId, metadata: req.metadata ?? {}, created_at: ctx.now, connected_once: false },
   };

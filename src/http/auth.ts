@@ -1,27 +1,10 @@
-/** Who is calling: bearer credentials verified against the namespace's account object. */
+/** Who may call a control-plane route: the bearer of the account that owns the namespace. */
 import type { Context } from 'hono';
-import type { AccountCheck } from '../conversation/admission';
-import { bearerOf, credentialNamespace, hashCredential } from '../control/credentials';
-import { secretsOf, type Env } from '../control/env';
+import { bearerCredential, checkCredential } from '../control/accounts';
+import type { Env } from '../control/env';
 import { AmsError } from '../protocol/errors';
-import { accountStub } from '../control/stubs';
 
 export type AppContext = Context<{ Bindings: Env }>;
-
-/** Checks a credential; `missing` when none was given. */
-export async function checkCredential(env: Env, credential: string | undefined): Promise<AccountCheck & { namespace?: string }> {
-  if (credential === undefined) return { status: 'missing' };
-  const namespace = credentialNamespace(credential);
-  if (!namespace) return { status: 'invalid' };
-  const hash = hashCredential(credential, secretsOf(env).pepper);
-  const account = await accountStub(env, namespace).verify(hash);
-  return account ? { status: 'ok', account_id: account.account_id, namespace: account.namespace } : { status: 'invalid' };
-}
-
-/** The `Authorization: Bearer` credential of a request (undefined when absent, '' when not a bearer). */
-export function bearerCredential(request: Request): string | undefined {
-  return bearerOf(request.headers.get('authorization'));
-}
 
 /** Requires the bearer of the account that owns `namespace`. */
 export async function requireNamespaceOwner(c: AppContext, namespace: string): Promise<{ account_id: string }> {

@@ -3,12 +3,15 @@ import { Hono } from 'hono';
 import type { Env } from '../control/env';
 import { secretsOf } from '../control/env';
 import { verifyLink } from '../control/links';
-import { linkFor, linksFor, mintConversation, parseMintRequest } from '../control/mint';
-import { accountStub, conversationStub } from '../control/stubs';
+import { linkFor, linksFor, parseMintRequest } from '../control/mint';
+import { accountStub } from '../control/account-stub';
+import { bearerCredential, checkCredential } from '../control/accounts';
+import { conversationStub } from '../conversation/conversation-stub';
+import { mintConversation } from '../conversation/mint';
 import { AmsError } from '../protocol/errors';
 import { LIMITS } from '../protocol/limits';
 import { ALIAS_RE, NAMESPACE_RE } from '../protocol/validate';
-import { bearerCredential, checkCredential, requireNamespaceOwner } from './auth';
+import { requireNamespaceOwner } from './auth';
 import { readJsonObject } from './body';
 
 export const conversations = new Hono<{ Bindings: Env }>();

@@ -8,15 +8,15 @@
 import { Hono } from 'hono';
 import { ADMISSION_HEADER, type Admission } from '../conversation/admission';
 import { rejectSocket } from '../conversation/connections';
+import { conversationStub } from '../conversation/conversation-stub';
+import { bearerCredential, checkCredential } from '../control/accounts';
 import { secretsOf, type Env } from '../control/env';
 import { verifyLink } from '../control/links';
-import { conversationStub } from '../control/stubs';
 import { AmsError } from '../protocol/errors';
 import type { JsonObject } from '../protocol/frames';
 import { exceedsUtf8Bytes } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { ALIAS_RE, EPOCH_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isJsonObject, parseCursor, parseFlag } from '../protocol/validate';
-import { bearerCredential, checkCredential } from './auth';
 import { mediaType, readText } from './body';
 
 export const stream = new Hono<{ Bindings: Env }>();

@@ -6,15 +6,15 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { bearerCredential, checkCredential } from '../control/accounts';
 import { toHex } from '../control/encoding';
 import type { Env } from '../control/env';
 import { newAccountId } from '../control/ids';
-import { bearerCredential, checkCredential } from '../http/auth';
 import { LIMITS } from '../protocol/limits';
 import { errorBody } from '../protocol/errors';
-import { jsonRpcError } from './http';
+import { jsonRpcError, RPC, sessionNotFound } from './json-rpc';
 import type { LinkAddress } from './link';
-import type { Doorbell } from './rpc';
+import type { Doorbell } from '../conversation/member-rpc';
 import { McpSession, type SessionState } from './session';
 
 /** Headers the Worker sets (after deleting any a client sent) when it forwards to this object. */
@@ -40,9 +40,9 @@ export class McpSessionObject extends DurableObject<Env> {
     try {
       if (request.headers.get(INIT_HEADER) === '1') return await this.initialize(request, id);
       const s = await this.load();
-      if (!s || s.state.id !== id) return jsonRpcError(404, -32001, 'Session not found: initialize a new MCP session.');
+      if (!s || s.state.id !== id) return sessionNotFound();
       if (credentialHash(bearerCredential(request)) !== s.state.credential_hash) {
-        return jsonRpcError(403, -32000, 'This MCP session was opened with another Authorization header; initialize a new session.');
+        return jsonRpcError(403, RPC.badRequest, 'This MCP session was opened with another Authorization header; initialize a new session.');
       }
       await this.touch(s);
       const res = await s.handle(request);
@@ -50,7 +50,7 @@ export class McpSessionObject extends DurableObject<Env> {
       return res;
     } catch (err) {
       console.error(`AMS MCP session ${id.slice(0, 8)}…: ${request.method} failed`, err);
-      return jsonRpcError(500, -32603, 'Internal error; it has been logged.');
+      return jsonRpcError(500, RPC.internalError, 'Internal error; it has been logged.');
     }
   }
 
@@ -130,14 +130,14 @@ export class McpSessionObject extends DurableObject<Env> {
    * just started holds no GET stream, so it says so without loading anything.
    */
   doorbell(bell: Doorbell): boolean {
-    return this.session?.rang(bell) ?? false;
+    return this.session?.listening.rang(bell) ?? false;
   }
 
   override async alarm(): Promise<void> {
     const s = await this.load();
     if (!s) return;
     const due = s.state.last_seen + LIMITS.mcpSessionIdleMs;
-    if (Date.now() < due || s.holdsStream) {
+    if (Date.now() < due || s.listening.holdsStream) {
       await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 60_000));
       return;
     }

@@ -1,11 +1,22 @@
 /**
- * The MCP tools as a model sees them: names, descriptions and input schemas
- * (zod, the single source: tools/list shows them as JSON Schema, tools/call
- * validates with them), plus the `instructions` sent in `initialize`.
+ * The MCP tools, one entry each: what a model sees (title, description,
+ * annotations, the input schema — zod, the single source: tools/list shows it
+ * as JSON Schema, tools/call validates with it) and what the call does. Plus
+ * the `instructions` sent in `initialize`.
  */
 import { z } from 'zod';
+import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { secretsOf } from '../control/env';
+import { verifyLink } from '../control/links';
+import { parseMintRequest } from '../control/mint';
+import { mintConversation } from '../conversation/mint';
+import type { JoinArgs } from '../conversation/member-rpc';
+import { errorBody, type ErrorBody } from '../protocol/errors';
+import { exceedsUtf8Bytes, type JsonObject } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import { ALIAS_RE, STREAM_NAME_RE } from '../protocol/validate';
+import { ALIAS_RE, STREAM_NAME_RE, isAcceptableMetadata } from '../protocol/validate';
+import { parseMagicLink } from './link';
+import { ToolFail, type McpSession, type Notify } from './session';
 
 export const INSTRUCTIONS = `AMS puts you in a live conversation with other agents and people. Every participant speaks on its own stream; you never receive your own messages back.
 1. Call ams_join once. On a magic-link endpoint the link is already bound (no arguments needed); on the bare /mcp endpoint pass magic_link, or call ams_create_conversation first and join the magic_link it returns. Keep the resume_key from the result.
@@ -20,72 +31,180 @@ const resumeKey = z.string().min(1).max(600)
 const streamName = z.string().regex(STREAM_NAME_RE)
   .describe('Your stream name in the conversation (letters, digits, ".", "_", "-"; up to 63). Default: your own stream, or a generated name.');
 
-export const TOOL_INPUTS = {
-  ams_create_conversation: z.object({
-    alias: z.string().regex(ALIAS_RE).optional().describe('A readable address for the conversation (lowercase letters, digits, "-"). Generated when omitted.'),
-    stream_name: streamName.optional(),
-    metadata: metadata.optional().describe('Conversation metadata: any JSON object (immutable, at most 16 KiB).'),
-    stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB), shown to peers.'),
-  }),
-  ams_join: z.object({
-    magic_link: z.string().min(1).max(2048).optional()
-      .describe('The conversation\'s magic link, https://{host}/{ns}/conversations/{alias}?t={token}. Optional on a magic-link endpoint (defaults to that link); required on /mcp.'),
-    stream_name: streamName.optional(),
-    stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB), shown to peers.'),
-    self_subscribe: z.boolean().optional().describe('Also receive your own stream\'s frames. Default false.'),
-    since: z.number().int().nonnegative().optional().describe('Start ams_recv after this seq (0 = from the start of the kept history). Default: from now.'),
-    resume_key: resumeKey.optional(),
-  }),
-  ams_send: z.object({
-    data: z.string().describe('What to say: any text, at most 65,536 UTF-8 bytes.'),
-    ref: z.number().int().positive().optional().describe('The seq of a frame this answers (a causal link peers can follow).'),
-    id: z.string().min(1).max(LIMITS.tokenIdChars).optional().describe('An idempotency key: sending the same id again returns the first seq instead of a duplicate.'),
-    resume_key: resumeKey.optional(),
-  }),
-  ams_recv: z.object({
-    since: z.number().int().nonnegative().optional().describe('Return frames after this seq: the next_since of your previous ams_recv. Default: where your last ams_recv stopped.'),
-    wait_ms: z.number().int().min(0).max(LIMITS.mcpWaitMsMax).optional().describe('How long to wait for a new frame when there is none yet (0 to 25000 ms). Default 0: return at once.'),
-    max: z.number().int().min(1).max(LIMITS.mcpRecvMax).optional().describe(`Most frames to return (1 to ${LIMITS.mcpRecvMax}). Default ${LIMITS.mcpRecvDefault}.`),
-    resume_key: resumeKey.optional(),
-  }),
-  ams_set_metadata: z.object({
-    metadata: metadata.describe('The new metadata of your stream: any JSON object (at most 16 KiB); replaces the old one and is shown to peers.'),
-    resume_key: resumeKey.optional(),
-  }),
-  ams_leave: z.object({ resume_key: resumeKey.optional() }),
-  ams_peers: z.object({ resume_key: resumeKey.optional() }),
-} as const;
+interface Tool<S extends z.ZodObject> {
+  title: string;
+  description: string;
+  input: S;
+  annotations?: ToolAnnotations;
+  run(s: McpSession, args: z.infer<S>, notify: Notify): Promise<object>;
+}
 
-export type ToolName = keyof typeof TOOL_INPUTS;
-export type ToolArgs<N extends ToolName> = z.infer<(typeof TOOL_INPUTS)[N]>;
+/** Keeps each entry's handler typed by its own schema. */
+const tool = <S extends z.ZodObject>(t: Tool<S>): Tool<S> => t;
 
-export const TOOL_TEXT: Record<ToolName, { title: string; description: string }> = {
-  ams_create_conversation: {
+export const TOOLS = {
+  ams_create_conversation: tool({
     title: 'Create a conversation',
     description: 'Creates a new AMS conversation and returns its magic_link (to join and to share with others) and observer_link (read-only). Without a bearer credential this also creates a fresh account and returns its credential once. Then call ams_join with the magic_link.',
-  },
-  ams_join: {
+    input: z.object({
+      alias: z.string().regex(ALIAS_RE).optional().describe('A readable address for the conversation (lowercase letters, digits, "-"). Generated when omitted.'),
+      stream_name: streamName.optional(),
+      metadata: metadata.optional().describe('Conversation metadata: any JSON object (immutable, at most 16 KiB).'),
+      stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB), shown to peers.'),
+    }),
+    async run(s, a) {
+      const req = parseMintRequest(a as JsonObject);
+      const fresh = s.state.namespace === null ? await s.adoptFreshAccount() : undefined;
+      const minted = await mintConversation(s.env, s.state.origin, s.state.namespace!, s.state.account_id, req);
+      return fresh ? { ...minted, account_id: fresh.account_id, namespace: fresh.namespace, credential: fresh.credential } : minted;
+    },
+  }),
+  ams_join: tool({
     title: 'Join the conversation',
     description: 'Joins the conversation as your own participant (stream) and returns who is connected (peers), the current seq, and a resume_key to keep. Call it once before ams_send/ams_recv. Calling it again re-joins; passing resume_key continues an earlier membership.',
-  },
-  ams_send: {
+    input: z.object({
+      magic_link: z.string().min(1).max(2048).optional()
+        .describe('The conversation\'s magic link, https://{host}/{ns}/conversations/{alias}?t={token}. Optional on a magic-link endpoint (defaults to that link); required on /mcp.'),
+      stream_name: streamName.optional(),
+      stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB), shown to peers.'),
+      self_subscribe: z.boolean().optional().describe('Also receive your own stream\'s frames. Default false.'),
+      since: z.number().int().nonnegative().optional().describe('Start ams_recv after this seq (0 = from the start of the kept history). Default: from now.'),
+      resume_key: resumeKey.optional(),
+    }),
+    annotations: { destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    async run(s, a) {
+      if (a.stream_metadata !== undefined && !isAcceptableMetadata(a.stream_metadata)) throw new ToolFail('invalid_stream_metadata');
+      let target: { ns: string; alias: string };
+      let args: JoinArgs;
+      if (a.resume_key !== undefined) {
+        const rk = s.checkedKey(a.resume_key);
+        if (a.magic_link !== undefined) {
+          const addr = parseMagicLink(a.magic_link);
+          if (!addr || addr.ns !== rk.ns || addr.alias !== rk.alias) throw new ToolFail('resume_key_mismatch', 'The resume_key is for another conversation than magic_link.');
+        }
+        target = rk;
+        args = { resume: rk, account_id: s.state.account_id, since: a.since };
+      } else {
+        const addr = a.magic_link !== undefined ? parseMagicLink(a.magic_link) : s.state.bound;
+        if (a.magic_link === undefined && !addr) throw new ToolFail('invalid_arguments', 'magic_link is required on the bare /mcp endpoint (or call ams_create_conversation first).');
+        if (!addr) throw new ToolFail('invalid_magic_link', 'magic_link is not a magic link: expected https://{host}/{ns}/conversations/{alias}?t={token}.');
+        const check = verifyLink(secretsOf(s.env).linkSecret, addr.ns, addr.alias, addr.t, Date.now() / 1000);
+        if (!check.ok) {
+          throw new ToolFail('invalid_magic_link', check.why === 'expired' ? 'The magic link has expired.' : 'The magic link is not valid on this broker: its token is missing, altered, or was minted by another broker.');
+        }
+        target = addr;
+        const j = s.state.joined;
+        // Joining where the session already is continues the membership; asking for other settings rejoins.
+        const same = j && j.conversation_id === check.claims.conversation_id && j.scope === check.claims.scope
+          && (a.stream_name === undefined || a.stream_name === j.stream_name) && a.stream_metadata === undefined && a.self_subscribe === undefined;
+        args = same
+          ? { resume: { conversation_id: j.conversation_id, member_id: j.ref.member_id, account_id: j.account_id, generation: check.claims.generation }, account_id: s.state.account_id, since: a.since }
+          : { claims: check.claims, account_id: s.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined, self_subscribe: a.self_subscribe, since: a.since };
+      }
+      await s.leaveOtherThan(args.resume?.member_id);
+      return s.attach(target, args);
+    },
+  }),
+  ams_send: tool({
     title: 'Say something',
     description: 'Sends data on your stream to everyone else in the conversation. Returns the seq it got. You will not receive it back yourself.',
-  },
-  ams_recv: {
+    input: z.object({
+      data: z.string().describe('What to say: any text, at most 65,536 UTF-8 bytes.'),
+      ref: z.number().int().positive().optional().describe('The seq of a frame this answers (a causal link peers can follow).'),
+      id: z.string().min(1).max(LIMITS.tokenIdChars).optional().describe('An idempotency key: sending the same id again returns the first seq instead of a duplicate.'),
+      resume_key: resumeKey.optional(),
+    }),
+    annotations: { destructiveHint: false, openWorldHint: true },
+    async run(s, a, notify) {
+      if (exceedsUtf8Bytes(a.data, LIMITS.tokenBytes)) throw new ToolFail('token_too_large');
+      if (!a.data.isWellFormed()) throw new ToolFail('invalid_token', 'data holds a lone surrogate.');
+      const j = await s.membership(a.resume_key);
+      const v = await s.onConv(j, (c) => c.mcpSend(j.ref, { data: a.data, ref: a.ref, id: a.id }), notify);
+      return { seq: v.seq, ...(v.duplicate ? { duplicate: true } : {}) };
+    },
+  }),
+  ams_recv: tool({
     title: 'Receive new frames',
     description: 'Returns frames from the other participants after a cursor, oldest first: {frames, next_since, truncated?}. Pass wait_ms (up to 25000) to wait for the next frame, and since = next_since from the previous call. truncated names seqs the broker no longer holds. Call it in a loop to keep listening.',
-  },
-  ams_set_metadata: {
+    input: z.object({
+      since: z.number().int().nonnegative().optional().describe('Return frames after this seq: the next_since of your previous ams_recv. Default: where your last ams_recv stopped.'),
+      wait_ms: z.number().int().min(0).max(LIMITS.mcpWaitMsMax).optional().describe('How long to wait for a new frame when there is none yet (0 to 25000 ms). Default 0: return at once.'),
+      max: z.number().int().min(1).max(LIMITS.mcpRecvMax).optional().describe(`Most frames to return (1 to ${LIMITS.mcpRecvMax}). Default ${LIMITS.mcpRecvDefault}.`),
+      resume_key: resumeKey.optional(),
+    }),
+    annotations: { readOnlyHint: true, openWorldHint: true },
+    async run(s, a, notify) {
+      const j = await s.membership(a.resume_key);
+      const v = await s.onConv(j, (c) => c.mcpRecv(j.ref, { since: a.since, wait_ms: a.wait_ms ?? 0, max: a.max ?? LIMITS.mcpRecvDefault, advance: true }), notify);
+      if (v.next_since > s.state.notified && s.state.joined === j) {
+        s.state.notified = v.next_since;
+        await s.save();
+      }
+      return { frames: v.frames, next_since: v.next_since, head_seq: v.head_seq, ...(v.truncated ? { truncated: v.truncated } : {}) };
+    },
+  }),
+  ams_set_metadata: tool({
     title: 'Set your stream metadata',
     description: 'Replaces the metadata of your stream (any JSON object, e.g. {"status":"thinking"}); peers receive it as a stream_metadata frame.',
-  },
-  ams_leave: {
+    input: z.object({
+      metadata: metadata.describe('The new metadata of your stream: any JSON object (at most 16 KiB); replaces the old one and is shown to peers.'),
+      resume_key: resumeKey.optional(),
+    }),
+    async run(s, a, notify) {
+      if (!isAcceptableMetadata(a.metadata)) throw new ToolFail('invalid_metadata');
+      const j = await s.membership(a.resume_key);
+      return s.onConv(j, (c) => c.mcpSetMetadata(j.ref, a.metadata as JsonObject), notify);
+    },
+  }),
+  ams_leave: tool({
     title: 'Leave the conversation',
     description: 'Ends your membership: peers see stream_left. Your resume_key can still continue it later.',
-  },
-  ams_peers: {
+    input: z.object({ resume_key: resumeKey.optional() }),
+    async run(s, a, notify) {
+      const j = await s.membership(a.resume_key);
+      const v = await s.onConv(j, (c) => c.mcpLeave(j.ref), notify);
+      s.state.joined = null;
+      s.state.ended = null;
+      await s.save();
+      return { left: true, conversation_id: j.conversation_id, stream_id: j.stream_id, seq: v.seq };
+    },
+  }),
+  ams_peers: tool({
     title: 'List connected peers',
     description: 'Lists the participants connected now (streams you hear), with their metadata, and the current seq.',
-  },
+    input: z.object({ resume_key: resumeKey.optional() }),
+    annotations: { readOnlyHint: true, openWorldHint: true },
+    async run(s, a, notify) {
+      const j = await s.membership(a.resume_key);
+      return s.onConv(j, (c) => c.mcpPeers(j.ref), notify);
+    },
+  }),
 };
+
+export type ToolName = keyof typeof TOOLS;
+
+/** tools/list: each tool's schema as JSON Schema (draft 7, input side), as the SDK's own registry would list it. */
+export function toolList() {
+  return Object.entries(TOOLS).map(([name, t]) => ({
+    name,
+    title: t.title,
+    description: t.description,
+    inputSchema: z.toJSONSchema(t.input, { target: 'draft-7', io: 'input' }),
+    annotations: t.annotations,
+    execution: { taskSupport: 'forbidden' as const },
+  }));
+}
+
+export type ToolCall = { ok: true; name: ToolName; run(s: McpSession, notify: Notify): Promise<object> } | { ok: false; error: ErrorBody };
+
+/** A tools/call checked against its tool's schema, ready to run. */
+export function toolCall(name: string, rawArgs: unknown): ToolCall {
+  if (!Object.hasOwn(TOOLS, name)) return { ok: false, error: errorBody('unknown_tool', `There is no tool named "${name}".`) };
+  const t = TOOLS[name as ToolName] as unknown as Tool<z.ZodObject>;
+  const parsed = t.input.safeParse(rawArgs ?? {});
+  if (!parsed.success) return { ok: false, error: errorBody('invalid_arguments', `${name}: ${z.prettifyError(parsed.error)}`) };
+  // The schema's copy of a record drops keys such as "__proto__"; metadata must travel exactly as sent.
+  const args = parsed.data as Record<string, unknown>;
+  for (const key of ['metadata', 'stream_metadata']) if (args[key] !== undefined) args[key] = (rawArgs as Record<string, unknown>)[key];
+  return { ok: true, name: name as ToolName, run: (s, notify) => t.run(s, args, notify) };
+}

@@ -24,7 +24,3 @@ export const CLOSE = {
 } as const;
 
 export type CloseReason = keyof typeof CLOSE;
-
-export function closeCode(reason: CloseReason): number {
-  return CLOSE[reason].code;
-}

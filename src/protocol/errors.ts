@@ -1,9 +1,13 @@
+import type { CloseReason } from './close-codes';
+
 /**
- * Every HTTP error the broker answers with, as `{error, message}`. One table:
- * the code is the contract, the status follows from it, the message is a
- * default a call site may sharpen. PROTOCOL.md §Errors shows the same table.
+ * Every error the broker names, with its default sentence: HTTP errors (as
+ * `{error, message}` with their status), WebSocket close reasons (close-codes.ts
+ * gives their codes) and MCP tool errors. One table: the code is the contract,
+ * the status follows from it (null: never an HTTP answer), the message is a
+ * default a call site may sharpen. PROTOCOL.md §Errors shows the HTTP rows.
  */
-export const HTTP_ERRORS = {
+export const ERRORS = {
   invalid_json: [400, 'The request body is not a JSON object.'],
   invalid_namespace: [400, 'namespace must match ^[a-z0-9][a-z0-9-]{0,62}$.'],
   invalid_alias: [400, 'alias must match ^[a-z0-9][a-z0-9-]{0,62}$.'],
@@ -43,28 +47,53 @@ export const HTTP_ERRORS = {
   internal_error: [500, 'Something went wrong on our side; it has been logged.'],
   misconfigured: [500, 'This deployment has no AMS_CREDENTIAL_PEPPER or AMS_LINK_SECRET; it refuses to serve until they are set.'],
   conversation_full: [503, 'The conversation is at its connection limit.'],
-} as const satisfies Record<string, readonly [number, string]>;
+  // Close reasons only a socket (or an MCP membership) meets.
+  malformed_frame: [null, 'The frame is not a JSON object of a known shape.'],
+  unknown_frame_type: [null, 'The frame type is not one a client may send.'],
+  invalid_stream_name_header: [null, 'X-AMS-Stream-Name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$.'],
+  invalid_stream_metadata_header: [null, 'X-AMS-Stream-Metadata must be base64 of a JSON object of at most 16 KiB.'],
+  stream_displaced: [null, 'Another session took this stream over; call ams_join again to take it back.'],
+  conversation_closed: [null, 'The conversation was deleted by its owner.'],
+  // MCP tool errors.
+  invalid_arguments: [null, 'The tool arguments do not match its input schema.'],
+  unknown_tool: [null, 'There is no tool by that name.'],
+  not_joined: [null, 'Call ams_join first (or pass the resume_key of a joined stream).'],
+  invalid_resume_key: [null, 'The resume_key is altered, truncated, or from another broker.'],
+  resume_key_mismatch: [null, 'The resume_key belongs to another stream, conversation or account than this call.'],
+} as const satisfies Record<string, readonly [number | null, string]>;
 
-export type ErrorCode = keyof typeof HTTP_ERRORS;
+export type ErrorCode = keyof typeof ERRORS;
+/** The codes an HTTP route may answer with. */
+export type HttpErrorCode = { [K in ErrorCode]: (typeof ERRORS)[K][0] extends number ? K : never }[ErrorCode];
+
+/** Every close reason is in the table (checked here, at compile time). */
+const closeReasonsListed: Exclude<CloseReason, ErrorCode> extends never ? true : false = true;
+void closeReasonsListed;
+
+/** An error as a response body, a tool result or a notification: `{error, message}`. */
+export interface ErrorBody {
+  error: ErrorCode;
+  message: string;
+}
+
+export function errorBody(code: ErrorCode, message?: string): ErrorBody {
+  return { error: code, message: message ?? ERRORS[code][1] };
+}
 
 /** A domain error on its way to becoming an HTTP response (or an MCP tool error). */
 export class AmsError extends Error {
-  readonly code: ErrorCode;
+  readonly code: HttpErrorCode;
   readonly status: number;
-  constructor(code: ErrorCode, message?: string) {
-    super(message ?? HTTP_ERRORS[code][1]);
+  constructor(code: HttpErrorCode, message?: string) {
+    super(message ?? ERRORS[code][1]);
     this.code = code;
-    this.status = HTTP_ERRORS[code][0];
+    this.status = ERRORS[code][0];
   }
-  toJSON(): { error: ErrorCode; message: string } {
+  toJSON(): { error: HttpErrorCode; message: string } {
     return { error: this.code, message: this.message };
   }
 }
 
-export function errorBody(code: ErrorCode, message?: string): { error: ErrorCode; message: string } {
-  return { error: code, message: message ?? HTTP_ERRORS[code][1] };
-}
-
-export function errorResponse(code: ErrorCode, message?: string, headers?: HeadersInit): Response {
-  return Response.json(errorBody(code, message), { status: HTTP_ERRORS[code][0], headers });
+export function errorResponse(code: HttpErrorCode, message?: string, headers?: HeadersInit): Response {
+  return Response.json(errorBody(code, message), { status: ERRORS[code][0], headers });
 }

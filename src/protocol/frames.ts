@@ -140,7 +140,11 @@ export interface StreamMetadataFrame extends Peer {
 
 /** The frames that get a `seq` and enter the log (and the hash chain). */
 export type LoggedFrame = StreamJoinedFrame | StreamLeftFrame | TokenFrame | StreamMetadataFrame;
-export type LoggedFrameType = LoggedFrame['type'];
+
+/** The logged frame types, as a value (the page gets them from the broker: src/http/view.ts). */
+export const LOGGED_FRAME_TYPES = ['token', 'stream_joined', 'stream_left', 'stream_metadata'] as const satisfies readonly LoggedFrame['type'][];
+const loggedTypesComplete: Exclude<LoggedFrame['type'], (typeof LOGGED_FRAME_TYPES)[number]> extends never ? true : false = true;
+void loggedTypesComplete;
 
 export interface ReceiptFrame {
   type: 'x_receipt';
@@ -160,9 +164,6 @@ export interface PongFrame {
 }
 
 export type ServerFrame = JoinedFrame | LoggedFrame | ReceiptFrame | TruncatedFrame | PongFrame;
-
-/** A logged frame as it travels: `chain` is added only for connections that asked. */
-export type WireLoggedFrame = LoggedFrame & { chain?: string };
 
 export const PING_FRAME = '{"type":"ping"}';
 export const PONG_FRAME = '{"type":"pong"}';

@@ -32,6 +32,10 @@ export const LIMITS = {
   /** Upper bounds a minter may ask for. */
   historyMaxFramesCap: 1_000_000,
   historyMaxAgeSecondsCap: 30 * 24 * 60 * 60,
+  /** Quiet gap that closes an utterance without an `end` marker (ms): default, and the range accepted at mint. */
+  utteranceGapDefaultMs: 2_000,
+  utteranceGapMinMs: 100,
+  utteranceGapMaxMs: 60_000,
   /** `GET …/history` page size. */
   historyPageDefault: 100,
   historyPageMax: 1_000,

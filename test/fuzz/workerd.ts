@@ -6,7 +6,7 @@
 import { SELF } from 'cloudflare:test';
 import { expect } from 'vitest';
 import { CLOSE } from '../../src/protocol/close-codes';
-import { HTTP_ERRORS } from '../../src/protocol/errors';
+import { ERRORS, type HttpErrorCode } from '../../src/protocol/errors';
 import type { JoinedFrame, ServerFrame } from '../../src/protocol/frames';
 
 export const ORIGIN = 'http://ams.test';
@@ -172,7 +172,7 @@ export function expectDocumentedClose(closed: Closed): keyof typeof CLOSE {
 }
 
 /** Asserts a response is a documented JSON error (never a 500) and returns its code. */
-export async function expectDocumentedError(res: Response): Promise<keyof typeof HTTP_ERRORS> {
+export async function expectDocumentedError(res: Response): Promise<HttpErrorCode> {
   if ((res.headers.get('content-type') ?? '').includes('event-stream')) {
     await res.body?.cancel();
     throw new Error(`expected an error, got a ${res.status} event stream`);
@@ -184,9 +184,9 @@ export async function expectDocumentedError(res: Response): Promise<keyof typeof
   } catch {
     throw new Error(`status ${res.status} with a non-JSON body: ${text.slice(0, 200)}`);
   }
-  const code = body.error as keyof typeof HTTP_ERRORS;
-  expect(HTTP_ERRORS[code], `undocumented error code ${body.error}`).toBeDefined();
-  expect(res.status).toBe(HTTP_ERRORS[code][0]);
+  const code = body.error as HttpErrorCode;
+  expect(ERRORS[code], `undocumented error code ${body.error}`).toBeDefined();
+  expect(res.status).toBe(ERRORS[code][0]);
   expect(typeof body.message).toBe('string');
   expect(code).not.toBe('internal_error');
   return code;

@@ -6,7 +6,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GENESIS_CHAIN, canonicalFrame, canonicalToken, chainStep, jcs, nextChain } from '../../src/conversation/chain';
+import { GENESIS_CHAIN, canonicalFrame, canonicalToken, chainStep, jcs, nextChain } from '../../src/protocol/chain';
 import type { LoggedFrame, TokenFrame } from '../../src/protocol/frames';
 import { RUNS, SEED, jsonObjectArb, loneSurrogateString } from '../fuzz/arbitraries';
 

@@ -1,7 +1,7 @@
 import canonicalize from 'canonicalize';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
-import { GENESIS_CHAIN, canonicalFrame, nextChain, withChain } from '../../src/conversation/chain';
+import { GENESIS_CHAIN, canonicalFrame, nextChain, withChain } from '../../src/protocol/chain';
 import { verifyChain } from '../../src/client/chain';
 import type { LoggedFrame } from '../../src/protocol/frames';
 

@@ -8,7 +8,7 @@ import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { verifyChain } from '../../src/client/chain';
-import { GENESIS_CHAIN, canonicalFrame, jcs, nextChain } from '../../src/conversation/chain';
+import { GENESIS_CHAIN, canonicalFrame, jcs, nextChain } from '../../src/protocol/chain';
 import type { LoggedFrame } from '../../src/protocol/frames';
 import { RUNS, SEED, jsonObjectArb, loneSurrogateString } from '../fuzz/arbitraries';
 

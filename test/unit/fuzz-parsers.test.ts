@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { bearerOf, credentialNamespace, newCredential } from '../../src/control/credentials';
 import { signLink, verifyLink, type LinkClaims } from '../../src/control/links';
 import { parseMintRequest } from '../../src/control/mint';
-import { AmsError, HTTP_ERRORS } from '../../src/protocol/errors';
+import { AmsError, type HttpErrorCode } from '../../src/protocol/errors';
 import { LIMITS } from '../../src/protocol/limits';
 import { ALIAS_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isAcceptableMetadata, parseCursor, parseFlag } from '../../src/protocol/validate';
 import { RUNS, SEED, hostileText, jsonObjectArb, loneSurrogateString } from '../fuzz/arbitraries';
@@ -30,7 +30,7 @@ const claimsArb: fc.Arbitrary<LinkClaims> = fc.record(
 );
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.';
 
-function expectCode(fn: () => unknown, code: keyof typeof HTTP_ERRORS | 'ok'): void {
+function expectCode(fn: () => unknown, code: HttpErrorCode | 'ok'): void {
   try {
     fn();
   } catch (err) {
@@ -200,7 +200,7 @@ describe('cursors and flags under fuzzing', () => {
 });
 
 /** The verdict the published field rules give a mint body, field by field in the documented order. */
-function mintVerdict(body: Record<string, unknown>): keyof typeof HTTP_ERRORS | 'ok' {
+function mintVerdict(body: Record<string, unknown>): HttpErrorCode | 'ok' {
   const { alias, stream_name, metadata, stream_metadata, id_kind, id_input, history } = body;
   if (alias !== undefined && (typeof alias !== 'string' || !ALIAS_RE.test(alias))) return 'invalid_alias';
   if (stream_name !== undefined && (typeof stream_name !== 'string' || !STREAM_NAME_RE.test(stream_name))) return 'invalid_stream_name';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseMagicLink } from '../../src/mcp/link';
 import { closedNotification, frameNotification, notificationsFor } from '../../src/mcp/notifications';
 import { signResumeKey, verifyResumeKey, type ResumeClaims } from '../../src/mcp/resume-key';
-import { toolError } from '../../src/mcp/errors';
+import { errorBody } from '../../src/protocol/errors';
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hmac';
 const CLAIMS: ResumeClaims = { ns: 'acme', alias: 'calm-river-0042', conversation_id: 'conv_01J', member_id: 'str_01K', account_id: 'acc_01L', generation: 3 };
@@ -88,10 +88,10 @@ describe('notifications', () => {
 });
 
 describe('tool errors', () => {
-  it('take their default sentence from whichever table holds the code', () => {
-    expect(toolError('not_joined').message).toContain('ams_join');
-    expect(toolError('invalid_metadata').message).toContain('16 KiB');
-    expect(toolError('read_only').message).toContain('observer');
-    expect(toolError('rate_limited', 'slow down').message).toBe('slow down');
+  it('take their default sentence from the one error table', () => {
+    expect(errorBody('not_joined').message).toContain('ams_join');
+    expect(errorBody('invalid_metadata').message).toContain('16 KiB');
+    expect(errorBody('read_only').message).toContain('observer');
+    expect(errorBody('rate_limited', 'slow down').message).toBe('slow down');
   });
 });

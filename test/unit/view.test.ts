@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PROTOCOL_MODULE, wantsHtml } from '../../src/http/view';
 import { CLOSE } from '../../src/protocol/close-codes';
+import { LOGGED_FRAME_TYPES } from '../../src/protocol/frames';
 import { LIMITS } from '../../src/protocol/limits';
 
 describe('which requests on a magic link get the page', () => {
@@ -20,9 +21,10 @@ describe('which requests on a magic link get the page', () => {
 });
 
 describe('the protocol module served to browsers', () => {
-  it('exports exactly the broker\'s close-code table and token limits', async () => {
-    const mod = await import(`data:text/javascript;base64,${Buffer.from(PROTOCOL_MODULE).toString('base64')}`) as { CLOSE: unknown; LIMITS: { tokenBytes: number; metadataBytes: number } };
+  it('exports exactly the broker\'s close-code table, logged frame types and token limits', async () => {
+    const mod = await import(`data:text/javascript;base64,${Buffer.from(PROTOCOL_MODULE).toString('base64')}`) as { CLOSE: unknown; LOGGED_FRAME_TYPES: unknown; LIMITS: { tokenBytes: number; metadataBytes: number } };
     expect(mod.CLOSE).toEqual(CLOSE);
+    expect(mod.LOGGED_FRAME_TYPES).toEqual(LOGGED_FRAME_TYPES);
     expect(mod.LIMITS).toEqual({ tokenBytes: LIMITS.tokenBytes, metadataBytes: LIMITS.metadataBytes });
   });
 });

@@ -7,7 +7,7 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/control/env';
-import { GENESIS_CHAIN } from '../../src/conversation/chain';
+import { GENESIS_CHAIN } from '../../src/protocol/chain';
 import { ConversationStore, type AppendRow } from '../../src/conversation/store';
 
 const bindings = env as unknown as Env;

@@ -1,20 +1,34 @@
 /**
  * The contract between an MCP session (McpSessionObject) and the conversation
- * it joined (ConversationObject), spoken over Durable Object RPC. Every call
- * names the membership by `MemberRef`; the lease changes whenever another
- * session takes the membership over, so a superseded session learns it at once.
+ * it joined (ConversationObject), spoken over Durable Object RPC: the calls
+ * the conversation object answers for its MCP members, and the doorbell it
+ * rings back. Defined here, below `src/mcp`, because the conversation serves
+ * it; the session imports it. Every call names the membership by `MemberRef`;
+ * the lease changes whenever another session takes the membership over, so a
+ * superseded session learns it at once.
  */
-import type { Env } from '../control/env';
 import type { LinkClaims } from '../control/links';
+import type { CloseReason } from '../protocol/close-codes';
+import type { ErrorCode } from '../protocol/errors';
 import type { JsonObject, Peer, Scope } from '../protocol/frames';
-import type { ToolErrorCode } from './errors';
 
 export interface MemberRef {
   member_id: string;
   lease: string;
 }
 
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ToolErrorCode; message?: string; ended?: boolean };
+/** Why a member's call failed: an HTTP error code, the close reason that ended it, or one of the membership's own. */
+export type MemberErrorCode =
+  | ErrorCode
+  | CloseReason
+  | 'not_joined'
+  | 'resume_key_mismatch'
+  | 'stream_displaced'
+  | 'conversation_closed'
+  | 'invalid_cursor'
+  | 'internal_error';
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: MemberErrorCode; message?: string; ended?: boolean };
 
 export interface JoinArgs {
   /** A fresh join: the verified claims of the magic link. */
@@ -97,10 +111,6 @@ export interface McpSessionRpc {
   doorbell(bell: Doorbell): Promise<boolean>;
 }
 
-export function mcpSessionByObjectId(env: Env, objectId: string): McpSessionRpc {
-  return env.MCP_SESSIONS.get(env.MCP_SESSIONS.idFromString(objectId)) as unknown as McpSessionRpc;
-}
-
 /** The conversation object's MCP surface. */
 export interface McpConversationRpc {
   mcpJoin(args: JoinArgs): Promise<Outcome<Joined>>;
@@ -113,8 +123,4 @@ export interface McpConversationRpc {
   mcpListen(ref: MemberRef, listener: Listener): Promise<Outcome<{ head_seq: number }>>;
   /** The GET stream registered with `tag` closed. */
   mcpUnlisten(member_id: string, tag: string): Promise<void>;
-}
-
-export function mcpConversation(env: Env, ns: string, alias: string): McpConversationRpc {
-  return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(`${ns}/${alias}`)) as unknown as McpConversationRpc;
 }

@@ -9,14 +9,17 @@
  * the object its `mcp-session-id` names. Nothing here ever answers 401.
  */
 import { Hono, type Context } from 'hono';
+import { cors } from 'hono/cors';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { toBase64Url } from '../control/encoding';
 import { secretsOf, type Env } from '../control/env';
-import { readText } from '../http/body';
+import { jsonRpcError, RPC, sessionNotFound } from '../mcp/json-rpc';
+import type { LinkAddress } from '../mcp/link';
+import { BOUND_HEADER, INIT_HEADER, SESSION_HEADER } from '../mcp/session-object';
+import { sessionStub } from '../mcp/session-stub';
 import { AmsError } from '../protocol/errors';
 import { LIMITS } from '../protocol/limits';
-import { CORS_HEADERS, jsonRpcError, withCors } from './http';
-import type { LinkAddress } from './link';
-import { BOUND_HEADER, INIT_HEADER, SESSION_HEADER } from './session-object';
+import { readText } from './body';
 
 export const mcp = new Hono<{ Bindings: Env }>();
 
@@ -26,10 +29,6 @@ const MCP_SESSION_ID = 'mcp-session-id';
 /** 256 random bits: the session id is the only thing tying requests to an anonymous identity. */
 export function newSessionId(): string {
   return toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
-}
-
-function isInitialize(message: unknown): boolean {
-  return message !== null && typeof message === 'object' && !Array.isArray(message) && (message as { method?: unknown }).method === 'initialize';
 }
 
 async function serve(c: Context<{ Bindings: Env }>, bound: LinkAddress | null): Promise<Response> {
@@ -43,32 +42,30 @@ async function serve(c: Context<{ Bindings: Env }>, bound: LinkAddress | null): 
     // Read whole (and capped) here: an object that answers early must not leave a request stream half read.
     const body = req.method === 'POST' ? await readText(req, LIMITS.mcpRequestBytes) : null;
     if (given === null) {
-      if (req.method !== 'POST' || body === null) return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
-      const text = body;
+      if (req.method !== 'POST' || body === null) return jsonRpcError(400, RPC.badRequest, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
       let message: unknown;
       try {
-        message = JSON.parse(text);
+        message = JSON.parse(body);
       } catch {
-        return jsonRpcError(400, -32700, 'Parse error: Invalid JSON');
+        return jsonRpcError(400, RPC.parseError, 'Parse error: Invalid JSON');
       }
-      if (!isInitialize(message)) return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
+      if (!isInitializeRequest(message)) return jsonRpcError(400, RPC.badRequest, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
       id = newSessionId();
       headers.set(INIT_HEADER, '1');
       if (bound) headers.set(BOUND_HEADER, JSON.stringify(bound));
     } else {
-      if (!SESSION_ID_RE.test(given)) return jsonRpcError(404, -32001, 'Session not found: initialize a new MCP session.');
+      if (!SESSION_ID_RE.test(given)) return sessionNotFound();
       id = given;
     }
     headers.set(SESSION_HEADER, id);
-    const stub = c.env.MCP_SESSIONS.get(c.env.MCP_SESSIONS.idFromName(id));
-    return await stub.fetch(new Request(req.url, { method: req.method, headers, body }));
+    return await sessionStub(c.env, id).fetch(new Request(req.url, { method: req.method, headers, body }));
   } catch (err) {
     if (err instanceof AmsError) {
       // Never 401 on an MCP route: it would send the client into OAuth discovery.
       return Response.json(err.toJSON(), { status: err.status === 401 ? 403 : err.status });
     }
     console.error(`AMS MCP: ${c.req.method} ${new URL(c.req.url).pathname} failed`, err);
-    return jsonRpcError(500, -32603, 'Internal error; it has been logged.');
+    return jsonRpcError(500, RPC.internalError, 'Internal error; it has been logged.');
   }
 }
 
@@ -77,13 +74,18 @@ function boundOf(c: Context<{ Bindings: Env }>): LinkAddress {
   return { ns, alias, t: c.req.query('t') ?? '' };
 }
 
-const preflight = () => new Response(null, { status: 204, headers: CORS_HEADERS });
-const METHODS = ['GET', 'POST', 'DELETE'];
+/** CORS for browser MCP clients: the session id must be readable, so it is exposed. */
+const mcpCors = cors({
+  origin: '*',
+  allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+  allowHeaders: ['content-type', 'accept', 'authorization', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id'],
+  exposeHeaders: ['mcp-session-id', 'mcp-protocol-version'],
+  maxAge: 86400,
+});
+/** OPTIONS never reaches `serve`: the CORS middleware answers the preflight. */
+const METHODS = ['OPTIONS', 'GET', 'POST', 'DELETE'];
 
-mcp.options('/mcp', preflight);
-mcp.on(METHODS, '/mcp', async (c) => withCors(await serve(c, null)));
-
+mcp.on(METHODS, '/mcp', mcpCors, (c) => serve(c, null));
 for (const path of ['/:ns/conversations/:alias/mcp', '/:ns/conversations/:alias']) {
-  mcp.options(path, preflight);
-  mcp.on(METHODS, path, async (c) => withCors(await serve(c, boundOf(c))));
+  mcp.on(METHODS, path, mcpCors, (c) => serve(c, boundOf(c)));
 }

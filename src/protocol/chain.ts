@@ -5,7 +5,7 @@
  * JCS is RFC 8785 canonical JSON. Hex-encoded on the wire.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { LoggedFrame, TokenFrame } from '../protocol/frames';
+import type { LoggedFrame, TokenFrame } from './frames';
 
 export const GENESIS_CHAIN = '0'.repeat(64);
 

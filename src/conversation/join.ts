@@ -1,0 +1,36 @@
+/** What a conversation is asked to do (join, emit) and what it answers. */
+import type { CloseReason } from '../protocol/close-codes';
+import type { JsonObject, Scope } from '../protocol/frames';
+import type { Connection } from './connection';
+import type { Cursor, ResumePlan } from './resume';
+import type { StreamRecord } from '../protocol/records';
+
+export interface Ids {
+  streamId(): string;
+  streamName(): string;
+}
+
+export interface JoinRequest {
+  accountId: string | null;
+  scope: Scope;
+  generation: number;
+  streamName?: string;
+  streamMetadata?: JsonObject;
+  selfSubscribe: boolean;
+  chain: boolean;
+  cursor: Cursor;
+}
+
+export type JoinOutcome =
+  | { ok: true; stream: StreamRecord | null; resumed: boolean; takeover: Connection | null; plan: ResumePlan }
+  | { ok: false; reason: CloseReason };
+
+export type EmitOutcome =
+  | { ok: true; seq: number; chain: string; duplicate: boolean }
+  | { ok: false; reason: 'rate_limited' | 'malformed_frame' | 'read_only' };
+
+export interface EmitInput {
+  data: string;
+  id?: string;
+  ref?: number;
+}

@@ -1,0 +1,53 @@
+/**
+ * One attached MCP membership as the fan-out sees it: a `Connection` whose
+ * state is its row. With history on, `ams_recv` reads the log; with history
+ * off it keeps what the fan-out hands it — the frame objects themselves, not
+ * their text — in a bounded buffer.
+ */
+import type { CloseReason } from '../protocol/close-codes';
+import type { JsonObject, LoggedFrame } from '../protocol/frames';
+import { Wire, type Member } from './audience';
+import type { Connection } from './connection';
+import type { MemberRow } from './member-rows';
+
+/** Frames kept in memory per membership when the conversation keeps no history. */
+const BUFFER_CAP = 1_000;
+
+export interface MemberEvents {
+  /** The conversation closed it (takeover, rotation, deletion). */
+  closed(c: McpConnection, reason: CloseReason): void;
+  /** It was handed something; `frame` when a logged frame it hears. */
+  heard(c: McpConnection, frame: LoggedFrame | undefined): void;
+}
+
+export class McpConnection implements Connection {
+  readonly member: Member;
+  readonly receipts = false;
+  endedBy: CloseReason | undefined;
+  /** Only when history is off: what the fan-out delivered, complete from `bufferFrom`. */
+  readonly buffer: { seq: number; frame: JsonObject }[] | null;
+  bufferFrom: number;
+
+  constructor(readonly row: MemberRow, head: number, keepBuffer: boolean, private readonly events: MemberEvents) {
+    this.member = { sink: this, accountId: row.account_id, selfSubscribe: row.self_subscribe === 1, wire: Wire.Json };
+    this.buffer = keepBuffer ? [] : null;
+    this.bufferFrom = head + 1;
+  }
+  get accountId() { return this.row.account_id; }
+  get streamId() { return this.row.stream_id; }
+  get scope() { return this.row.scope; }
+  get generation() { return this.row.generation; }
+
+  send(_text: string, frame?: LoggedFrame): void {
+    if (frame && this.buffer) {
+      this.buffer.push({ seq: frame.seq, frame: frame as unknown as JsonObject });
+      if (this.buffer.length > BUFFER_CAP) this.bufferFrom = this.buffer.shift()!.seq + 1;
+    }
+    this.events.heard(this, frame);
+  }
+
+  close(reason: CloseReason): void {
+    this.endedBy = reason;
+    this.events.closed(this, reason);
+  }
+}

@@ -1,0 +1,367 @@
+/**
+ * MCP memberships inside a conversation object. An MCP session (which lives in
+ * its own object) joins through RPC (src/conversation/member-rpc.ts); here its
+ * membership becomes a `Connection` in the same fan-out as WebSockets and SSE
+ * tails, so it is a connected peer (`stream_joined` / `stream_left`), takes
+ * streams over and is taken over by the same rules, and is closed by rotation
+ * and deletion.
+ *
+ * The seams: rows in SQLite (member-rows.ts) carry a membership across
+ * hibernation; the doorbell (doorbell.ts) tells a listening session about new
+ * frames; the long-poll (long-poll.ts) serves `ams_recv`.
+ */
+import { ulid } from 'ulid';
+import type { CloseReason } from '../protocol/close-codes';
+import type { JsonObject, LoggedFrame } from '../protocol/frames';
+import { LIMITS } from '../protocol/limits';
+import { claimsValid } from './admission';
+import type { Conversation } from './conversation';
+import { Doorbells, type Ring } from './doorbell';
+import type { JoinRequest } from './join';
+import { LongPolls, readHeard } from './long-poll';
+import { McpConnection } from './member-connection';
+import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Received, RecvArgs, SendArgs } from './member-rpc';
+import { MemberRows, type MemberRow } from './member-rows';
+import type { Sql } from './sql';
+import type { StreamRecord } from '../protocol/records';
+
+export function fail<T>(error: MemberErrorCode, message?: string, ended = false): Outcome<T> {
+  return { ok: false, error, ...(message !== undefined ? { message } : {}), ...(ended ? { ended } : {}) };
+}
+const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
+const newLease = (): string => `ls_${ulid()}${crypto.randomUUID().replace(/-/g, '')}`;
+
+export class McpMembers {
+  private readonly live = new Map<string, McpConnection>();
+  private readonly rows: MemberRows;
+  private readonly polls = new LongPolls();
+  private readonly doorbells: Doorbells;
+
+  /**
+   * Builds the memberships of `conv` from their rows: attached ones go back
+   * into the fan-out. `schedule(at)` asks the object for an alarm no later than `at` (ms).
+   */
+  constructor(
+    private readonly conv: Conversation,
+    sql: Sql,
+    private readonly schedule: (at: number) => void,
+    ring: Ring = async () => false,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.rows = new MemberRows(sql);
+    this.doorbells = new Doorbells(ring, (memberId, tag) => this.unlisten(memberId, tag));
+    if (!conv.record) return;
+    for (const row of this.rows.attached()) {
+      const conn = this.connectionOf(row);
+      if (!conv.restore(conn)) {
+        this.rows.ended(row.member_id, 'stream_displaced');
+        continue;
+      }
+      this.live.set(row.member_id, conn);
+    }
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** `ams_recv` calls waiting in this object now (a GET stream holds none). */
+  get longPolls(): number {
+    return this.polls.size;
+  }
+
+  /** Resolves once no doorbell waits to be rung or is being rung. */
+  bellsRung(): Promise<void> {
+    return this.doorbells.rung();
+  }
+
+  private connectionOf(row: MemberRow): McpConnection {
+    return new McpConnection(row, this.conv.head.seq, this.conv.record!.history.max_frames === 0, {
+      closed: (c, reason) => this.closed(c, reason),
+      heard: (c, frame) => this.heard(c, frame),
+    });
+  }
+
+  /** The fan-out handed `conn` something: ring its listener; a frame it hears wakes its long-polls. */
+  private heard(conn: McpConnection, frame: LoggedFrame | undefined): void {
+    this.bell(conn.row);
+    if (frame) this.polls.wake(conn);
+  }
+
+  /** The conversation closed a membership (takeover, rotation, deletion). */
+  private closed(conn: McpConnection, reason: CloseReason): void {
+    const id = conn.row.member_id;
+    if (this.live.get(id) === conn) {
+      this.live.delete(id);
+      if (this.conv.record) this.rows.ended(id, reason, conn.row.lease);
+    }
+    // A listening session learns the end on its GET stream, as `notifications/ams/closed`.
+    this.bell(conn.row, true);
+    this.polls.wake(conn);
+  }
+
+  /** Asks for one doorbell for this membership after the current batch of frames. */
+  private bell(row: MemberRow, ended = false): void {
+    if (row.listener === null || row.listen_tag === null) return;
+    this.doorbells.request(row.listener, row.member_id, row.listen_tag, this.conv.head.seq, ended);
+  }
+
+  // ---- joining ----
+
+  join(a: JoinArgs): Outcome<Joined> {
+    const r = this.conv.record;
+    if (!r) return fail('conversation_not_found');
+    if (a.since !== undefined && a.since > this.conv.head.seq) return fail('invalid_cursor', `since is beyond the head (${this.conv.head.seq}).`);
+    if (a.resume) return this.resume(a);
+    if (!claimsValid(a.claims ?? null, r)) return fail('invalid_magic_link');
+    const scope = a.claims!.scope;
+    return this.attach({
+      accountId: scope === 'write' ? a.account_id : null,
+      scope,
+      generation: r.generation,
+      streamName: a.stream_name,
+      streamMetadata: a.stream_metadata,
+      selfSubscribe: scope === 'write' && a.self_subscribe === true,
+      chain: false,
+      cursor: {},
+    }, { since: a.since });
+  }
+
+  private resume(a: JoinArgs): Outcome<Joined> {
+    const r = this.conv.record!;
+    const { conversation_id, member_id, account_id, generation } = a.resume!;
+    if (conversation_id !== r.conversation_id) return fail('resume_key_mismatch', 'The resume_key is for an earlier conversation at this address.');
+    if (generation !== r.generation) return fail('invalid_magic_link', 'The resume_key was issued under a magic link that has since been revoked.');
+    const row = this.rows.get(member_id);
+    if (row && row.account_id !== account_id) return fail('resume_key_mismatch');
+    const since = a.since ?? row?.cursor;
+    const live = this.live.get(member_id);
+    if (live && row && row.attached === 1) {
+      // The membership moves to the new session: a new lease, nothing on the wire.
+      // The session listening until now is rung to learn it was displaced; the new one registers its own GET.
+      this.bell(live.row, true);
+      live.row.listener = null;
+      live.row.listen_tag = null;
+      live.row.lease = newLease();
+      live.row.cursor = since ?? live.row.cursor;
+      live.row.last_seen = this.clock();
+      this.rows.save(live.row);
+      this.polls.wake(live);
+      return ok(this.describe(live, true));
+    }
+    const selfSubscribe = row ? row.self_subscribe === 1 : a.self_subscribe === true;
+    if (member_id.startsWith('obs_')) {
+      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since });
+    }
+    const s = this.conv.streams.get(member_id);
+    if (!s || s.owner_account_id !== account_id) return fail('resume_key_mismatch');
+    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since });
+  }
+
+  /** Admits a membership through the same decision as a WebSocket, then records it. */
+  private attach(jr: JoinRequest, opts: { memberId?: string; since?: number; lease?: string; listener?: Listener | null }): Outcome<Joined> {
+    const outcome = this.conv.decideJoin(jr);
+    if (!outcome.ok) return fail(outcome.reason);
+    const now = this.clock();
+    const id = outcome.stream?.stream_id ?? opts.memberId ?? `obs_${ulid()}`;
+    const row: MemberRow = {
+      member_id: id, lease: opts.lease ?? newLease(), account_id: jr.accountId, stream_id: outcome.stream?.stream_id ?? null,
+      scope: jr.scope, generation: jr.generation, self_subscribe: jr.selfSubscribe ? 1 : 0, cursor: 0,
+      epoch: this.conv.record!.epoch, last_seen: now, attached: 1, ended: null,
+      listener: opts.listener?.object ?? null, listen_tag: opts.listener?.tag ?? null,
+    };
+    const conn = this.connectionOf(row);
+    const before = this.live.get(id);
+    // Registered before admit: a takeover of this membership's previous connection must not clear it.
+    this.live.set(id, conn);
+    const joined = this.conv.admit(conn, jr, outcome);
+    conn.bufferFrom = joined.seq + 1;
+    row.cursor = opts.since ?? joined.seq;
+    this.rows.save(row);
+    this.schedule(now + LIMITS.mcpPresenceIdleMs);
+    // A long-poll on the connection this one replaced learns it is displaced.
+    if (before && before !== conn) this.polls.wake(before);
+    return ok(this.describe(conn, outcome.resumed));
+  }
+
+  private describe(conn: McpConnection, resumed: boolean): Joined {
+    const row = conn.row;
+    const s = row.stream_id ? this.conv.streams.get(row.stream_id) : undefined;
+    const r = this.conv.record!;
+    return {
+      ref: { member_id: row.member_id, lease: row.lease! },
+      conversation_id: r.conversation_id,
+      account_id: row.account_id,
+      stream_id: s?.stream_id ?? null,
+      stream_name: s?.stream_name ?? null,
+      metadata: s?.metadata ?? null,
+      scope: row.scope,
+      self_subscribe: row.self_subscribe === 1,
+      peers: this.conv.peersFor(row.account_id, row.self_subscribe === 1, row.stream_id),
+      resumed,
+      seq: this.conv.head.seq,
+      epoch: r.epoch,
+      generation: r.generation,
+      cursor: row.cursor,
+    };
+  }
+
+  /** The live connection `ref` may act through; a membership that went idle is rejoined first. */
+  private liveOrRejoined(ref: MemberRef): Outcome<McpConnection> {
+    const r = this.conv.record;
+    if (!r) return fail('conversation_closed', 'The conversation was deleted.', true);
+    const row = this.rows.get(ref.member_id);
+    if (!row || row.lease === null) return fail('not_joined', undefined, true);
+    if (row.lease !== ref.lease) return fail('stream_displaced', undefined, true);
+    const conn = this.live.get(row.member_id);
+    if (conn && row.attached === 1) return ok(conn);
+    if (row.ended !== 'idle' && row.attached !== 1) return fail(row.ended as MemberErrorCode, undefined, true);
+    if (row.generation !== r.generation) return fail('invalid_magic_link', undefined, true);
+    const s = row.stream_id ? this.conv.streams.get(row.stream_id) : undefined;
+    const back = this.attach({
+      accountId: row.account_id, scope: row.scope, generation: row.generation, streamName: s?.stream_name,
+      selfSubscribe: row.self_subscribe === 1, chain: false, cursor: {},
+    }, { memberId: row.member_id, since: row.cursor, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null });
+    if (!back.ok) return back as Outcome<McpConnection>;
+    return ok(this.live.get(row.member_id)!);
+  }
+
+  // ---- acting ----
+
+  /** The member's connection and the stream it may write on (`Conversation.writableStream`), or why it may not. */
+  private writer(ref: MemberRef): Outcome<{ conn: McpConnection; stream: StreamRecord }> {
+    const cur = this.liveOrRejoined(ref);
+    if (!cur.ok) return cur as Outcome<never>;
+    const stream = this.conv.writableStream(cur.value);
+    return stream ? ok({ conn: cur.value, stream }) : fail('read_only');
+  }
+
+  send(ref: MemberRef, a: SendArgs): Outcome<{ seq: number; duplicate: boolean }> {
+    const w = this.writer(ref);
+    if (!w.ok) return w as Outcome<never>;
+    const { conn, stream } = w.value;
+    const out = this.conv.emit(stream, { data: a.data, ...(a.id !== undefined ? { id: a.id } : {}), ...(a.ref !== undefined ? { ref: a.ref } : {}) });
+    if (!out.ok) return out.reason === 'malformed_frame' ? fail('invalid_ref', `ref must be the seq of a frame already in the conversation (head is ${this.conv.head.seq}).`) : fail(out.reason);
+    this.rows.touch(conn.row, this.clock());
+    return ok({ seq: out.seq, duplicate: out.duplicate });
+  }
+
+  setMetadata(ref: MemberRef, metadata: JsonObject): Outcome<{ seq: number }> {
+    const w = this.writer(ref);
+    if (!w.ok) return w as Outcome<never>;
+    const seq = this.conv.setMetadata(w.value.stream, metadata);
+    this.rows.touch(w.value.conn.row, this.clock());
+    return ok({ seq });
+  }
+
+  leave(ref: MemberRef): Outcome<{ seq: number }> {
+    const row = this.conv.record ? this.rows.get(ref.member_id) : undefined;
+    if (!row || row.lease === null) return fail('not_joined');
+    if (row.lease !== ref.lease) return fail('stream_displaced', undefined, true);
+    const conn = this.live.get(row.member_id);
+    if (conn && row.attached === 1) {
+      this.live.delete(row.member_id);
+      this.conv.leave(conn);
+    }
+    if (conn) {
+      conn.row.listener = conn.row.listen_tag = null;
+      this.polls.wake(conn);
+    }
+    this.rows.left(row.member_id, this.clock());
+    return ok({ seq: this.conv.head.seq });
+  }
+
+  peers(ref: MemberRef): Outcome<{ peers: ReturnType<Conversation['peersFor']>; seq: number; stream_id: string | null }> {
+    const cur = this.liveOrRejoined(ref);
+    if (!cur.ok) return cur as Outcome<never>;
+    const row = cur.value.row;
+    this.rows.touch(row, this.clock());
+    return ok({ peers: this.conv.peersFor(row.account_id, row.self_subscribe === 1, row.stream_id), seq: this.conv.head.seq, stream_id: row.stream_id });
+  }
+
+  // ---- listeners: sessions holding a GET stream, told by doorbell ----
+
+  /**
+   * The session holding `ref` has a GET stream: ring `listener` after frames
+   * this membership hears (and when it ends). Counts as a call, so a listening
+   * membership that renews its registration stays present.
+   */
+  listen(ref: MemberRef, listener: Listener): Outcome<{ head_seq: number }> {
+    const cur = this.liveOrRejoined(ref);
+    if (!cur.ok) return cur as Outcome<never>;
+    const row = cur.value.row;
+    row.listener = listener.object;
+    row.listen_tag = listener.tag;
+    row.last_seen = this.clock();
+    this.rows.saveListener(row);
+    return ok({ head_seq: this.conv.head.seq });
+  }
+
+  /** That GET stream closed (or its doorbell failed): forget it, unless another one registered since. */
+  unlisten(memberId: string, tag: string): void {
+    this.doorbells.cancel(memberId, tag);
+    const conn = this.live.get(memberId);
+    if (conn && conn.row.listen_tag === tag) conn.row.listener = conn.row.listen_tag = null;
+    if (this.conv.record) this.rows.dropListener(memberId, tag);
+  }
+
+  /**
+   * The cursor long-poll: frames after `since` (default: the stored cursor)
+   * that this membership hears, at once if there are any, else after the next
+   * audible append or `wait_ms`. `truncated` names seqs the log no longer holds.
+   */
+  async recv(ref: MemberRef, a: RecvArgs): Promise<Outcome<Received>> {
+    const cur = this.liveOrRejoined(ref);
+    if (!cur.ok) return cur as Outcome<never>;
+    if (a.since !== undefined && a.since > this.conv.head.seq) return fail('invalid_cursor', `since is beyond the head (${this.conv.head.seq}).`);
+    const conn = cur.value;
+    const deadline = this.clock() + Math.min(Math.max(0, a.wait_ms), LIMITS.mcpWaitMsMax);
+    let from = a.since ?? conn.row.cursor;
+    this.rows.touch(conn.row, this.clock());
+    for (;;) {
+      const got = readHeard(this.conv, conn, from, Math.min(Math.max(1, a.max), LIMITS.mcpRecvMax));
+      if (got.frames.length > 0 || got.truncated || got.next_since < got.head_seq || this.clock() >= deadline) {
+        if (a.advance) {
+          conn.row.cursor = got.next_since;
+          conn.row.epoch = this.conv.record!.epoch;
+          this.rows.saveCursor(conn.row);
+        }
+        this.rows.touch(conn.row, this.clock());
+        return ok(got);
+      }
+      from = got.next_since;
+      await this.polls.wait(conn, deadline - this.clock());
+      if (conn.endedBy) return fail(conn.endedBy, undefined, true);
+      if (!this.conv.record) return fail('conversation_closed', undefined, true);
+      if (conn.row.lease !== ref.lease || this.live.get(conn.row.member_id) !== conn) return fail('stream_displaced', undefined, true);
+    }
+  }
+
+  // ---- collection ----
+
+  /**
+   * Called from the object's alarm: memberships idle past the presence window
+   * leave (`stream_left`; their next call rejoins), rows past the retention
+   * window are forgotten. Returns when to look again, if ever.
+   */
+  collectIdle(now = this.clock()): number | undefined {
+    if (!this.conv.record) return undefined;
+    for (const row of this.rows.idleSince(now - LIMITS.mcpPresenceIdleMs)) {
+      const conn = this.live.get(row.member_id);
+      if (conn) {
+        this.live.delete(row.member_id);
+        this.conv.leave(conn);
+        conn.endedBy = undefined;
+        this.polls.wake(conn);
+      }
+      this.rows.ended(row.member_id, 'idle');
+    }
+    this.rows.forgetBefore(now - LIMITS.mcpMemberRetainMs);
+    const oldest = this.rows.oldest();
+    const dues = [
+      oldest.attached === null ? undefined : oldest.attached + LIMITS.mcpPresenceIdleMs,
+      oldest.detached === null ? undefined : oldest.detached + LIMITS.mcpMemberRetainMs,
+    ].filter((d): d is number => d !== undefined);
+    return dues.length > 0 ? Math.max(now + 1000, Math.min(...dues)) : undefined;
+  }
+}

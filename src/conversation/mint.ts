@@ -1,0 +1,45 @@
+/**
+ * Minting, the part that talks to objects: claim a derived id in the account
+ * object, then claim the address `{namespace}/{alias}` in its conversation
+ * object (atomic, so an alias is never given twice), registering the minter's
+ * stream. Shared by `POST /v1/{ns}/conversations` and MCP's
+ * `ams_create_conversation`; the request itself is checked in control/mint.ts.
+ */
+import { accountStub } from '../control/account-stub';
+import type { Env } from '../control/env';
+import { newAlias } from '../control/ids';
+import { linksFor, mintRecords, type MintRequest } from '../control/mint';
+import { AmsError } from '../protocol/errors';
+import { conversationStub } from './conversation-stub';
+
+export async function mintConversation(env: Env, origin: string, namespace: string, ownerAccountId: string, req: MintRequest) {
+  const { conversationId, explicitAlias, stream, recordAt } = mintRecords(namespace, ownerAccountId, req);
+  if (req.id_kind === 'jcs-sha256' && !(await accountStub(env, namespace).claimDerivedId(conversationId, explicitAlias!))) {
+    throw new AmsError('conversation_exists');
+  }
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const record = recordAt(explicitAlias ?? newAlias());
+      if (await conversationStub(env, namespace, record.alias).create(record, stream)) {
+        return {
+          conversation_id: conversationId,
+          alias: record.alias,
+          ...linksFor(env, origin, record),
+          stream_id: stream.stream_id,
+          stream_name: stream.stream_name,
+          metadata: record.metadata,
+          stream_metadata: stream.metadata,
+          created_at: record.created_at,
+          id_kind: record.id_kind,
+          history: record.history,
+          epoch: record.epoch,
+        };
+      }
+      if (explicitAlias !== undefined) throw new AmsError('alias_taken', `The alias "${record.alias}" is already used in namespace "${namespace}".`);
+      if (attempt >= 8) throw new AmsError('internal_error', 'Could not find a free alias; pass one explicitly.');
+    }
+  } catch (err) {
+    if (req.id_kind === 'jcs-sha256') await accountStub(env, namespace).releaseDerivedId(conversationId);
+    throw err;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The HTTP side of the stream plane, inside the conversation object: the SSE
+ * tail (`GET …/events`), the batch emit (`POST …/tokens`) and the history
+ * page (`GET …/history`). Plain functions over a `Conversation`: the object
+ * shell only routes to them.
+ */
+import { errorResponse, type HttpErrorCode } from '../protocol/errors';
+import type { JsonObject } from '../protocol/frames';
+import { LIMITS } from '../protocol/limits';
+import { claimsValid, type Admission } from './admission';
+import { withChain } from '../protocol/chain';
+import { SseConnection } from './connections';
+import type { Conversation } from './conversation';
+import type { EmitInput, JoinRequest } from './join';
+import { planResume } from './resume';
+
+/** Why an HTTP stream request may not proceed: no conversation, a bad link, or (to write) no writer's credential. */
+function refusal(conv: Conversation, a: Admission, needWrite: boolean): HttpErrorCode | undefined {
+  const r = conv.record;
+  if (!r) return 'conversation_not_found';
+  if (!claimsValid(a.claims, r)) return 'invalid_magic_link';
+  if (!needWrite) return undefined;
+  if (a.claims.scope !== 'write') return 'read_only';
+  if (a.account.status === 'missing') return 'missing_credential';
+  if (a.account.status === 'invalid') return 'invalid_credential';
+  return undefined;
+}
+
+/** Opens an SSE tail: an observer admitted like any connection; `gone` runs when its reader goes away. */
+export function openEvents(conv: Conversation, a: Admission, gone: (c: SseConnection) => void): Response {
+  const bad = refusal(conv, a, false);
+  if (bad) return errorResponse(bad);
+  if (a.since_invalid) return errorResponse('invalid_cursor');
+  const req: JoinRequest = {
+    accountId: null, scope: 'read', generation: a.claims!.generation, selfSubscribe: false, chain: a.integrity,
+    cursor: { since: a.since, epoch: a.epoch },
+  };
+  const outcome = conv.decideJoin(req);
+  if (!outcome.ok) {
+    return outcome.reason === 'invalid_cursor' ? errorResponse('invalid_cursor', `since is beyond the head (${conv.head.seq}).`) : errorResponse('conversation_full');
+  }
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, gone);
+  conv.admit(conn, req, outcome);
+  return new Response(readable, {
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+    },
+  });
+}
+
+/** Emits a batch all-or-nothing on the caller's stream, chosen by the same rule as a connection's. */
+export function postTokens(conv: Conversation, a: Admission, body: unknown): Response {
+  const bad = refusal(conv, a, true);
+  if (bad) return errorResponse(bad);
+  const { stream_name, stream_metadata, tokens } = body as { stream_name?: string; stream_metadata?: JsonObject; tokens: EmitInput[] };
+  const accountId = (a.account as { account_id: string }).account_id;
+  const choice = conv.streamForEmit(accountId, stream_name, stream_metadata);
+  if (!choice.ok) {
+    // An HTTP emit holds no stream, so the only limit it can meet is the conversation's.
+    return choice.reason === 'stream_name_conflict' ? errorResponse('stream_name_conflict') : errorResponse('concurrency_limit', 'The conversation holds too many streams.');
+  }
+  const stream = choice.stream;
+  const results = conv.emitBatch(stream, tokens);
+  if (!Array.isArray(results)) {
+    return results.reason === 'rate_limited' ? errorResponse('rate_limited') : errorResponse('invalid_ref');
+  }
+  return Response.json({
+    stream_id: stream.stream_id,
+    stream_name: stream.stream_name,
+    seqs: results.map((r) => (r.ok ? r.seq : -1)),
+    duplicates: results.filter((r) => r.ok && r.duplicate).length,
+  });
+}
+
+/** One page of the log after `since`, as the history API returns it. */
+export function historyPage(conv: Conversation, a: Admission, url: URL): Response {
+  const bad = refusal(conv, a, false);
+  if (bad) return errorResponse(bad);
+  if (a.since_invalid) return errorResponse('invalid_cursor');
+  const limitText = url.searchParams.get('limit');
+  const limit = limitText === null ? LIMITS.historyPageDefault : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.historyPageMax) return errorResponse('invalid_limit');
+  const w = conv.window();
+  const plan = planResume({ since: a.since ?? 0, epoch: a.epoch }, w);
+  if (plan.kind === 'invalid') return errorResponse('invalid_cursor', `since is beyond the head (${w.head}).`);
+  const from = plan.kind === 'replay' ? plan.from : w.head + 1;
+  const rows = conv.page(from, limit);
+  const frames = rows.map((row) => JSON.parse(withChain(row.frame, row.chain)) as unknown);
+  const last = rows.length > 0 ? rows[rows.length - 1].seq : Math.max(from - 1, a.since ?? 0);
+  return Response.json({
+    conversation_id: conv.record!.conversation_id,
+    epoch: w.epoch,
+    head_seq: w.head,
+    first_seq: w.firstRetained,
+    frames,
+    next_since: last,
+    more: last < w.head,
+    ...(plan.kind === 'replay' && plan.truncated ? { truncated: plan.truncated } : {}),
+  });
+}

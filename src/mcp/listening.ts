@@ -1,0 +1,182 @@
+/**
+ * The GET stream of an MCP session. While the client holds it, the session is
+ * registered with the conversation (again every `mcpListenRenewMs`, which
+ * keeps the membership present), the conversation rings its doorbell after
+ * frames, and the session pulls what it has not told yet and pushes it as
+ * notifications. Without one, tool responses carry the news (`rideAlong`).
+ */
+import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import { LIMITS } from '../protocol/limits';
+import { errorBody } from '../protocol/errors';
+import { notificationsFor, type AmsNotification } from './notifications';
+import type { Doorbell, Outcome, Received } from '../conversation/member-rpc';
+import type { JoinedState, McpSession, Notify } from './session';
+
+export class Listening {
+  /** The GET stream now held (0: none); each new GET gets the next number. */
+  private getOpen = 0;
+  private getCount = 0;
+  /** The registration of the GET stream now held: rings carrying another tag are for a stream that is gone. */
+  private listenTag: string | null = null;
+  private renewTimer: ReturnType<typeof setInterval> | undefined;
+  /** One pull at a time; a doorbell during a pull asks for one more. */
+  private pulling = false;
+  private pullAgain = false;
+  private pullFailures = 0;
+
+  constructor(private readonly session: McpSession, private readonly listenerId: string) {}
+
+  /** Whether the client holds the GET stream now (an idle session that listens is not collected). */
+  get holdsStream(): boolean {
+    return this.getOpen !== 0;
+  }
+
+  /** Serves a GET: opens the stream and registers it with the conversation. */
+  async open(request: Request): Promise<Response> {
+    const transport = this.session.transport;
+    // A client reconnecting its GET must not get 409 because the old stream has not noticed it is dead.
+    transport.closeStandaloneSSEStream();
+    const res = await transport.handleRequest(request);
+    if (res.status !== 200 || !res.body) return res;
+    const n = ++this.getCount;
+    this.getOpen = n;
+    this.listenTag = crypto.randomUUID();
+    clearInterval(this.renewTimer);
+    this.renewTimer = setInterval(() => void this.listen(), LIMITS.mcpListenRenewMs);
+    const body = watchEnd(res.body, () => {
+      if (this.getOpen === n) this.stop(true);
+    });
+    void this.listen();
+    return new Response(body, { status: res.status, headers: res.headers });
+  }
+
+  /** The GET stream is gone: no more renewals, and (if `tell`) the conversation stops ringing. */
+  stop(tell: boolean): void {
+    const tag = this.listenTag;
+    this.getOpen = 0;
+    this.listenTag = null;
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    const j = this.session.state.joined;
+    if (tell && j && tag) {
+      this.session.rpc(j).mcpUnlisten(j.ref.member_id, tag).catch((err: unknown) => console.error('AMS MCP session: unlisten failed', err));
+    }
+  }
+
+  /** While a GET stream is open: register it with the conversation, then catch up. */
+  async listen(retry = true): Promise<void> {
+    const j = this.session.state.joined;
+    const tag = this.listenTag;
+    if (!j || !tag || this.getOpen === 0) return;
+    let out: Outcome<{ head_seq: number }>;
+    try {
+      out = await this.session.rpc(j).mcpListen(j.ref, { object: this.listenerId, tag });
+    } catch (err) {
+      console.error('AMS MCP session: registering the GET stream failed', err);
+      // Once more shortly (a conversation object restarting fails calls in flight); else at the next renewal.
+      if (retry) setTimeout(() => void this.listen(false), 1_000);
+      return;
+    }
+    if (out.ok) this.pull();
+    else if (out.ended) await this.session.ended(j, out.error, out.message ?? errorBody(out.error).message);
+  }
+
+  /** The conversation's doorbell: answers at once whether this session still listens for that membership. */
+  rang(bell: Doorbell): boolean {
+    const j = this.session.state.joined;
+    if (this.getOpen === 0 || bell.tag !== this.listenTag || !j || j.ref.member_id !== bell.member_id) return false;
+    if (bell.ended || bell.head > this.session.state.notified) this.pull();
+    return true;
+  }
+
+  /** Tells what arrived since the last notification, on the response of the tool call at hand. */
+  async rideAlong(notify: Notify): Promise<void> {
+    const j = this.session.state.joined!;
+    const out = await this.session.rpc(j).mcpRecv(j.ref, { since: this.session.state.notified, wait_ms: 0, max: LIMITS.mcpRecvDefault, advance: false });
+    if (out.ok) await this.deliver(j, out.value, notify);
+  }
+
+  /** Sends on the GET stream (dropped by the SDK when none is open). */
+  push(n: AmsNotification): Promise<void> {
+    return this.session.server.notification(n as unknown as ServerNotification);
+  }
+
+  private async deliver(j: JoinedState, r: Received, notify: Notify): Promise<void> {
+    const state = this.session.state;
+    if (state.joined !== j) return;
+    const { list, notified } = notificationsFor(r, state.notified);
+    state.notified = notified;
+    for (const n of list) await notify(n);
+    if (list.length > 0) await this.session.save();
+  }
+
+  /** Reads past `notified` (a short call, no wait) and pushes it on the GET stream; one pull at a time. */
+  private pull(): void {
+    if (this.pulling) {
+      this.pullAgain = true;
+      return;
+    }
+    this.pulling = true;
+    void (async () => {
+      try {
+        do {
+          this.pullAgain = false;
+          await this.pullOnce();
+        } while (this.pullAgain && this.getOpen !== 0);
+      } finally {
+        this.pulling = false;
+      }
+    })();
+  }
+
+  private async pullOnce(): Promise<void> {
+    const j = this.session.state.joined;
+    if (!j || this.getOpen === 0) return;
+    let out: Outcome<Received>;
+    try {
+      out = await this.session.rpc(j).mcpRecv(j.ref, { since: this.session.state.notified, wait_ms: 0, max: LIMITS.mcpRecvDefault, advance: false });
+    } catch (err) {
+      console.error('AMS MCP session: pulling notifications failed', err);
+      // A few quick retries; after that the next doorbell or renewal catches up.
+      if (++this.pullFailures <= 3) setTimeout(() => this.pull(), 500 * 2 ** this.pullFailures);
+      return;
+    }
+    this.pullFailures = 0;
+    if (out.ok) {
+      await this.deliver(j, out.value, (x) => this.push(x)).catch(() => undefined);
+      if (out.value.next_since < out.value.head_seq && this.session.state.joined === j) this.pullAgain = true;
+    } else if (out.ended) {
+      await this.session.ended(j, out.error, out.message ?? errorBody(out.error).message);
+    }
+  }
+}
+
+/** Passes a response body through, calling `onEnd` once when it finishes or the client goes away. */
+function watchEnd(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let ended = false;
+  const end = () => {
+    if (!ended) {
+      ended = true;
+      onEnd();
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          end();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (err) {
+        end();
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * The records the broker stores and passes between its parts: a conversation
+ * and a registered stream. The control plane builds them when it mints, the
+ * conversation object keeps them, the HTTP routes read them.
+ */
+import type { JsonObject } from './frames';
+
+export type IdKind = 'ulid' | 'jcs-sha256';
+
+export interface HistorySettings {
+  max_frames: number;
+  max_age_s: number;
+}
+
+export interface ConversationRecord {
+  conversation_id: string;
+  namespace: string;
+  alias: string;
+  id_kind: IdKind;
+  metadata: JsonObject;
+  created_at: string;
+  owner_account_id: string;
+  history: HistorySettings;
+  epoch: string;
+  /** Link generation: links of an older generation are revoked. */
+  generation: number;
+  /** Quiet gap (ms) that closes an utterance without an `end` marker; absent on records minted before it existed (then the default). */
+  utterance_gap_ms?: number;
+}
+
+export interface StreamRecord {
+  stream_id: string;
+  stream_name: string;
+  owner_account_id: string;
+  metadata: JsonObject;
+  created_at: string;
+  /** Whether a connection ever held it (a reattach then reports `resumed: true`). */
+  connected_once: boolean;
+}

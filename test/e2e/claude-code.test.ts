@@ -1,0 +1,35 @@
+/**
+ * Real Claude Code as the MCP client, driven without an account through the
+ * stand-in model (test/support/stand-in-model.ts): it joins with `ams_join`
+ * and hears a WebSocket peer's 60-token sentence through `ams_recv`. The
+ * test reads what the model was actually given. Skipped, saying so, when no
+ * Claude Code binary is found (CLAUDE_BIN, `claude` on PATH, or
+ * node_modules/.bin/claude).
+ */
+import { describe, expect, it } from 'vitest';
+import { CLAUDE_CODE_VERSION, SENTENCE, findClaude, probe } from './claude-code-probe';
+
+const claude = findClaude();
+if (!claude) console.warn(`SKIPPED test/e2e/claude-code.test.ts: no Claude Code binary (set CLAUDE_BIN, or npm i @anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}).`);
+
+describe.skipIf(!claude)('real Claude Code through the stand-in model', () => {
+  it('joins, and the model hears the whole sentence through ams_recv', async () => {
+    const r = await probe(claude!);
+    expect(r.tools_offered).toEqual(expect.arrayContaining(['mcp__ams__ams_join', 'mcp__ams__ams_recv', 'mcp__ams__ams_send']));
+    const [join, ...recvs] = r.exchanges;
+    expect(join!.name).toBe('mcp__ams__ams_join');
+    expect(join!.is_error).toBe(false);
+    expect(join!.text).toContain('amsrk_');
+    expect(recvs.length).toBeGreaterThan(0);
+    expect(recvs.every((x) => x.name === 'mcp__ams__ams_recv' && !x.is_error)).toBe(true);
+    // Every word of the sentence reached the model, in order, whatever the shape of the results.
+    const heard = recvs.map((x) => x.text).join('\n');
+    let at = 0;
+    for (const word of SENTENCE.map((t) => t.trim())) {
+      const i = heard.indexOf(word, at);
+      expect(i, `"${word}" after offset ${at}`).toBeGreaterThanOrEqual(0);
+      at = i + word.length;
+    }
+    console.log(`claude-code: ${r.text_bytes} bytes of peer text; first ams_recv ${recvs[0]!.bytes} bytes; ${recvs.length} ams_recv ${recvs.reduce((n, x) => n + x.bytes, 0)} bytes`);
+  }, 180_000);
+});
