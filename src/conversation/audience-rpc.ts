@@ -52,7 +52,7 @@ export type ShardJoin =
   | { ok: true; snapshot: ShardSnapshot; granted: number };
 
 export type ShardResume =
-  | { ok: false; reason: 'invalid_cursor' }
+  | { ok: false; reason: 'invalid_cursor'; head: number }
   | { ok: true; truncated?: { from_seq: number; to_seq: number }; rows: LogRow[]; head: number };
 
 export interface ShardPage {

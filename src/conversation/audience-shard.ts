@@ -81,6 +81,8 @@ export class AudienceShard extends DurableObject<Env> {
   private pending = 0;
   private readonly listeners = new Set<Listener>();
   private filling: Promise<void> = Promise.resolve();
+  /** The conversation's head when a cursor was last refused for being beyond it (the SSE error names it). */
+  private beyond = 0;
 
   private get conversation() {
     return conversationOfShard(this.env, this.name);
@@ -98,7 +100,10 @@ export class AudienceShard extends DurableObject<Env> {
     }
     try {
       const replay = await this.prepare(a);
-      if (typeof replay === 'string') return sse ? errorResponse(replay) : rejectSocket(replay, a.subprotocol);
+      if (typeof replay === 'string') {
+        if (!sse) return rejectSocket(replay, a.subprotocol);
+        return replay === 'invalid_cursor' && !a.since_invalid ? errorResponse(replay, `since is beyond the head (${this.beyond}).`) : errorResponse(replay);
+      }
       return sse ? this.openEvents(a, replay) : this.openSocket(a, replay);
     } catch (err) {
       console.error(`AMS audience shard ${this.name}: ${url.pathname} failed`, err);
@@ -155,7 +160,10 @@ export class AudienceShard extends DurableObject<Env> {
     if (a.since > log.fed) await this.fillTo(a.since);
     if ((a.epoch === undefined || a.epoch === log.epoch) && a.since <= log.fed && log.covers(a.since + 1)) return { rows: [], after: a.since };
     const r = await this.conversation.shardResume({ since: a.since, epoch: a.epoch }, PAGE);
-    if (!r.ok) return 'invalid_cursor';
+    if (!r.ok) {
+      this.beyond = r.head;
+      return 'invalid_cursor';
+    }
     const rows = r.rows;
     let after = rows.at(-1)?.seq ?? r.truncated?.to_seq ?? a.since;
     while (rows.length > 0 && after < log.fed && !log.covers(after + 1)) {
@@ -219,7 +227,6 @@ export class AudienceShard extends DurableObject<Env> {
     if (!this.log) return errorResponse('conversation_not_found');
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const conn = new SseConnection(writable.getWriter(), a.claims!.generation, a.integrity, (c) => this.remove(c));
-    conn.send('retry: 2000\n\n');
     this.start(conn, a.integrity, replay);
     return new Response(readable, {
       headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' },

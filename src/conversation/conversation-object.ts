@@ -182,10 +182,10 @@ export class ConversationObject extends DurableObject<Env> {
 
   shardResume(cursor: Cursor, limit: number): Promise<ShardResume> {
     return this.guard('shardResume', (): ShardResume => {
-      if (!this.conv.record) return { ok: false, reason: 'invalid_cursor' };
-      const plan = planResume(cursor, this.conv.window());
-      if (plan.kind === 'invalid') return { ok: false, reason: 'invalid_cursor' };
       const head = this.conv.head.seq;
+      if (!this.conv.record) return { ok: false, reason: 'invalid_cursor', head };
+      const plan = planResume(cursor, this.conv.window());
+      if (plan.kind === 'invalid') return { ok: false, reason: 'invalid_cursor', head };
       if (plan.kind === 'live') return { ok: true, rows: [], head };
       return { ok: true, rows: this.conv.page(plan.from, limit), head, ...(plan.truncated ? { truncated: plan.truncated } : {}) };
     });

@@ -131,7 +131,7 @@ describe('audience shards', () => {
     const reader = res.body!.getReader();
     let text = '';
     while (!text.includes('over sse')) text += new TextDecoder().decode((await reader.read()).value);
-    expect(text).toMatch(/^retry: 2000\n\nevent: joined\ndata: \{"type":"joined"/);
+    expect(text).toMatch(/^retry: 2000\nevent: joined\ndata: \{"type":"joined"/);
     expect(text).toMatch(/id: \d+\nevent: token\ndata: \{"type":"token"[^\n]*"data":"over sse"/);
     await reader.cancel();
   });
