@@ -64,18 +64,28 @@ export class AudienceFeeds {
    * hoards it); less than `need` when the budget is spent. Registers the
    * shard, so every frame logged from now on is queued for it.
    */
-  lease(shard: string, need: number, want: number): number {
+  async lease(shard: string, need: number, want: number): Promise<number> {
     let feed = this.feeds.get(shard);
     if (!feed) {
       feed = newFeed();
       this.feeds.set(shard, feed);
       this.sql.exec('INSERT OR IGNORE INTO audience_shards (name) VALUES (?)', shard);
     }
-    let others = 0;
-    for (const [name, f] of this.feeds) if (name !== shard) others += f.lease;
-    const available = Math.max(0, this.budget() - others);
+    if (this.available(shard) < need) {
+      // Other shards may hold headroom they do not use: take it back before refusing.
+      await Promise.all([...this.feeds].filter(([name]) => name !== shard).map(([name, f]) =>
+        this.stubOf(name).reclaim().then((lease) => void (f.lease = lease), () => undefined)));
+    }
+    const available = this.available(shard);
     feed.lease = available < need ? available : Math.min(want, need + Math.floor((available - need) / 4));
     return feed.lease;
+  }
+
+  /** The budget left after every other shard's lease. */
+  private available(shard: string): number {
+    let others = 0;
+    for (const [name, f] of this.feeds) if (name !== shard) others += f.lease;
+    return Math.max(0, this.budget() - others);
   }
 
   /** Queues a logged row for every shard. */

@@ -34,6 +34,8 @@ export interface ShardRpc {
   deliver(items: FeedItem[]): Promise<ShardAck>;
   /** Listeners held now (inspect). */
   census(): Promise<number>;
+  /** Gives back unused capacity: the lease shrinks to the listeners held and being admitted; answers the new lease. */
+  reclaim(): Promise<number>;
 }
 
 /** The conversation as a shard starts from: everything a `joined` frame needs, at `seq`. */

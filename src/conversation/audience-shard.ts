@@ -299,6 +299,11 @@ export class AudienceShard extends DurableObject<Env> {
     return this.listeners.size;
   }
 
+  reclaim(): number {
+    this.lease = Math.min(this.lease, this.listeners.size + this.pending);
+    return this.lease;
+  }
+
   private ack(): ShardAck {
     const listeners = this.listeners.size + this.pending;
     if (listeners === 0 && !this.joining) {

@@ -165,11 +165,12 @@ export class ConversationObject extends DurableObject<Env> {
   // ---- audience shards (RPC from AudienceShard; see audience-rpc.ts) ----
 
   shardJoin(shard: string, claims: LinkClaims | null, want: number): Promise<ShardJoin> {
-    return this.guard('shardJoin', (): ShardJoin => {
+    return this.guard('shardJoin', async (): Promise<ShardJoin> => {
       const r = this.conv.record;
       if (!r) return { ok: false, reason: 'conversation_not_found' };
       if (!claimsValid(claims, r)) return { ok: false, reason: 'invalid_magic_link' };
-      const granted = this.feeds.lease(shard, 1, want);
+      const granted = await this.feeds.lease(shard, 1, want);
+      // The snapshot is taken after the lease's awaits, in the same step that follows them, so the feed starts right after it.
       const { seq, chain } = this.conv.head;
       const snapshot = { conversation_id: r.conversation_id, epoch: r.epoch, generation: r.generation, seq, chain, peers: this.conv.peersFor(null, false, null) };
       return { ok: true, snapshot, granted };
