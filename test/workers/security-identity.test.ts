@@ -58,7 +58,8 @@ describe('a connection speaks only as itself', () => {
   });
 
   it("refuses another account's stream by name on connect (4004) and on POST /tokens (409), and that stream hears nothing", async () => {
-    const before = bystander.seq;
+    // A heartbeat first: the observer is on an audience shard, one hop behind, and may still be hearing the previous test's frames.
+    const before = await heartbeat(owner, bystander, 'before the claims');
     const attempt = await connect(conv.magic_link, { credential: B.credential, headers: { 'x-ams-stream-name': 'a-main' } });
     expect(expectDocumentedClose(await attempt.closed)).toBe('stream_name_conflict');
     const viaQuery = await connect(conv.magic_link, { credential: B.credential, query: { stream_name: 'a-main' } });
