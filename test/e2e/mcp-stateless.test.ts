@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { AmsClient, AmsSocket, type Account, type Minted, type WebSocketConstructor } from '../../src/client';
 import { signResumeKey } from '../../src/mcp/resume-key';
 import { startBroker, type Broker } from '../support/broker';
+import { mcpAgent } from './mcp-client';
 import { waitFor } from './support';
 
 const VERSION = '2026-07-28';
@@ -167,7 +168,35 @@ describe('stateless agents', () => {
     expect(tokens).toEqual(['for a']);
   });
 
-  it('two anonymous joins are two accounts with two streams', async () => {
+  it('one membership moves between a 2025-11-25 session and stateless calls by its resume_key', async () => {
+    const c = await conversation();
+    const session = await mcpAgent(c.magic_link);
+    try {
+      const joined = await session.ok('ams_join', { stream_name: 'mover' });
+      const peer = await ok(c.magic_link, 'ams_join', {});
+      // A stateless call with the session's key continues the same stream (and displaces the session).
+      const sent = await ok(c.magic_link, 'ams_send', { data: 'now stateless', resume_key: joined.resume_key });
+      const heard = await ok(c.magic_link, 'ams_recv', { wait_ms: 5_000, resume_key: peer.resume_key });
+      expect(heard.frames.filter((f: any) => f.type === 'token').map((f: any) => [f.stream_id, f.data, f.seq])).toEqual([[joined.stream_id, 'now stateless', sent.seq]]);
+      const displaced = await session.call('ams_send', { data: 'from the old session' });
+      expect(displaced.isError).toBe(true);
+      expect(displaced.value).toMatchObject({ error: 'stream_displaced' });
+      // The session takes it back the same way, and the stateless holder takes it again.
+      await session.ok('ams_join', { resume_key: joined.resume_key });
+      await session.ok('ams_send', { data: 'session again' });
+      await ok(c.magic_link, 'ams_send', { data: 'stateless again', resume_key: joined.resume_key });
+      const tokens: string[] = [];
+      for (let i = 0; i < 5 && tokens.length < 2; i++) {
+        const got = await ok(c.magic_link, 'ams_recv', { wait_ms: 5_000, resume_key: peer.resume_key });
+        tokens.push(...got.frames.filter((f: any) => f.type === 'token').map((f: any) => f.data));
+      }
+      expect(tokens).toEqual(['session again', 'stateless again']);
+    } finally {
+      await session.close().catch(() => {});
+    }
+  });
+
+  it('two anonymous joins with two streams', async () => {
     const c = await conversation();
     const one = await ok(c.magic_link, 'ams_join', {});
     const two = await ok(c.magic_link, 'ams_join', {});
