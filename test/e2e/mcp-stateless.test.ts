@@ -4,6 +4,7 @@
  * `MCP-Protocol-Version`/`Mcp-Method`/`Mcp-Name` headers; no session. Against
  * a real `wrangler dev`, beside real WebSocket peers.
  */
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AmsClient, AmsSocket, type Account, type Minted, type WebSocketConstructor } from '../../src/client';
@@ -227,6 +228,42 @@ describe('stateless agents', () => {
     const peer = await ok(made.magic_link, 'ams_join', { since: 0 });
     const heard = await ok(made.magic_link, 'ams_recv', { resume_key: peer.resume_key });
     expect(heard.frames.filter((f: any) => f.type === 'token').map((f: any) => [f.stream_id, f.data])).toEqual([[made.stream_id, 'first words']]);
+  });
+});
+
+describe('the SDK v2 client (@modelcontextprotocol/client)', () => {
+  async function client(url: string): Promise<Client> {
+    const c = new Client({ name: 'ams-e2e-v2', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await c.connect(new StreamableHTTPClientTransport(new URL(url)));
+    return c;
+  }
+  const result = async (c: Client, name: string, args: Record<string, unknown>) => {
+    const r = await c.callTool({ name, arguments: args });
+    if (r.isError) throw new Error(`${name} failed: ${JSON.stringify(r.structuredContent)}`);
+    return r.structuredContent as Record<string, any>;
+  };
+
+  it('negotiates 2026-07-28 and two agents talk by resume_key while a WebSocket peer hears them', async () => {
+    const conv = await conversation();
+    const ws = socket(conv.magic_link);
+    await ws.joined;
+    const [a, b] = [await client(conv.magic_link), await client(`${broker.url}/mcp`)];
+    try {
+      expect(a.getProtocolEra()).toBe('modern');
+      expect(a.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+      expect(a.getDiscoverResult()?.supportedVersions).toEqual(['2026-07-28', '2025-11-25']);
+      expect(a.getInstructions()).toContain('pass the resume_key');
+      const ja = await result(a, 'ams_join', { stream_name: 'v2-a' });
+      const jb = await result(b, 'ams_join', { magic_link: conv.magic_link, stream_name: 'v2-b' });
+      await result(a, 'ams_send', { data: 'over the v2 client', resume_key: ja.resume_key });
+      const got = await result(b, 'ams_recv', { wait_ms: 5_000, resume_key: jb.resume_key });
+      expect(got.frames.filter((f: any) => f.type === 'token').map((f: any) => [f.stream_id, f.data])).toEqual([[ja.stream_id, 'over the v2 client']]);
+      const heard = await ws.next((f) => f.type === 'token' && f.stream_id === ja.stream_id);
+      expect(heard).toMatchObject({ data: 'over the v2 client', stream_name: 'v2-a' });
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });
 
