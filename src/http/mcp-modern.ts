@@ -62,10 +62,17 @@ async function offerRevisions(res: Response, message: unknown): Promise<Response
 
 /** Serves one 2026-07-28 request; `message` is its body, already read and parsed under the size cap. */
 export async function serveModern(env: Env, request: Request, message: unknown, bound: LinkAddress | null): Promise<Response> {
-  const handler = createMcpHandler(() => statelessServer(env, request, bound), {
-    legacy: 'reject',
-    responseMode: 'json',
-    maxRequestBodySize: LIMITS.mcpRequestBytes,
-  });
-  return offerRevisions(await handler.fetch(request, { parsedBody: message }), message);
+  try {
+    const handler = createMcpHandler(() => statelessServer(env, request, bound), {
+      legacy: 'reject',
+      responseMode: 'json',
+      maxRequestBodySize: LIMITS.mcpRequestBytes,
+    });
+    return await offerRevisions(await handler.fetch(request, { parsedBody: message }), message);
+  } catch (err) {
+    // Tool failures are results; only a failure of the serving itself lands here.
+    console.error('AMS MCP (2026-07-28): request failed', err);
+    const id = isObject(message) && (typeof message.id === 'string' || typeof message.id === 'number') ? message.id : null;
+    return Response.json({ jsonrpc: '2.0', id, error: { code: -32603, message: 'Internal error; it has been logged.' } }, { status: 500 });
+  }
 }
