@@ -69,7 +69,13 @@ export type Notify = (n: AmsNotification) => Promise<void>;
 type Extra = { sendNotification: (n: ServerNotification) => Promise<void> };
 type ConversationRpc = ReturnType<typeof conversationStub>;
 
+/** A tool's value whose text content — what a model reads — is not its JSON (ams_recv's transcript). */
+export class Worded {
+  constructor(readonly text: string, readonly value: object) {}
+}
+
 function textResult(value: object, isError = false): CallToolResult {
+  if (value instanceof Worded) return { content: [{ type: 'text', text: value.text }], structuredContent: value.value as Record<string, unknown> };
   return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown>, ...(isError ? { isError } : {}) };
 }
 
@@ -193,6 +199,14 @@ export class McpSession {
       metadata: v.metadata, self_subscribe: v.self_subscribe, peers: v.peers, seq: v.seq, epoch: v.epoch, resumed: v.resumed,
       next_since: v.cursor, account_id: v.account_id, resume_key,
     };
+  }
+
+  /** An ams_recv read up to `nextSince`: notifications need not tell it again. */
+  async noteRead(j: JoinedState, nextSince: number): Promise<void> {
+    if (nextSince > this.state.notified && this.state.joined === j) {
+      this.state.notified = nextSince;
+      await this.save();
+    }
   }
 
   checkedKey(key: string): ResumeClaims {
