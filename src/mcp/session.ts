@@ -69,13 +69,17 @@ export type Notify = (n: AmsNotification) => Promise<void>;
 type Extra = { sendNotification: (n: ServerNotification) => Promise<void> };
 type ConversationRpc = ReturnType<typeof conversationStub>;
 
-/** A tool's value whose text content — what a model reads — is not its JSON (ams_recv's transcript). */
+/**
+ * A tool value that is text for a model, not JSON (ams_recv's transcript): the
+ * result has that text content and no `structuredContent` — a client that
+ * finds `structuredContent` shows the model that instead (decisions/0095).
+ */
 export class Worded {
-  constructor(readonly text: string, readonly value: object) {}
+  constructor(readonly text: string) {}
 }
 
 function textResult(value: object, isError = false): CallToolResult {
-  if (value instanceof Worded) return { content: [{ type: 'text', text: value.text }], structuredContent: value.value as Record<string, unknown> };
+  if (value instanceof Worded) return { content: [{ type: 'text', text: value.text }] };
   return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown>, ...(isError ? { isError } : {}) };
 }
 

@@ -129,13 +129,14 @@ export const TOOLS = {
   }),
   ams_recv: tool({
     title: 'Receive messages',
-    description: 'Returns what the other participants said after a cursor, oldest first, as whole messages: a transcript with one line per message, "[first_seq-last_seq] name: text", and lines for joins, leaves and metadata changes (structuredContent: {entries, next_since, head_seq}). Pass wait_ms (up to 25000) to wait until someone finishes a message; call it in a loop to keep listening. format "frames" returns the raw frames instead: {frames, next_since, head_seq}.',
+    description: 'Returns what the other participants said since your last call, oldest first, as whole messages: a transcript with one line per message, "[first_seq-last_seq] name: text", and lines for joins, leaves and metadata changes. Pass wait_ms (up to 25000) to wait until someone finishes a message; call it in a loop to keep listening. For programs: format "entries" returns the same messages as JSON {entries, next_since, head_seq}, format "frames" the raw frames {frames, next_since, head_seq}.',
     input: z.object({
       since: z.number().int().nonnegative().optional().describe('Return what came after this seq: the next_since of your previous ams_recv. Default: where your last ams_recv stopped.'),
       wait_ms: z.number().int().min(0).max(LIMITS.mcpWaitMsMax).optional().describe('How long to wait for a finished message when there is none yet (0 to 25000 ms). Default 0: return at once (with a message still being spoken as it stands).'),
       max: z.number().int().min(1).max(LIMITS.mcpRecvMax).optional()
-        .describe(`Most frames to read (1 to ${LIMITS.mcpRecvMax}); a longer message comes in parts. Default ${LIMITS.mcpRecvMax} for messages, ${LIMITS.mcpRecvDefault} for frames.`),
-      format: z.enum(['messages', 'frames']).optional().describe('"messages" (default): whole messages as a transcript. "frames": the raw frames, one per token.'),
+        .describe(`Most frames to read (1 to ${LIMITS.mcpRecvMax}); a longer message comes in parts. Default ${LIMITS.mcpRecvMax}, or ${LIMITS.mcpRecvDefault} for frames.`),
+      format: z.enum(['messages', 'entries', 'frames']).optional()
+        .describe('"messages" (default): whole messages as a transcript to read. "entries": the same messages as JSON. "frames": the raw frames, one per token.'),
       resume_key: resumeKey.optional(),
     }),
     annotations: { readOnlyHint: true, openWorldHint: true },
@@ -148,7 +149,7 @@ export const TOOLS = {
       }
       const v = await s.onConv(j, (c) => c.mcpRecvMessages(j.ref, { since: a.since, wait_ms: a.wait_ms ?? 0, max: a.max ?? LIMITS.mcpRecvMax }), notify);
       await s.noteRead(j, v.next_since);
-      return new Worded(transcriptOf(v), v);
+      return a.format === 'entries' ? v : new Worded(transcriptOf(v));
     },
   }),
   ams_set_metadata: tool({

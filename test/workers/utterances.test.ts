@@ -45,22 +45,21 @@ describe('ams_recv hears utterances', () => {
     const conv = await mint(owner);
     const m = await listener(conv);
     const peer = await speaker(owner, conv, 'alice');
-    const start = (await m.ok('ams_recv', { wait_ms: 0 })).next_since as number;
+    const start = (await m.ok('ams_recv', { wait_ms: 0, format: 'entries' })).next_since as number;
     const words = Array.from({ length: 200 }, (_, i) => (i === 0 ? 'The' : ` w${i}`));
-    const waiting = m.call('ams_recv', { wait_ms: 20_000 });
+    const waiting = m.call('ams_recv', { wait_ms: 20_000, format: 'entries' });
     await settle(100);
     words.forEach((data, i) => peer.send({ type: 'token', data, ...(i === 199 ? { end: true } : {}) }));
     const got = await waiting;
     expect(got.isError).toBe(false);
     const entries = got.value.entries as Record<string, unknown>[];
     expect(entries).toHaveLength(1);
-    const msg = entries[0] as { text: string; first_seq: number; last_seq: number; complete: boolean; stream_name: string; owner_account_id: string };
+    const msg = entries[0] as { text: string; first_seq: number; last_seq: number; complete: boolean; continues?: boolean };
     expect(msg).toMatchObject({ kind: 'message', text: words.join(''), complete: true, stream_name: 'alice', owner_account_id: owner.account_id });
     expect(msg.last_seq - msg.first_seq).toBe(199);
     expect(msg.continues).toBeUndefined();
     expect(got.value.next_since).toBe(msg.last_seq);
-    // The model reads one transcript line: the seq range once, the name, the text.
-    expect(got.text).toBe(`[${msg.first_seq}-${msg.last_seq}] alice: ${words.join('')}`);
+    expect(JSON.parse(got.text)).toEqual(got.value);
 
     const frames = await m.ok('ams_recv', { since: start, format: 'frames', max: 1000 });
     const tokens = tokensOf(frames.frames as Frame[]);
@@ -68,7 +67,17 @@ describe('ams_recv hears utterances', () => {
     expect(tokens.map((f) => f.data)).toEqual(words);
     expect(tokens.filter((f) => f.end === true).map((f) => f.seq)).toEqual([msg.last_seq]);
     // Nothing more: the membership's cursor moved past the message.
-    expect((await m.ok('ams_recv', { since: msg.last_seq })).entries).toEqual([]);
+    expect((await m.ok('ams_recv', { since: msg.last_seq, format: 'entries' })).entries).toEqual([]);
+
+    // What a model reads by default: one transcript line — the seq range once, the name, the text — and no JSON beside it.
+    const again = m.call('ams_recv', { wait_ms: 20_000 });
+    await settle(100);
+    words.forEach((data, i) => peer.send({ type: 'token', data, ...(i === 199 ? { end: true } : {}) }));
+    const read = await again;
+    expect(read.isError).toBe(false);
+    expect(read.value).toBeUndefined();
+    const first = msg.last_seq + 1;
+    expect(read.text).toBe(`[${first}-${first + 199}] alice: ${words.join('')}`);
     peer.close();
   });
 
@@ -96,7 +105,7 @@ describe('ams_recv hears utterances', () => {
     const m = await listener(conv);
     const peer = await speaker(owner, conv, 'bob');
     await m.ok('ams_recv', { wait_ms: 0 });
-    const waiting = m.call('ams_recv', { wait_ms: 10_000 });
+    const waiting = m.call('ams_recv', { wait_ms: 10_000, format: 'entries' });
     await settle(50);
     for (const data of ['first', ' part', ' here']) peer.send({ type: 'token', data });
     await barrier(peer);
@@ -108,7 +117,7 @@ describe('ams_recv hears utterances', () => {
     await settle(400);
     for (const data of ['second', ' one']) peer.send({ type: 'token', data });
     await barrier(peer);
-    const second = await m.ok('ams_recv', { wait_ms: 10_000 });
+    const second = await m.ok('ams_recv', { wait_ms: 10_000, format: 'entries' });
     expect(second.entries).toMatchObject([{ kind: 'message', text: 'second one', complete: true }]);
     expect(second.entries[0].first_seq).toBe(first.value.entries[0].last_seq + 1);
     peer.close();
@@ -130,7 +139,7 @@ describe('ams_recv hears utterances', () => {
     }
     const entries: Record<string, any>[] = [];
     for (let calls = 0; entries.filter((e) => e.kind === 'message').length < 2 && calls < 5; calls++) {
-      entries.push(...(await m.ok('ams_recv', { wait_ms: 5_000 })).entries);
+      entries.push(...(await m.ok('ams_recv', { wait_ms: 5_000, format: 'entries' })).entries);
     }
     const messages = entries.filter((e) => e.kind === 'message');
     expect(messages.map((e) => [e.stream_name, e.text, e.complete])).toEqual([
@@ -152,14 +161,21 @@ describe('ams_recv hears utterances', () => {
     peer.send({ type: 'token', data: 'Hello' });
     peer.send({ type: 'token', data: ' there' });
     await barrier(peer);
-    const part = await m.call('ams_recv', { wait_ms: 300 });
+    const part = await m.call('ams_recv', { wait_ms: 300, format: 'entries' });
     expect(part.value.entries).toMatchObject([{ text: 'Hello there', complete: false }]);
-    expect(part.text).toMatch(/^\[\d+-\d+…\] carol: Hello there$/);
     peer.send({ type: 'token', data: ', friend.', end: true });
-    const rest = await m.call('ams_recv', { wait_ms: 5_000 });
+    const rest = await m.call('ams_recv', { wait_ms: 5_000, format: 'entries' });
     expect(rest.value.entries).toMatchObject([{ text: ', friend.', complete: true, continues: true }]);
     expect(rest.value.entries[0].first_seq).toBe(part.value.entries[0].last_seq + 1);
-    expect(rest.text).toMatch(/^\[\d+\+\] carol: , friend\.$/);
+    // The same as a model reads it: "…" marks the part, "+" the continuation.
+    peer.send({ type: 'token', data: 'More' });
+    await barrier(peer);
+    const modelPart = await m.call('ams_recv', { wait_ms: 300 });
+    expect(modelPart.text).toMatch(/^\[\d+…\] carol: More$/);
+    peer.send({ type: 'token', data: ' to come.', end: true });
+    const modelRest = await m.call('ams_recv', { wait_ms: 5_000 });
+    expect(modelRest.text).toMatch(/^\[\d+\+\] carol:  to come\.$/);
+    expect((await m.call('ams_recv', { wait_ms: 0 })).text).toBe('(nothing new)');
     peer.close();
   });
 
@@ -173,15 +189,12 @@ describe('ams_recv hears utterances', () => {
     await barrier(peer);
     peer.close();
     await peer.closed;
-    const entries: Record<string, any>[] = [];
     let text = '';
-    for (let calls = 0; !entries.some((e) => e.kind === 'left') && calls < 5; calls++) {
-      const r = await m.call('ams_recv', { wait_ms: 5_000 });
-      entries.push(...r.value.entries);
-      text += `${r.text}\n`;
-    }
-    expect(entries.map((e) => e.kind)).toEqual(['joined', 'message', 'left']);
-    expect(text).toMatch(/\[\d+\] dave joined\n\[\d+\] dave: hi all\n\[\d+\] dave left/);
+    for (let calls = 0; !text.includes('left') && calls < 5; calls++) text += `${(await m.call('ams_recv', { wait_ms: 5_000 })).text}\n`;
+    expect(text).toMatch(/^\[(\d+)\] dave joined\n\[\d+\] dave: hi all\n\[\d+\] dave left\n$/);
+    const seq = Number(/^\[(\d+)\]/.exec(text)![1]);
+    const json = await m.ok('ams_recv', { since: seq - 1, format: 'entries' });
+    expect(json.entries.map((e: { kind: string }) => e.kind)).toEqual(['joined', 'message', 'left']);
   });
 });
 
@@ -228,7 +241,7 @@ describe('end on the wire', () => {
     await speakerSession.ok('ams_send', { data: ' piece two,', end: false });
     await speakerSession.ok('ams_send', { data: ' done.' });
     const entries: Record<string, any>[] = [];
-    for (let calls = 0; entries.length < 2 && calls < 5; calls++) entries.push(...(await m.ok('ams_recv', { wait_ms: 5_000 })).entries);
+    for (let calls = 0; entries.length < 2 && calls < 5; calls++) entries.push(...(await m.ok('ams_recv', { wait_ms: 5_000, format: 'entries' })).entries);
     expect(entries.map((e) => [e.text, e.complete])).toEqual([['whole', true], ['piece one, piece two, done.', true]]);
     expect(tokensOf(await logOf(conv)).map((f) => f.end ?? null)).toEqual([true, null, null, true]);
   });
@@ -253,7 +266,7 @@ describe('end on the wire', () => {
     ]);
     expect(sent.seq).toBe(head + 2);
     const m = await listener(conv);
-    const got = await m.ok('ams_recv', { since: 0 });
+    const got = await m.ok('ams_recv', { since: 0, format: 'entries' });
     expect(got.entries.filter((e: { kind: string }) => e.kind === 'message').map((e: { text: string }) => e.text)).toEqual(['streamed without an end', 'a new message']);
   });
 });
@@ -324,7 +337,7 @@ describe('bad input: a documented error, nothing logged', () => {
     const s = await openSession(conv.magic_link);
     await s.ok('ams_join');
     const m = await listener(conv);
-    const before = (await m.ok('ams_recv', { wait_ms: 0 })).next_since as number;
+    const before = (await m.ok('ams_recv', { wait_ms: 0, format: 'entries' })).next_since as number;
     const head = await headOf(owner, conv);
     const bad = await s.call('ams_send', { data: 'x', end: 'yes' });
     expect([bad.isError, bad.value.error]).toEqual([true, 'invalid_arguments']);
@@ -334,7 +347,7 @@ describe('bad input: a documented error, nothing logged', () => {
       const r = await m.call('ams_recv', { format });
       expect([r.isError, r.value.error], String(format)).toEqual([true, 'invalid_arguments']);
     }
-    const got = await m.ok('ams_recv', { wait_ms: 5_000 });
+    const got = await m.ok('ams_recv', { wait_ms: 5_000, format: 'entries' });
     expect(got.entries).toMatchObject([{ text: 'after', complete: true }]);
     expect(got.next_since).toBeGreaterThan(before);
   });
