@@ -35,6 +35,8 @@ export class Conversation {
   private readonly holders = new Map<string, Connection>();
   private readonly connections = new Set<Connection>();
   private readonly buckets = new Map<string, TokenBucket>();
+  /** Per stream, its last frame when that is a token without `end`: an utterance still open (what `ams_send` ends first). */
+  private readonly unended = new Map<string, { seq: number; ts: number }>();
   private appendsSinceTrim = 0;
 
   /** `relay` gets every logged row once, after the local fan-out (the audience shards' feed). */
@@ -60,6 +62,11 @@ export class Conversation {
 
   isHeld(streamId: string): boolean {
     return this.holders.has(streamId);
+  }
+
+  /** The stream's last token (seq, ms) if it left an utterance open: no `end`, nothing of the stream after it since this object started. */
+  openUtterance(streamId: string): { seq: number; ts: number } | undefined {
+    return this.unended.get(streamId);
   }
 
   /** Creates the conversation with the minter's stream registered; false if this address is taken. */
@@ -259,6 +266,11 @@ export class Conversation {
     return inputs.map((input) => this.emitChecked(stream, input));
   }
 
+  /** Whether the stream logged a token with this idempotency key inside the kept window (a resend would log nothing). */
+  hasClientId(streamId: string, id: string): boolean {
+    return this.store.seqOfClientId(streamId, id, this.window().firstRetained) !== undefined;
+  }
+
   private refValid(ref: number | undefined): boolean {
     return ref === undefined || (ref >= 1 && ref <= this.top.seq);
   }
@@ -284,6 +296,7 @@ export class Conversation {
     };
     if (input.id !== undefined) frame.id = input.id;
     if (input.ref !== undefined) frame.ref = input.ref;
+    if (input.end === true) frame.end = true;
     const chain = this.append(frame, input.id ?? null);
     if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(seq, input.id, chain, receiptTo.member.wire, false)));
     return { ok: true, seq, chain, duplicate: false };
@@ -322,6 +335,8 @@ export class Conversation {
     const row = { seq: frame.seq, ts: now, owner: frame.owner_account_id, stream_id: frame.stream_id, client_id: clientId, frame: json, chain };
     this.store.append(row, record.history.max_frames > 0);
     this.top = { seq: frame.seq, chain };
+    if (frame.type === 'token' && frame.end !== true) this.unended.set(frame.stream_id, { seq: frame.seq, ts: now });
+    else this.unended.delete(frame.stream_id);
     broadcast(this.membership.audienceOf(frame.owner_account_id), frame, json, chain);
     this.relay?.(row);
     if (++this.appendsSinceTrim >= 128) {
@@ -342,25 +357,6 @@ export class Conversation {
   /** A page of logged frames for a reader who hears everything (history API, MCP observers). */
   page(from: number, limit: number): LogRow[] {
     return [...this.store.rowsFrom(from, limit)];
-  }
-
-  inspect(): Record<string, unknown> {
-    const r = this.current!;
-    const w = this.window();
-    return {
-      conversation_id: r.conversation_id,
-      namespace: r.namespace,
-      alias: r.alias,
-      id_kind: r.id_kind,
-      metadata: r.metadata,
-      created_at: r.created_at,
-      streams: [...this.streams.all()].map((s) => ({ ...peerOf(s), connected: this.holders.has(s.stream_id) })),
-      head_seq: this.top.seq,
-      head_chain: this.top.chain,
-      epoch: r.epoch,
-      history: { ...r.history, first_seq: w.firstRetained },
-      connections: this.connections.size,
-    };
   }
 
   /** Revokes every link: bumps the generation and closes connections admitted with older links. Returns the new generation. */

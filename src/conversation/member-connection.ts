@@ -27,6 +27,8 @@ export class McpConnection implements Connection {
   /** Only when history is off: what the fan-out delivered, complete from `bufferFrom`. */
   readonly buffer: { seq: number; frame: JsonObject }[] | null;
   bufferFrom: number;
+  /** The seq of this member's last `ams_send {end: false}` piece while its utterance is open: the next send continues it. */
+  openPiece: number | undefined;
 
   constructor(readonly row: MemberRow, head: number, keepBuffer: boolean, private readonly events: MemberEvents) {
     this.member = { sink: this, accountId: row.account_id, selfSubscribe: row.self_subscribe === 1, wire: Wire.Json };
