@@ -44,6 +44,11 @@ export class MemberRows {
     return this.sql.exec<MemberRow>('SELECT * FROM mcp_members WHERE member_id = ?', memberId).toArray()[0];
   }
 
+  /** Whether a membership that can still act (it holds a lease) names this stream: such a stream is never retired. */
+  names(streamId: string): boolean {
+    return this.sql.exec('SELECT 1 FROM mcp_members WHERE stream_id = ? AND lease IS NOT NULL LIMIT 1', streamId).toArray().length > 0;
+  }
+
   attached(): MemberRow[] {
     return this.sql.exec<MemberRow>('SELECT * FROM mcp_members WHERE attached = 1').toArray();
   }

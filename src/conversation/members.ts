@@ -50,6 +50,7 @@ export class McpMembers {
   ) {
     this.rows = new MemberRows(sql);
     this.doorbells = new Doorbells(ring, (memberId, tag) => this.unlisten(memberId, tag));
+    conv.activity.pinned = (streamId) => this.rows.names(streamId);
     if (!conv.record) return;
     for (const row of this.rows.attached()) {
       const conn = this.connectionOf(row);

@@ -1,3 +1,7 @@
+/** Live connections per conversation: readers (read links: SSE tails, read sockets, MCP observers) have their own budget; the rest is kept for writers. */
+const READER_CONNECTIONS = 900;
+const WRITER_RESERVE = 100;
+
 /**
  * Every limit of the broker, in one place. PROTOCOL.md §Limits shows the same
  * table; each limit answers with the error or close code named beside it.
@@ -17,13 +21,23 @@ export const LIMITS = {
   tokensPerBatch: 1_000,
   /** Connected streams one account may hold in one conversation → 4003 concurrency_limit. */
   streamsPerAccount: 10,
+  /** Registered streams (connected or not) one account may have in one conversation; at the cap its quietest retirable stream is retired, else → 4003 concurrency_limit / 429. */
+  streamsRegisteredPerAccount: 10,
+  /** A stream nobody holds and nobody wrote on for this long may be retired to make room (its name is free again; the log keeps its frames). */
+  streamRetireIdleMs: 60_000,
   /** Registered streams (connected or not) in one conversation → 4003 concurrency_limit. */
   streamsPerConversation: 10_000,
   /** Live connections (sockets, SSE, MCP sessions) per conversation → 4913 conversation_full / 503. */
-  connectionsPerConversation: 1_000,
+  connectionsPerConversation: READER_CONNECTIONS + WRITER_RESERVE,
+  /** Of those, read-scope connections at most → 4913 conversation_full / 503; the other `writerReserve` slots only writers take. */
+  readerConnectionsPerConversation: READER_CONNECTIONS,
+  writerReserve: WRITER_RESERVE,
   /** Emit rate per stream: token bucket refill per second and burst → 4929 rate_limited / 429. */
   emitRatePerSecond: 1_000,
   emitBurst: 2_000,
+  /** Emit rate per account within one conversation, over all its streams (same codes as per stream). */
+  emitRatePerAccountPerSecond: 2_000,
+  emitBurstPerAccount: 4_000,
   /** Client idempotency key (`token.id`) length. */
   tokenIdChars: 64,
   /** History window defaults; `history: {max_frames: 0}` disables history. */

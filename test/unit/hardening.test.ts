@@ -1,0 +1,136 @@
+/**
+ * Issue 14 regressions at the `Conversation` level: registered streams per
+ * account (and their retirement), the readers' budget that keeps room for
+ * writers, and the emit rate per account across all its streams.
+ */
+import { describe, expect, it } from 'vitest';
+import { Wire, type Member } from '../../src/conversation/audience';
+import type { Connection } from '../../src/conversation/connection';
+import { Conversation } from '../../src/conversation/conversation';
+import type { JoinRequest } from '../../src/conversation/join';
+import { ConversationStore } from '../../src/conversation/store';
+import type { CloseReason } from '../../src/protocol/close-codes';
+import type { Scope } from '../../src/protocol/frames';
+import { LIMITS } from '../../src/protocol/limits';
+import type { ConversationRecord } from '../../src/protocol/records';
+import { memorySql } from '../support/sqlite';
+
+class Probe implements Connection {
+  readonly member: Member;
+  closedWith: CloseReason | undefined;
+  constructor(readonly accountId: string | null, readonly scope: Scope, readonly streamId: string | null = null, readonly generation = 1, readonly receipts = false) {
+    this.member = { sink: this, accountId, selfSubscribe: false, wire: Wire.Json };
+  }
+  send(): void {}
+  close(reason: CloseReason): void {
+    this.closedWith = reason;
+  }
+}
+
+const record: ConversationRecord = {
+  conversation_id: 'conv_1', namespace: 'ns', alias: 'room', id_kind: 'ulid', metadata: {}, created_at: '2026-01-01T00:00:00.000Z',
+  owner_account_id: 'acc_a', history: { max_frames: 100_000, max_age_s: 86_400 }, epoch: 'ep_1', generation: 1,
+};
+
+async function conversation(clock: () => number): Promise<Conversation> {
+  let n = 0;
+  const conv = new Conversation(new ConversationStore(await memorySql()), { streamId: () => `str_${++n}`, streamName: () => `auto-${n}` }, clock);
+  conv.create({ ...record }, { stream_id: 'str_minted', stream_name: 'minted', owner_account_id: 'acc_a', metadata: {}, created_at: record.created_at, connected_once: false });
+  return conv;
+}
+
+const writer = (accountId: string, streamName?: string): JoinRequest => ({
+  accountId, scope: 'write', generation: 1, selfSubscribe: false, chain: false, cursor: {}, ...(streamName ? { streamName } : {}),
+});
+const reader: JoinRequest = { accountId: null, scope: 'read', generation: 1, selfSubscribe: false, chain: false, cursor: {} };
+
+function join(conv: Conversation, req: JoinRequest): Probe | CloseReason {
+  const outcome = conv.decideJoin(req);
+  if (!outcome.ok) return outcome.reason;
+  const probe = new Probe(req.accountId, req.scope, outcome.stream?.stream_id ?? null);
+  conv.admit(probe, req, outcome);
+  return probe;
+}
+
+describe('registered streams per account', () => {
+  it('one account rotating names registers at most its cap; others can still join', async () => {
+    let now = 1_000_000;
+    const conv = await conversation(() => now);
+    let refused = 0;
+    for (let i = 0; i < 200; i++) {
+      const choice = conv.streamForEmit('acc_b', `s${i}`);
+      if (!choice.ok) refused++;
+      else expect(conv.emit(choice.stream, { data: 'x' }).ok).toBe(true);
+    }
+    expect([...conv.streams.all()].filter((s) => s.owner_account_id === 'acc_b')).toHaveLength(LIMITS.streamsRegisteredPerAccount);
+    expect(refused).toBe(200 - LIMITS.streamsRegisteredPerAccount);
+    expect(conv.streamForEmit('acc_b', 's999')).toEqual({ ok: false, reason: 'concurrency_limit' });
+    // A newcomer is never locked out by someone else's streams.
+    expect(conv.streamForEmit('acc_c', 'mine').ok).toBe(true);
+    expect(join(conv, writer('acc_d'))).toBeInstanceOf(Probe);
+  });
+
+  it('retires the quietest idle stream at the cap: its name is free again, the log keeps its frames', async () => {
+    let now = 1_000_000;
+    const conv = await conversation(() => now);
+    for (let i = 0; i < LIMITS.streamsRegisteredPerAccount; i++) {
+      const c = conv.streamForEmit('acc_b', `s${i}`);
+      if (!c.ok) throw new Error(c.reason);
+      conv.emit(c.stream, { data: `from s${i}` });
+      now += 10;
+    }
+    const head = conv.head.seq;
+    now += LIMITS.streamRetireIdleMs;
+    // s0 has been quiet longest and nobody holds it: it makes room.
+    const next = conv.streamForEmit('acc_b', 'fresh');
+    expect(next.ok).toBe(true);
+    expect(conv.streams.named('s0')).toBeUndefined();
+    expect(conv.streams.named('s1')).toBeDefined();
+    expect(conv.page(1, 100).map((r) => JSON.parse(r.frame).data)).toContain('from s0');
+    expect(conv.head.seq).toBe(head);
+    // The retired name is free again (for anyone).
+    expect(conv.streamForEmit('acc_c', 's0').ok).toBe(true);
+  });
+
+  it('a held stream is never retired', async () => {
+    let now = 1_000_000;
+    const conv = await conversation(() => now);
+    const held: Probe[] = [];
+    for (let i = 0; i < LIMITS.streamsRegisteredPerAccount; i++) held.push(join(conv, writer('acc_b', `h${i}`)) as Probe);
+    now += LIMITS.streamRetireIdleMs * 10;
+    expect(conv.streamForEmit('acc_b', 'another')).toEqual({ ok: false, reason: 'concurrency_limit' });
+    expect(held.every((p) => conv.isHeld(p.streamId!))).toBe(true);
+  });
+});
+
+describe('writers keep their capacity', () => {
+  it('readers stop at their budget; writers still join in the reserve', async () => {
+    const conv = await conversation(() => 1_000_000);
+    for (let i = 0; i < LIMITS.readerConnectionsPerConversation; i++) expect(conv.restore(new Probe(null, 'read'))).toBe(true);
+    expect(join(conv, reader)).toBe('conversation_full');
+    for (let i = 0; i < LIMITS.writerReserve; i++) expect(join(conv, writer(`acc_w${i}`))).toBeInstanceOf(Probe);
+    expect(conv.connectionCount).toBe(LIMITS.connectionsPerConversation);
+    expect(join(conv, writer('acc_late'))).toBe('conversation_full');
+  });
+});
+
+describe('emit rate per account', () => {
+  it('rotating stream names does not multiply the budget', async () => {
+    const now = 1_000_000;
+    const conv = await conversation(() => now);
+    let sent = 0;
+    for (let i = 0; i < LIMITS.streamsRegisteredPerAccount; i++) {
+      const c = conv.streamForEmit('acc_b', `r${i}`);
+      if (!c.ok) throw new Error(c.reason);
+      while (conv.emit(c.stream, { data: 'x' }).ok) sent++;
+    }
+    expect(sent).toBe(LIMITS.emitBurstPerAccount);
+    // Another account's budget is its own.
+    const other = conv.streamForEmit('acc_c', 'c');
+    expect(other.ok && conv.emit(other.stream, { data: 'y' }).ok).toBe(true);
+    // A batch takes from both buckets or from neither.
+    const b = conv.streamForEmit('acc_b', 'r0');
+    if (!b.ok) throw new Error(b.reason);
+    expect(conv.emitBatch(b.stream, [{ data: 'z' }])).toEqual({ ok: false, reason: 'rate_limited' });
+  });
+});
