@@ -53,9 +53,10 @@ export class MemberRows {
     return this.sql.exec<MemberRow>('SELECT * FROM mcp_members WHERE attached = 1').toArray();
   }
 
-  /** Attached memberships not seen since `before` (ms). */
-  idleSince(before: number): MemberRow[] {
-    return this.sql.exec<MemberRow>('SELECT * FROM mcp_members WHERE attached = 1 AND last_seen <= ?', before).toArray();
+  /** Attached memberships gone quiet (decision 0109): no call since `quietBefore` and no GET stream, or no call at all since `idleBefore`. */
+  idleSince(quietBefore: number, idleBefore: number): MemberRow[] {
+    return this.sql.exec<MemberRow>(
+      'SELECT * FROM mcp_members WHERE attached = 1 AND (last_seen <= ? OR (listener IS NULL AND last_seen <= ?))', idleBefore, quietBefore).toArray();
   }
 
   save(r: MemberRow): void {
@@ -79,9 +80,9 @@ export class MemberRows {
     this.sql.exec('UPDATE mcp_members SET listener = ?, listen_tag = ?, last_seen = ? WHERE member_id = ?', r.listener, r.listen_tag, r.last_seen, r.member_id);
   }
 
-  /** Forgets the listener registered with `tag`, unless another registered since. */
-  dropListener(memberId: string, tag: string): void {
-    this.sql.exec('UPDATE mcp_members SET listener = NULL, listen_tag = NULL WHERE member_id = ? AND listen_tag = ?', memberId, tag);
+  /** Forgets the listener registered with `tag`, unless another registered since; its going counts as the last word heard (`now`). */
+  dropListener(memberId: string, tag: string, now: number): void {
+    this.sql.exec('UPDATE mcp_members SET listener = NULL, listen_tag = NULL, last_seen = MAX(last_seen, ?) WHERE member_id = ? AND listen_tag = ?', now, memberId, tag);
   }
 
   /** Detaches a membership with a reason; with `lease`, only while that lease still holds it. */
@@ -100,10 +101,12 @@ export class MemberRows {
     this.sql.exec('DELETE FROM mcp_members WHERE attached = 0 AND last_seen <= ?', before);
   }
 
-  /** The oldest `last_seen` of attached and of detached rows (null: none). */
-  oldest(): { attached: number | null; detached: number | null } {
-    const r = this.sql.exec<{ a: number | null; d: number | null }>(
-      'SELECT MIN(CASE WHEN attached = 1 THEN last_seen END) AS a, MIN(CASE WHEN attached = 0 THEN last_seen END) AS d FROM mcp_members').one();
-    return { attached: r.a, detached: r.d };
+  /** The oldest `last_seen` of attached rows with and without a GET stream, and of detached rows (null: none). */
+  oldest(): { listening: number | null; quiet: number | null; detached: number | null } {
+    const r = this.sql.exec<{ l: number | null; q: number | null; d: number | null }>(
+      `SELECT MIN(CASE WHEN attached = 1 AND listener IS NOT NULL THEN last_seen END) AS l,
+              MIN(CASE WHEN attached = 1 AND listener IS NULL THEN last_seen END) AS q,
+              MIN(CASE WHEN attached = 0 THEN last_seen END) AS d FROM mcp_members`).one();
+    return { listening: r.l, quiet: r.q, detached: r.d };
   }
 }

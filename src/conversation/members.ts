@@ -179,7 +179,7 @@ export class McpMembers {
     conn.bufferFrom = joined.seq + 1;
     row.cursor = opts.since ?? joined.seq;
     this.rows.save(row);
-    this.schedule(now + LIMITS.mcpPresenceIdleMs);
+    this.schedule(now + LIMITS.mcpPresenceQuietMs);
     // A long-poll on the connection this one replaced learns it is displaced.
     if (before && before !== conn) this.polls.wake(before);
     return ok(this.describe(conn, outcome.resumed));
@@ -302,8 +302,15 @@ export class McpMembers {
   unlisten(memberId: string, tag: string): void {
     this.doorbells.cancel(memberId, tag);
     const conn = this.live.get(memberId);
-    if (conn && conn.row.listen_tag === tag) conn.row.listener = conn.row.listen_tag = null;
-    if (this.conv.record) this.rows.dropListener(memberId, tag);
+    const now = this.clock();
+    if (conn && conn.row.listen_tag === tag) {
+      conn.row.listener = conn.row.listen_tag = null;
+      conn.row.last_seen = Math.max(conn.row.last_seen, now);
+    }
+    if (!this.conv.record) return;
+    this.rows.dropListener(memberId, tag, now);
+    // Without its GET stream the membership is present only while it keeps calling.
+    this.schedule(now + LIMITS.mcpPresenceQuietMs);
   }
 
   /**
@@ -341,13 +348,14 @@ export class McpMembers {
   // ---- collection ----
 
   /**
-   * Called from the object's alarm: memberships idle past the presence window
-   * leave (`stream_left`; their next call rejoins), rows past the retention
-   * window are forgotten. Returns when to look again, if ever.
+   * Called from the object's alarm: memberships that went quiet leave
+   * (`stream_left`; their next call rejoins) — without a GET stream after
+   * `mcpPresenceQuietMs` with no call, with one after `mcpPresenceIdleMs` —
+   * and rows past the retention window are forgotten. Returns when to look again, if ever.
    */
   collectIdle(now = this.clock()): number | undefined {
     if (!this.conv.record) return undefined;
-    for (const row of this.rows.idleSince(now - LIMITS.mcpPresenceIdleMs)) {
+    for (const row of this.rows.idleSince(now - LIMITS.mcpPresenceQuietMs, now - LIMITS.mcpPresenceIdleMs)) {
       const conn = this.live.get(row.member_id);
       if (conn) {
         this.live.delete(row.member_id);
@@ -360,7 +368,8 @@ export class McpMembers {
     this.rows.forgetBefore(now - LIMITS.mcpMemberRetainMs);
     const oldest = this.rows.oldest();
     const dues = [
-      oldest.attached === null ? undefined : oldest.attached + LIMITS.mcpPresenceIdleMs,
+      oldest.listening === null ? undefined : oldest.listening + LIMITS.mcpPresenceIdleMs,
+      oldest.quiet === null ? undefined : oldest.quiet + LIMITS.mcpPresenceQuietMs,
       oldest.detached === null ? undefined : oldest.detached + LIMITS.mcpMemberRetainMs,
     ].filter((d): d is number => d !== undefined);
     return dues.length > 0 ? Math.max(now + 1000, Math.min(...dues)) : undefined;

@@ -64,7 +64,9 @@ export const LIMITS = {
   /** `ams_recv.max`: default and upper bound of frames per call. */
   mcpRecvDefault: 100,
   mcpRecvMax: 1_000,
-  /** An MCP membership with no call (and no GET stream) for this long leaves (`stream_left`); its next call rejoins. */
+  /** An MCP membership without a GET stream and with no call for this long leaves (`stream_left`, `connected: false`); its next call rejoins. */
+  mcpPresenceQuietMs: 60 * 1000,
+  /** An MCP membership holding a GET stream (renewed every `mcpListenRenewMs`) with no call or renewal for this long leaves too. */
   mcpPresenceIdleMs: 15 * 60 * 1000,
   /** A session holding a GET stream renews its registration with the conversation (which counts as a call) this often. */
   mcpListenRenewMs: 5 * 60 * 1000,

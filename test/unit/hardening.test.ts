@@ -8,6 +8,7 @@ import { Wire, type Member } from '../../src/conversation/audience';
 import type { Connection } from '../../src/conversation/connection';
 import { Conversation } from '../../src/conversation/conversation';
 import type { JoinRequest } from '../../src/conversation/join';
+import { McpMembers } from '../../src/conversation/members';
 import { ConversationStore } from '../../src/conversation/store';
 import type { CloseReason } from '../../src/protocol/close-codes';
 import type { Scope } from '../../src/protocol/frames';
@@ -132,5 +133,36 @@ describe('emit rate per account', () => {
     const b = conv.streamForEmit('acc_b', 'r0');
     if (!b.ok) throw new Error(b.reason);
     expect(conv.emitBatch(b.stream, [{ data: 'z' }])).toEqual({ ok: false, reason: 'rate_limited' });
+  });
+});
+
+describe('MCP presence follows calls', () => {
+  it('a member that stops calling and holds no GET stream is shown gone after the quiet window; a listening one stays', async () => {
+    let now = 1_000_000;
+    let ids = 0;
+    const sql = await memorySql();
+    const conv = new Conversation(new ConversationStore(sql), { streamId: () => `str_${++ids}`, streamName: () => `auto-${ids}` }, () => now);
+    conv.create({ ...record }, { stream_id: 'str_minted', stream_name: 'minted', owner_account_id: 'acc_a', metadata: {}, created_at: record.created_at, connected_once: false });
+    const members = new McpMembers(conv, sql, () => {}, async () => true, () => now);
+    const claims = { conversation_id: 'conv_1', scope: 'write' as const, generation: 1 };
+    const quiet = members.join({ claims, account_id: 'acc_q', stream_name: 'quiet' });
+    const listening = members.join({ claims, account_id: 'acc_l', stream_name: 'listening' });
+    if (!quiet.ok || !listening.ok) throw new Error('join refused');
+    expect(members.listen(listening.value.ref, { object: 'obj', tag: 'tag1' }).ok).toBe(true);
+    const connected = () => Object.fromEntries((conv.inspect().streams as Array<{ stream_name: string; connected: boolean }>).map((s) => [s.stream_name, s.connected]));
+    now += LIMITS.mcpPresenceQuietMs - 1_000;
+    members.collectIdle();
+    expect(connected()).toMatchObject({ quiet: true, listening: true });
+    now += 2_000;
+    members.collectIdle();
+    expect(connected()).toMatchObject({ quiet: false, listening: true });
+    // Its next call rejoins it.
+    expect(members.send(quiet.value.ref, { data: 'back' }).ok).toBe(true);
+    expect(connected()).toMatchObject({ quiet: true });
+    // When the GET stream goes, the quiet window runs from then.
+    members.unlisten(listening.value.ref.member_id, 'tag1');
+    now += LIMITS.mcpPresenceQuietMs + 1_000;
+    members.collectIdle();
+    expect(connected()).toMatchObject({ quiet: false, listening: false });
   });
 });
