@@ -15,6 +15,8 @@ export type MemberRow = {
   stream_id: string | null;
   scope: Scope;
   generation: number;
+  /** When the magic link it descends from expires (unix seconds); null: never. */
+  expires_at: number | null;
   self_subscribe: number;
   /** The last seq ams_recv returned (next_since). */
   cursor: number;
@@ -38,6 +40,8 @@ export class MemberRows {
     // Tables written before doorbells existed lack the listener columns.
     const columns = new Set(sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('mcp_members')`).toArray().map((c) => c.name));
     for (const c of ['listener', 'listen_tag']) if (!columns.has(c)) sql.exec(`ALTER TABLE mcp_members ADD COLUMN ${c} TEXT`);
+    // And before memberships expired with their links.
+    if (!columns.has('expires_at')) sql.exec('ALTER TABLE mcp_members ADD COLUMN expires_at INTEGER');
   }
 
   get(memberId: string): MemberRow | undefined {
@@ -61,10 +65,10 @@ export class MemberRows {
 
   save(r: MemberRow): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended, listener, listen_tag)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended, listener, listen_tag, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       r.member_id, r.lease, r.account_id, r.stream_id, r.scope, r.generation, r.self_subscribe, r.cursor, r.epoch, r.last_seen, r.attached, r.ended,
-      r.listener, r.listen_tag);
+      r.listener, r.listen_tag, r.expires_at);
   }
 
   touch(r: MemberRow, now: number): void {

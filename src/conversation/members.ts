@@ -14,7 +14,7 @@ import { ulid } from 'ulid';
 import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject, LoggedFrame } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import { claimsValid } from './admission';
+import { claimsValid, expired, sameMint } from './admission';
 import type { Conversation } from './conversation';
 import { Doorbells, type Ring } from './doorbell';
 import type { JoinRequest } from './join';
@@ -125,16 +125,19 @@ export class McpMembers {
       selfSubscribe: scope === 'write' && a.self_subscribe === true,
       chain: false,
       cursor: {},
-    }, { since: a.since });
+    }, { since: a.since, expiresAt: a.claims!.expires_at ?? null });
   }
 
   private resume(a: JoinArgs): Outcome<Joined> {
     const r = this.conv.record!;
-    const { conversation_id, member_id, account_id, generation } = a.resume!;
-    if (conversation_id !== r.conversation_id) return fail('resume_key_mismatch', 'The resume_key is for an earlier conversation at this address.');
+    const { conversation_id, member_id, account_id, generation, epoch } = a.resume!;
+    if (conversation_id !== r.conversation_id || !sameMint(epoch, r)) return fail('resume_key_mismatch', 'The resume_key is for an earlier conversation at this address.');
     if (generation !== r.generation) return fail('invalid_magic_link', 'The resume_key was issued under a magic link that has since been revoked.');
+    if (expired(a.resume!.expires_at, this.clock())) return fail('invalid_magic_link', 'The resume_key expired with the magic link it was issued under.');
     const row = this.rows.get(member_id);
     if (row && row.account_id !== account_id) return fail('resume_key_mismatch');
+    // A key of the first format carries no expiry: the membership keeps the one it was admitted with.
+    const expiresAt = a.resume!.expires_at ?? (epoch === undefined ? row?.expires_at ?? null : null);
     const since = a.since ?? row?.cursor;
     const live = this.live.get(member_id);
     if (live && row && row.attached === 1) {
@@ -146,21 +149,22 @@ export class McpMembers {
       live.row.lease = newLease();
       live.row.cursor = since ?? live.row.cursor;
       live.row.last_seen = this.clock();
+      live.row.expires_at = expiresAt;
       this.rows.save(live.row);
       this.polls.wake(live);
       return ok(this.describe(live, true));
     }
     const selfSubscribe = row ? row.self_subscribe === 1 : a.self_subscribe === true;
     if (member_id.startsWith('obs_')) {
-      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since });
+      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since, expiresAt });
     }
     const s = this.conv.streams.get(member_id);
     if (!s || s.owner_account_id !== account_id) return fail('resume_key_mismatch');
-    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since });
+    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since, expiresAt });
   }
 
   /** Admits a membership through the same decision as a WebSocket, then records it. */
-  private attach(jr: JoinRequest, opts: { memberId?: string; since?: number; lease?: string; listener?: Listener | null }): Outcome<Joined> {
+  private attach(jr: JoinRequest, opts: { memberId?: string; since?: number; lease?: string; listener?: Listener | null; expiresAt: number | null }): Outcome<Joined> {
     const outcome = this.conv.decideJoin(jr);
     if (!outcome.ok) return fail(outcome.reason);
     const now = this.clock();
@@ -169,7 +173,7 @@ export class McpMembers {
       member_id: id, lease: opts.lease ?? newLease(), account_id: jr.accountId, stream_id: outcome.stream?.stream_id ?? null,
       scope: jr.scope, generation: jr.generation, self_subscribe: jr.selfSubscribe ? 1 : 0, cursor: 0,
       epoch: this.conv.record!.epoch, last_seen: now, attached: 1, ended: null,
-      listener: opts.listener?.object ?? null, listen_tag: opts.listener?.tag ?? null,
+      listener: opts.listener?.object ?? null, listen_tag: opts.listener?.tag ?? null, expires_at: opts.expiresAt,
     };
     const conn = this.connectionOf(row);
     const before = this.live.get(id);
@@ -180,6 +184,8 @@ export class McpMembers {
     row.cursor = opts.since ?? joined.seq;
     this.rows.save(row);
     this.schedule(now + LIMITS.mcpPresenceQuietMs);
+    // The object's alarm closes it when its link expires (decision 0104).
+    if (opts.expiresAt !== null) this.schedule(opts.expiresAt * 1000);
     // A long-poll on the connection this one replaced learns it is displaced.
     if (before && before !== conn) this.polls.wake(before);
     return ok(this.describe(conn, outcome.resumed));
@@ -203,6 +209,7 @@ export class McpMembers {
       seq: this.conv.head.seq,
       epoch: r.epoch,
       generation: r.generation,
+      ...(row.expires_at !== null ? { expires_at: row.expires_at } : {}),
       cursor: row.cursor,
     };
   }
@@ -215,6 +222,12 @@ export class McpMembers {
     if (!row || row.lease === null) return fail('not_joined', undefined, true);
     if (row.lease !== ref.lease) return fail('stream_displaced', undefined, true);
     const conn = this.live.get(row.member_id);
+    if (expired(row.expires_at, this.clock())) {
+      // Its link expired: it ends as the alarm would have ended it (decision 0104).
+      if (conn && row.attached === 1) this.conv.closeWhere((c) => c === conn, 'invalid_magic_link');
+      else this.rows.ended(row.member_id, 'invalid_magic_link');
+      return fail('invalid_magic_link', 'The magic link this membership was admitted with has expired.', true);
+    }
     if (conn && row.attached === 1) return ok(conn);
     if (row.ended !== 'idle' && row.attached !== 1) return fail(row.ended as MemberErrorCode, undefined, true);
     if (row.generation !== r.generation) return fail('invalid_magic_link', undefined, true);
@@ -222,7 +235,7 @@ export class McpMembers {
     const back = this.attach({
       accountId: row.account_id, scope: row.scope, generation: row.generation, streamName: s?.stream_name,
       selfSubscribe: row.self_subscribe === 1, chain: false, cursor: {},
-    }, { memberId: row.member_id, since: row.cursor, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null });
+    }, { memberId: row.member_id, since: row.cursor, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null, expiresAt: row.expires_at });
     if (!back.ok) return back as Outcome<McpConnection>;
     return ok(this.live.get(row.member_id)!);
   }

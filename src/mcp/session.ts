@@ -179,6 +179,7 @@ export class McpSession {
     const v = out.value;
     const resume_key = signResumeKey(secretsOf(this.env).linkSecret, {
       ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, member_id: v.ref.member_id, account_id: v.account_id, generation: v.generation,
+      epoch: v.epoch, ...(v.expires_at !== undefined ? { expires_at: v.expires_at } : {}),
     });
     this.state.joined = {
       ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, ref: v.ref, account_id: v.account_id,
