@@ -74,4 +74,8 @@ export const LIMITS = {
   mcpMemberRetainMs: 24 * 60 * 60 * 1000,
   /** An MCP session unused for this long is deleted; its id then answers 404 and the client initializes again. */
   mcpSessionIdleMs: 24 * 60 * 60 * 1000,
+  /** The same for a session that holds no membership (never joined, or left). */
+  mcpSessionUnjoinedIdleMs: 10 * 60 * 1000,
+  /** What an MCP session stores of its `initialize` (protocol version, capabilities, client info; nothing else) → 400 with a JSON-RPC error. */
+  mcpInitStoredBytes: 4 * 1024,
 } as const;
