@@ -333,10 +333,10 @@ export const connectionCap: Scenario = {
     sockets.push(...again);
     await closedWith(w.open(conv.observer_link), 'conversation_full', 'over the cap again');
     await intact();
-    for (const s of [...sockets, ...writers]) s.close();
     for (const ac of tails) ac.abort();
-    await w.connectionsReach(A, conv.alias, base + tails.length);
-    await w.tailsGone(A, conv.alias, base, () => beat());
+    await w.tailsGone(A, conv.alias, cap - tails.length, () => beat());
+    for (const s of [...sockets, ...writers]) s.close();
+    await w.connectionsReach(A, conv.alias, base);
     await intact();
     return { cap, reader_budget: readerCap, writers_in_reserve: writers.length, refused: 3, readmitted: 10 };
   },
