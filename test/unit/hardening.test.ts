@@ -3,6 +3,7 @@
  * account (and their retirement), the readers' budget that keeps room for
  * writers, and the emit rate per account across all its streams.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Wire, type Member } from '../../src/conversation/audience';
 import type { Connection } from '../../src/conversation/connection';
@@ -165,4 +166,66 @@ describe('MCP presence follows calls', () => {
     members.collectIdle();
     expect(connected()).toMatchObject({ quiet: false, listening: false });
   });
+});
+
+describe('fuzz: registry, capacity and rate under random traffic', () => {
+  type Op =
+    | { kind: 'emit'; account: number; name: number; n: number }
+    | { kind: 'join'; account: number; name: number | null; read: boolean }
+    | { kind: 'leave'; pick: number }
+    | { kind: 'wait'; ms: number };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constant('emit' as const), account: fc.integer({ min: 0, max: 3 }), name: fc.integer({ min: 0, max: 30 }), n: fc.integer({ min: 1, max: 1_500 }) }),
+    fc.record({ kind: fc.constant('join' as const), account: fc.integer({ min: 0, max: 3 }), name: fc.option(fc.integer({ min: 0, max: 30 })), read: fc.boolean() }),
+    fc.record({ kind: fc.constant('leave' as const), pick: fc.nat() }),
+    fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 90_000 }) }),
+  );
+
+  it('no account ever registers more than its cap, readers never take the writers\' reserve, and an account never beats its bucket', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 80 }), async (ops) => {
+      let now = 1_000_000;
+      const conv = await conversation(() => now);
+      const live: Probe[] = [];
+      // Start near the readers' budget, so joins cross it.
+      for (let i = 0; i < LIMITS.readerConnectionsPerConversation - 5; i++) {
+        const p = new Probe(null, 'read');
+        conv.restore(p);
+        live.push(p);
+      }
+      // Tokens each account got logged, and the most its bucket could have allowed.
+      const logged = new Map<string, number>();
+      let elapsed = 0;
+      for (const o of ops) {
+        if (o.kind === 'wait') {
+          now += o.ms;
+          elapsed += o.ms;
+        } else if (o.kind === 'emit') {
+          const acc = `acc_${o.account}`;
+          const c = conv.streamForEmit(acc, `n${o.account}-${o.name}`);
+          if (!c.ok) {
+            expect(c.reason).toBe('concurrency_limit');
+            expect([...conv.streams.all()].filter((st) => st.owner_account_id === acc).length).toBe(LIMITS.streamsRegisteredPerAccount);
+            continue;
+          }
+          const out = conv.emitBatch(c.stream, Array.from({ length: o.n }, () => ({ data: 'x' })));
+          if (Array.isArray(out)) logged.set(acc, (logged.get(acc) ?? 0) + o.n);
+        } else if (o.kind === 'join') {
+          const got = join(conv, o.read ? reader : writer(`acc_${o.account}`, o.name === null ? undefined : `n${o.account}-${o.name}`));
+          if (got instanceof Probe) live.push(got);
+          // A writer is refused for room only when the conversation is full; readers only at their budget.
+          else if (got === 'conversation_full' && !o.read) expect(conv.connectionCount).toBe(LIMITS.connectionsPerConversation);
+          else if (got === 'conversation_full') expect(live.filter((p) => p.scope === 'read').length).toBe(LIMITS.readerConnectionsPerConversation);
+        } else if (live.length > 0) {
+          const [gone] = live.splice(o.pick % live.length, 1);
+          conv.leave(gone);
+        }
+        for (let a = 0; a < 4; a++) {
+          const acc = `acc_${a}`;
+          expect([...conv.streams.all()].filter((st) => st.owner_account_id === acc).length).toBeLessThanOrEqual(LIMITS.streamsRegisteredPerAccount);
+          expect(logged.get(acc) ?? 0).toBeLessThanOrEqual(LIMITS.emitBurstPerAccount + (elapsed * LIMITS.emitRatePerAccountPerSecond) / 1000);
+        }
+        expect(live.filter((p) => p.scope === 'read').length).toBeLessThanOrEqual(LIMITS.readerConnectionsPerConversation);
+      }
+    }), { numRuns: 40 });
+  }, 60_000);
 });
