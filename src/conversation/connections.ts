@@ -79,6 +79,8 @@ export class SseConnection implements Connection {
   readonly receipts = false;
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   private ended = false;
+  /** The reconnect delay rides on the first event: a block holding only `retry:` is an empty event to some clients. */
+  private retry = 'retry: 2000\n';
   constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void,
     readonly expiresAt?: number) {
     this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.SseChain : Wire.Sse };
@@ -86,6 +88,10 @@ export class SseConnection implements Connection {
   }
   send(text: string): void {
     if (this.ended) return;
+    if (this.retry && !text.startsWith(':')) {
+      text = this.retry + text;
+      this.retry = '';
+    }
     this.writer.write(utf8(text)).catch(() => this.end());
   }
   close(reason: CloseReason): void {
