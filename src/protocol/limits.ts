@@ -79,6 +79,9 @@ export const LIMITS = {
   mcpSessionIdleMs: 24 * 60 * 60 * 1000,
   /** The same for a session that holds no membership (never joined, or left). */
   mcpSessionUnjoinedIdleMs: 10 * 60 * 1000,
+  /** MCP sessions one client (IP, IPv6 /64) may open: burst, then this many per hour → HTTP 429 with a JSON-RPC error and Retry-After. */
+  mcpSessionsBurst: 100,
+  mcpSessionsPerHour: 600,
   /** What an MCP session stores of its `initialize` (protocol version, capabilities, client info; nothing else) → 400 with a JSON-RPC error. */
   mcpInitStoredBytes: 4 * 1024,
 } as const;

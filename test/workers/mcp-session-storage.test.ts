@@ -5,17 +5,21 @@
  */
 import { env, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { app } from '../../src/app';
+import type { Env } from '../../src/control/env';
 import { LIMITS } from '../../src/protocol/limits';
 import { ORIGIN } from '../fuzz/workerd';
 
 const ACCEPT = 'application/json, text/event-stream';
 
-function initialize(params: Record<string, unknown>): Promise<Response> {
-  return SELF.fetch(`${ORIGIN}/mcp`, {
+function initialize(params: Record<string, unknown>, ip?: string): Promise<Response> {
+  const init = {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: ACCEPT },
+    headers: { 'content-type': 'application/json', accept: ACCEPT, ...(ip ? { 'cf-connecting-ip': ip } : {}) },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'pad', version: '1' }, ...params } }),
-  });
+  };
+  // With a client address, straight into the app (the test pool's own fetch sets the address itself).
+  return ip ? Promise.resolve(app.fetch(new Request(`${ORIGIN}/mcp`, init), env as unknown as Env)) : SELF.fetch(`${ORIGIN}/mcp`, init);
 }
 
 async function stored(sessionId: string): Promise<{ bytes: number; alarm: number | null; text: string }> {
@@ -49,4 +53,33 @@ describe('what an MCP initialize stores', () => {
     expect(body.error.message).toContain(`${LIMITS.mcpInitStoredBytes} bytes`);
     expect(res.headers.get('mcp-session-id')).toBeNull();
   });
+});
+
+describe('MCP sessions per client', () => {
+  it(`opens ${LIMITS.mcpSessionsBurst} for one client, then answers 429 with Retry-After and creates none; another client is not affected`, async () => {
+    const ip = `198.51.100.${1 + Math.floor(Math.random() * 250)}`;
+    const started = Date.now();
+    let opened = 0;
+    let refused: Response | undefined;
+    while (!refused && opened < LIMITS.mcpSessionsBurst + 50) {
+      const res = await initialize({}, ip);
+      if (res.status === 429) refused = res;
+      else {
+        expect(res.status, `session ${opened + 1}`).toBe(200);
+        await res.text();
+        opened++;
+      }
+    }
+    // The burst, plus what refilled meanwhile (one per 3600/perHour s).
+    const refill = Math.ceil(((Date.now() - started) / 3_600_000) * LIMITS.mcpSessionsPerHour);
+    expect(opened).toBeGreaterThanOrEqual(LIMITS.mcpSessionsBurst);
+    expect(opened).toBeLessThanOrEqual(LIMITS.mcpSessionsBurst + refill);
+    expect(refused).toBeDefined();
+    expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(refused!.headers.get('mcp-session-id')).toBeNull();
+    expect(((await refused!.json()) as { error: { message: string } }).error.message).toContain('too many MCP sessions');
+    const other = await initialize({}, '203.0.113.77');
+    expect(other.status).toBe(200);
+    await other.text();
+  }, 60_000);
 });
