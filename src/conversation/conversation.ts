@@ -113,7 +113,7 @@ export class Conversation {
   decideJoin(req: JoinRequest): JoinOutcome {
     if (this.connections.size >= LIMITS.connectionsPerConversation) return { ok: false, reason: 'conversation_full' };
     // Readers have their own budget, so the writers' reserve is always left to writers.
-    if (req.scope === 'read' && this.readers() >= LIMITS.readerConnectionsPerConversation) return { ok: false, reason: 'conversation_full' };
+    if (req.scope === 'read' && [...this.connections].filter((c) => c.scope === 'read').length >= LIMITS.readerConnectionsPerConversation) return { ok: false, reason: 'conversation_full' };
     let stream: StreamRecord | null = null;
     let resumed = false;
     let takeover: Connection | null = null;
@@ -156,10 +156,6 @@ export class Conversation {
       newStreamId: this.ids.streamId, newStreamName: this.ids.streamName, now: new Date(now).toISOString(),
       retirable: (owned: StreamRecord[]) => this.activity.pick(owned, (id) => this.holders.has(id), now),
     };
-  }
-
-  private readers(): number {
-    return [...this.connections].filter((c) => c.scope === 'read').length;
   }
 
   /** Forgets a quiet stream so its account may register another (decision 0106); the log keeps its frames. */
