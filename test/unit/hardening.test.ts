@@ -5,7 +5,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { signLink, verifyLink } from '../../src/control/links';
+import { claimsValid } from '../../src/conversation/admission';
 import { Wire, type Member } from '../../src/conversation/audience';
+import { signResumeKey, verifyResumeKey } from '../../src/mcp/resume-key';
 import type { Connection } from '../../src/conversation/connection';
 import { Conversation } from '../../src/conversation/conversation';
 import type { JoinRequest } from '../../src/conversation/join';
@@ -228,4 +231,38 @@ describe('fuzz: registry, capacity and rate under random traffic', () => {
       }
     }), { numRuns: 40 });
   }, 60_000);
+});
+
+describe('links and resume keys carry their mint', () => {
+  const SECRET = 's'.repeat(40);
+  const claims = { conversation_id: 'conv_01hzzzzzzzzzzzzzzzzzzzzzzz', scope: 'write' as const, generation: 1, epoch: '01j0epochepochepochepochep' };
+
+  it('a token names its epoch and is void under any other; the first format still verifies without one', () => {
+    const t = signLink(SECRET, 'ns', 'room', claims);
+    expect(t.split('.')).toHaveLength(5);
+    expect(verifyLink(SECRET, 'ns', 'room', t, 0)).toEqual({ ok: true, claims: { ...claims, expires_at: undefined } });
+    const parts = t.split('.');
+    parts[3] = '01j0otherotherotherotherot';
+    expect(verifyLink(SECRET, 'ns', 'room', parts.join('.'), 0)).toEqual({ ok: false, why: 'bad_signature' });
+    // Dropping the epoch does not make a first-format token: the tag is over another label.
+    expect(verifyLink(SECRET, 'ns', 'room', [...t.split('.').slice(0, 3), t.split('.')[4]].join('.'), 0)).toEqual({ ok: false, why: 'bad_signature' });
+    const legacy = signLink(SECRET, 'ns', 'room', { ...claims, epoch: undefined });
+    expect(verifyLink(SECRET, 'ns', 'room', legacy, 0)).toMatchObject({ ok: true, claims: { generation: 1 } });
+  });
+
+  it('the conversation accepts its own epoch, and the first format only when minted before links carried it', () => {
+    const rec = { ...record, epoch: claims.epoch, conversation_id: claims.conversation_id };
+    expect(claimsValid(claims, { ...rec, links_bind_epoch: true })).toBe(true);
+    expect(claimsValid({ ...claims, epoch: 'other' }, { ...rec, links_bind_epoch: true })).toBe(false);
+    expect(claimsValid({ ...claims, epoch: undefined }, { ...rec, links_bind_epoch: true })).toBe(false);
+    expect(claimsValid({ ...claims, epoch: undefined }, rec)).toBe(true);
+  });
+
+  it('a resume key carries epoch and expiry; keys of the first format still verify', () => {
+    const base = { ns: 'ns', alias: 'room', conversation_id: claims.conversation_id, member_id: 'str_1', account_id: 'acc_1', generation: 3 };
+    const key = signResumeKey(SECRET, { ...base, epoch: claims.epoch, expires_at: 1_900_000_000 });
+    expect(verifyResumeKey(SECRET, key)).toEqual({ ...base, epoch: claims.epoch, expires_at: 1_900_000_000 });
+    expect(verifyResumeKey(SECRET, signResumeKey(SECRET, { ...base, epoch: claims.epoch }))).toEqual({ ...base, epoch: claims.epoch });
+    expect(verifyResumeKey(SECRET, signResumeKey(SECRET, base))).toEqual(base);
+  });
 });
