@@ -125,7 +125,7 @@ export class McpMembers {
       selfSubscribe: scope === 'write' && a.self_subscribe === true,
       chain: false,
       cursor: {},
-    }, { since: a.since, expiresAt: a.claims!.expires_at ?? null });
+    }, { since: a.since, lease: a.lease, expiresAt: a.claims!.expires_at ?? null });
   }
 
   private resume(a: JoinArgs): Outcome<Joined> {
@@ -143,24 +143,29 @@ export class McpMembers {
     if (live && row && row.attached === 1) {
       // The membership moves to the new session: a new lease, nothing on the wire.
       // The session listening until now is rung to learn it was displaced; the new one registers its own GET.
-      this.bell(live.row, true);
-      live.row.listener = null;
-      live.row.listen_tag = null;
-      live.row.lease = newLease();
+      // A stateless holder asking again with the lease it already holds displaces nobody.
+      const lease = a.lease ?? newLease();
+      const moved = live.row.lease !== lease;
+      if (moved) {
+        this.bell(live.row, true);
+        live.row.listener = null;
+        live.row.listen_tag = null;
+      }
+      live.row.lease = lease;
       live.row.cursor = since ?? live.row.cursor;
       live.row.last_seen = this.clock();
       live.row.expires_at = expiresAt;
       this.rows.save(live.row);
-      this.polls.wake(live);
+      if (moved) this.polls.wake(live);
       return ok(this.describe(live, true));
     }
     const selfSubscribe = row ? row.self_subscribe === 1 : a.self_subscribe === true;
     if (member_id.startsWith('obs_')) {
-      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since, expiresAt });
+      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since, lease: a.lease, expiresAt });
     }
     const s = this.conv.streams.get(member_id);
     if (!s || s.owner_account_id !== account_id) return fail('resume_key_mismatch');
-    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since, expiresAt });
+    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since, lease: a.lease, expiresAt });
   }
 
   /** Admits a membership through the same decision as a WebSocket, then records it. */
