@@ -16,6 +16,8 @@ export interface SocketAttachment {
   stream_id: string | null;
   scope: Scope;
   generation: number;
+  /** When its magic link expires (unix seconds); absent: never. */
+  expires_at?: number;
   self_subscribe: boolean;
   receipts: boolean;
   chain: boolean;
@@ -32,6 +34,7 @@ export class SocketConnection implements Connection {
   get streamId() { return this.att.stream_id; }
   get scope() { return this.att.scope; }
   get generation() { return this.att.generation; }
+  get expiresAt() { return this.att.expires_at; }
   get receipts() { return this.att.receipts; }
   send(text: string): void {
     try {
@@ -78,7 +81,8 @@ export class SseConnection implements Connection {
   private ended = false;
   /** The reconnect delay rides on the first event: a block holding only `retry:` is an empty event to some clients. */
   private retry = 'retry: 2000\n';
-  constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void) {
+  constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void,
+    readonly expiresAt?: number) {
     this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.SseChain : Wire.Sse };
     this.keepAlive = setInterval(() => this.send(': keep-alive\n\n'), LIMITS.sseKeepAliveMs);
   }

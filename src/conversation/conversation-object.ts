@@ -14,7 +14,7 @@ import type { CloseReason } from '../protocol/close-codes';
 import { errorResponse } from '../protocol/errors';
 import { parseClientFrame, PING_FRAME, PONG_FRAME, type JsonObject } from '../protocol/frames';
 import { isAcceptableMetadata } from '../protocol/validate';
-import { ADMISSION_HEADER, connectVerdict, type Admission } from './admission';
+import { ADMISSION_HEADER, closeExpired, connectVerdict, expired, type Admission } from './admission';
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import { Conversation } from './conversation';
 import { inspectConversation } from './inspect';
@@ -150,6 +150,7 @@ export class ConversationObject extends DurableObject<Env> {
         case '/connect':
           return this.openSocket(admission);
         case '/events':
+          if (admission.claims?.expires_at !== undefined) void this.alarmBy(admission.claims.expires_at * 1000);
           return openEvents(this.conv, admission, (c) => {
             this.conv.leave(c);
             this.afterLeave();
@@ -187,7 +188,10 @@ export class ConversationObject extends DurableObject<Env> {
     const att: SocketAttachment = {
       v: 1, account_id: req.accountId, stream_id: outcome.stream?.stream_id ?? null, scope: req.scope,
       generation: req.generation, self_subscribe: req.selfSubscribe, receipts: a.receipts, chain: a.integrity,
+      ...(claims.expires_at !== undefined ? { expires_at: claims.expires_at } : {}),
     };
+    // Its link's expiry ends it (decision 0104): the alarm closes what is still open then.
+    if (claims.expires_at !== undefined) void this.alarmBy(claims.expires_at * 1000);
     server.serializeAttachment(att);
     const conn = new SocketConnection(server, att);
     this.sockets.set(server, conn);
@@ -243,6 +247,7 @@ export class ConversationObject extends DurableObject<Env> {
     if (!parsed.ok) return this.drop(conn, parsed.reason);
     const frame = parsed.frame;
     if (frame.type === 'ping') return conn.send(PONG_FRAME);
+    if (expired(conn.expiresAt, Date.now())) return this.drop(conn, 'invalid_magic_link');
     const stream = this.conv.writableStream(conn);
     if (!stream) return this.drop(conn, 'read_only');
     if (frame.type === 'token') {
@@ -304,7 +309,7 @@ export class ConversationObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await this.guard('alarm', async () => {
       if (!this.conv.record) return;
-      const next = [this.conv.trim(), this.mcp.collectIdle()].filter((t): t is number => t !== undefined);
+      const next = [this.conv.trim(), this.mcp.collectIdle(), closeExpired(this.conv, Date.now())].filter((t): t is number => t !== undefined);
       if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
     }, () => void this.alarmBy(Date.now() + ALARM_RETRY_MS));
   }

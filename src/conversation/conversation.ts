@@ -18,9 +18,10 @@ import { LIMITS } from '../protocol/limits';
 import { Membership } from './audience';
 import { canonicalFrame, canonicalToken, chainStep } from '../protocol/chain';
 import type { Connection } from './connection';
-import { TokenBucket } from './rate';
+import { EmitRates } from './rate';
+import { StreamActivity } from './retire';
 import { planResume, type LogWindow } from './resume';
-import { chooseStream, StreamTable, type StreamChoice } from './streams';
+import { chooseStream, peerOf, StreamTable, type StreamChoice } from './streams';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import type { ConversationStore, Head, LogRow } from './store';
 import type { EmitInput, EmitOutcome, Ids, JoinOutcome, JoinRequest } from './join';
@@ -34,7 +35,9 @@ export class Conversation {
   /** The connection holding each connected stream. */
   private readonly holders = new Map<string, Connection>();
   private readonly connections = new Set<Connection>();
-  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly rates = new EmitRates();
+  /** When each stream was last held, released or written on: what retirement goes by. */
+  readonly activity: StreamActivity;
   /** Per stream, its last frame when that is a token without `end`: an utterance still open (what `ams_send` ends first). */
   private readonly unended = new Map<string, { seq: number; ts: number }>();
   private appendsSinceTrim = 0;
@@ -43,6 +46,7 @@ export class Conversation {
     this.current = store.loadRecord();
     this.top = store.loadHead();
     this.streams = new StreamTable(store.loadStreams());
+    this.activity = new StreamActivity(clock());
   }
 
   /** The conversation's record; undefined when nothing lives at this address. */
@@ -115,9 +119,12 @@ export class Conversation {
   /** Decides admission for a connection that passed the link and credential checks. */
   decideJoin(req: JoinRequest): JoinOutcome {
     if (this.connections.size >= LIMITS.connectionsPerConversation) return { ok: false, reason: 'conversation_full' };
+    // Readers have their own budget, so the writers' reserve is always left to writers.
+    if (req.scope === 'read' && [...this.connections].filter((c) => c.scope === 'read').length >= LIMITS.readerConnectionsPerConversation) return { ok: false, reason: 'conversation_full' };
     let stream: StreamRecord | null = null;
     let resumed = false;
     let takeover: Connection | null = null;
+    let retire: StreamRecord | undefined;
     if (req.scope === 'write' && req.accountId) {
       const choice = chooseStream(
         { accountId: req.accountId, name: req.streamName, metadata: req.streamMetadata },
@@ -125,12 +132,13 @@ export class Conversation {
       );
       if (!choice.ok) return { ok: false, reason: choice.reason };
       stream = choice.stream;
+      retire = choice.retire;
       resumed = choice.takeover || stream.connected_once;
       takeover = choice.takeover ? this.holders.get(stream.stream_id)! : null;
     }
     const plan = planResume(req.cursor, this.window());
     if (plan.kind === 'invalid') return { ok: false, reason: 'invalid_cursor' };
-    return { ok: true, stream, resumed, takeover, plan };
+    return { ok: true, stream, resumed, takeover, plan, ...(retire ? { retire } : {}) };
   }
 
   /**
@@ -141,6 +149,7 @@ export class Conversation {
    */
   streamForEmit(accountId: string, name?: string, metadata?: JsonObject): StreamChoice {
     const choice = chooseStream({ accountId, name, metadata }, { table: this.streams, isHeld: () => false, heldBy: () => 0, ...this.newStreams() });
+    if (choice.ok && choice.retire) this.retire(choice.retire);
     if (choice.ok && !this.streams.get(choice.stream.stream_id)) {
       this.streams.put(choice.stream);
       this.store.saveStream(choice.stream);
@@ -149,7 +158,19 @@ export class Conversation {
   }
 
   private newStreams() {
-    return { newStreamId: this.ids.streamId, newStreamName: this.ids.streamName, now: new Date(this.clock()).toISOString() };
+    const now = this.clock();
+    return {
+      newStreamId: this.ids.streamId, newStreamName: this.ids.streamName, now: new Date(now).toISOString(),
+      retirable: (owned: StreamRecord[]) => this.activity.pick(owned, (id) => this.holders.has(id), now),
+    };
+  }
+
+  /** Forgets a quiet stream so its account may register another (decision 0106); the log keeps its frames. */
+  private retire(s: StreamRecord): void {
+    this.streams.remove(s.stream_id);
+    this.store.deleteStream(s.stream_id);
+    this.rates.forget(s.stream_id);
+    this.activity.forget(s.stream_id);
   }
 
   /** The stream a live connection may write on: its own, held with a write link; undefined when it may not write. */
@@ -165,6 +186,7 @@ export class Conversation {
    */
   admit(conn: Connection, req: JoinRequest, outcome: Extract<JoinOutcome, { ok: true }>): JoinedFrame {
     const { stream, takeover, plan } = outcome;
+    if (outcome.retire) this.retire(outcome.retire);
     if (stream) {
       const metadataChanged = takeover !== null && req.streamMetadata !== undefined
         && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata);
@@ -178,6 +200,7 @@ export class Conversation {
         takeover.close('stream_displaced');
       }
       this.holders.set(stream.stream_id, conn);
+      this.activity.touch(stream.stream_id, this.clock());
       this.store.saveHeld(this.holders.keys());
       if (!wasConnected) this.announce('stream_joined', stream);
       else if (metadataChanged) this.announce('stream_metadata', stream);
@@ -229,6 +252,7 @@ export class Conversation {
     this.membership.remove(conn.member);
     if (conn.streamId && this.holders.get(conn.streamId) === conn) {
       this.holders.delete(conn.streamId);
+      this.activity.touch(conn.streamId, this.clock());
       this.store.saveHeld(this.holders.keys());
     }
   }
@@ -253,15 +277,14 @@ export class Conversation {
 
   /** Emits one token on a stream owned by the caller; `receiptTo` gets the receipt if it asked. */
   emit(stream: StreamRecord, input: EmitInput, receiptTo?: Connection): EmitOutcome {
-    const bucket = this.bucketOf(stream.stream_id);
-    if (!bucket.take(1, this.clock())) return { ok: false, reason: 'rate_limited' };
+    if (!this.rates.take(stream.stream_id, stream.owner_account_id, 1, this.clock())) return { ok: false, reason: 'rate_limited' };
     return this.emitChecked(stream, input, receiptTo);
   }
 
   /** Emits a batch all-or-nothing: every token is checked (rate included) before the first is logged. */
   emitBatch(stream: StreamRecord, inputs: EmitInput[]): EmitOutcome[] | { ok: false; reason: 'rate_limited' | 'malformed_frame' } {
     for (const input of inputs) if (!this.refValid(input.ref)) return { ok: false, reason: 'malformed_frame' };
-    if (!this.bucketOf(stream.stream_id).take(inputs.length, this.clock())) return { ok: false, reason: 'rate_limited' };
+    if (!this.rates.take(stream.stream_id, stream.owner_account_id, inputs.length, this.clock())) return { ok: false, reason: 'rate_limited' };
     return inputs.map((input) => this.emitChecked(stream, input));
   }
 
@@ -297,6 +320,7 @@ export class Conversation {
     if (input.ref !== undefined) frame.ref = input.ref;
     if (input.end === true) frame.end = true;
     const chain = this.append(frame, input.id ?? null);
+    this.activity.touch(stream.stream_id, this.clock());
     if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(seq, input.id, chain, receiptTo.member.wire, false)));
     return { ok: true, seq, chain, duplicate: false };
   }
@@ -306,12 +330,6 @@ export class Conversation {
     this.streams.put(stream);
     this.store.saveStream(stream);
     return this.announce('stream_metadata', stream);
-  }
-
-  private bucketOf(streamId: string): TokenBucket {
-    let bucket = this.buckets.get(streamId);
-    if (!bucket) this.buckets.set(streamId, bucket = new TokenBucket(LIMITS.emitRatePerSecond, LIMITS.emitBurst, this.clock()));
-    return bucket;
   }
 
   /** Logs a stream's arrival, departure or new metadata; returns its seq. */
@@ -386,8 +404,4 @@ export class Conversation {
     for (const c of all) this.detach(c);
     for (const c of all) c.close(reason);
   }
-}
-
-export function peerOf(s: StreamRecord): Peer {
-  return { stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, metadata: s.metadata };
 }

@@ -39,6 +39,7 @@ export class McpConnection implements Connection {
   get streamId() { return this.row.stream_id; }
   get scope() { return this.row.scope; }
   get generation() { return this.row.generation; }
+  get expiresAt() { return this.row.expires_at ?? undefined; }
 
   send(_text: string, frame?: LoggedFrame): void {
     if (frame && this.buffer) {

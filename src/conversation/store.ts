@@ -90,6 +90,11 @@ export class ConversationStore {
       .map((r) => ({ ...r, metadata: JSON.parse(r.metadata) as JsonObject, connected_once: r.connected_once === 1 }));
   }
 
+  /** Forgets a retired stream's registration (its frames stay in the log). */
+  deleteStream(streamId: string): void {
+    this.sql.exec('DELETE FROM streams WHERE stream_id = ?', streamId);
+  }
+
   saveStream(s: StreamRecord): void {
     this.sql.exec(
       'INSERT OR REPLACE INTO streams (stream_id, stream_name, owner_account_id, metadata, created_at, connected_once) VALUES (?, ?, ?, ?, ?, ?)',

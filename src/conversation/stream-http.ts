@@ -40,7 +40,7 @@ export function openEvents(conv: Conversation, a: Admission, gone: (c: SseConnec
     return outcome.reason === 'invalid_cursor' ? errorResponse('invalid_cursor', `since is beyond the head (${conv.head.seq}).`) : errorResponse('conversation_full');
   }
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, gone);
+  const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, gone, a.claims!.expires_at);
   conv.admit(conn, req, outcome);
   return new Response(readable, {
     headers: {
@@ -59,8 +59,10 @@ export function postTokens(conv: Conversation, a: Admission, body: unknown): Res
   const accountId = (a.account as { account_id: string }).account_id;
   const choice = conv.streamForEmit(accountId, stream_name, stream_metadata);
   if (!choice.ok) {
-    // An HTTP emit holds no stream, so the only limit it can meet is the conversation's.
-    return choice.reason === 'stream_name_conflict' ? errorResponse('stream_name_conflict') : errorResponse('concurrency_limit', 'The conversation holds too many streams.');
+    // An HTTP emit holds no stream, so the limits it can meet are on registered streams (the account's, the conversation's).
+    return choice.reason === 'stream_name_conflict'
+      ? errorResponse('stream_name_conflict')
+      : errorResponse('concurrency_limit', `The account has ${LIMITS.streamsRegisteredPerAccount} streams in this conversation, none quiet for ${LIMITS.streamRetireIdleMs / 1000} s (or the conversation holds too many streams).`);
   }
   const stream = choice.stream;
   const results = conv.emitBatch(stream, tokens);

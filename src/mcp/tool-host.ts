@@ -37,6 +37,7 @@ export interface ToolHost {
 export function joinedAnswer(env: Env, target: { ns: string; alias: string }, v: Joined): Attached {
   const resume_key = signResumeKey(secretsOf(env).linkSecret, {
     ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, member_id: v.ref.member_id, account_id: v.account_id, generation: v.generation,
+    epoch: v.epoch, ...(v.expires_at !== undefined ? { expires_at: v.expires_at } : {}),
   });
   return {
     conversation_id: v.conversation_id, stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope,

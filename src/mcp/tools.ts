@@ -203,7 +203,10 @@ async function joinByLink(s: ToolHost, addr: LinkAddress, a: JoinOptions) {
   const same = j && j.conversation_id === check.claims.conversation_id && j.scope === check.claims.scope
     && (a.stream_name === undefined || a.stream_name === j.stream_name) && a.stream_metadata === undefined && a.self_subscribe === undefined;
   const args: JoinArgs = same
-    ? { resume: { conversation_id: j.conversation_id, member_id: j.ref.member_id, account_id: j.account_id, generation: check.claims.generation }, account_id: s.state.account_id, since: a.since }
+    ? {
+      resume: { conversation_id: j.conversation_id, member_id: j.ref.member_id, account_id: j.account_id, generation: check.claims.generation, epoch: check.claims.epoch, expires_at: check.claims.expires_at },
+      account_id: s.state.account_id, since: a.since,
+    }
     : { claims: check.claims, account_id: s.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined, self_subscribe: a.self_subscribe, since: a.since };
   await s.leaveOtherThan(args.resume?.member_id);
   return s.attach(addr, args);

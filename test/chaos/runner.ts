@@ -8,7 +8,7 @@ import { World, type Scale, type Tally } from './world';
 import { recoveryStorm, killRestart, restartMidStream } from './scenarios/recovery';
 import { concurrentEmitters, takeoverRaces, unrecoverableCursors } from './scenarios/order';
 import { slowAndVanishing } from './scenarios/clients';
-import { connectionCap, flood, malformedProtocol, oversizedFrames, rawWebSocket } from './scenarios/abuse';
+import { connectionCap, flood, malformedProtocol, oversizedFrames, rawWebSocket, streamRegistry } from './scenarios/abuse';
 import { mcpSessions } from './scenarios/mcp';
 
 export interface Scenario {
@@ -29,6 +29,7 @@ export const SCENARIOS: Scenario[] = [
   slowAndVanishing,
   flood,
   connectionCap,
+  streamRegistry,
   recoveryStorm,
   restartMidStream,
   killRestart,
