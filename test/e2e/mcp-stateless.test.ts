@@ -132,14 +132,14 @@ describe('stateless agents', () => {
 
     const sent = await ok(link, 'ams_send', { data: 'hello from alice', resume_key: a.resume_key });
     expect(sent.seq).toBeGreaterThan(0);
-    const got = await ok(bare, 'ams_recv', { wait_ms: 5_000, resume_key: b.resume_key });
+    const got = await ok(bare, 'ams_recv', { wait_ms: 5_000, resume_key: b.resume_key, format: 'frames' });
     expect(got.frames.filter((f: any) => f.type === 'token').map((f: any) => [f.stream_id, f.data])).toEqual([[a.stream_id, 'hello from alice']]);
 
     // The cursor lives with the membership: the next call continues after what was read.
     await ok(bare, 'ams_send', { data: 'hi alice', resume_key: b.resume_key });
-    const back = await ok(link, 'ams_recv', { wait_ms: 5_000, resume_key: a.resume_key });
+    const back = await ok(link, 'ams_recv', { wait_ms: 5_000, resume_key: a.resume_key, format: 'frames' });
     expect(back.frames.filter((f: any) => f.type === 'token').map((f: any) => f.data)).toEqual(['hi alice']);
-    const again = await ok(bare, 'ams_recv', { resume_key: b.resume_key });
+    const again = await ok(bare, 'ams_recv', { resume_key: b.resume_key, format: 'frames' });
     expect(again.frames.filter((f: any) => f.type === 'token')).toEqual([]);
 
     await waitFor(() => ws.frames.filter((f) => f.type === 'token').length >= 2, 20_000, 'the peer hears both');
