@@ -203,6 +203,7 @@ export class McpMembers {
       epoch: r.epoch,
       generation: r.generation,
       cursor: row.cursor,
+      utterance_gap_ms: r.utterance_gap_ms ?? LIMITS.utteranceGapDefaultMs,
     };
   }
 
