@@ -15,7 +15,7 @@ import { mcpAgent, type McpAgent, type Note } from './mcp-client';
 let broker: Broker;
 let api: AmsClient;
 let owner: Account;
-const open: Array<{ close(): Promise<void> }> = [];
+const open: Array<{ close(): Promise<unknown> }> = [];
 let n = 0;
 
 beforeAll(async () => {
