@@ -76,12 +76,18 @@ export class SseConnection implements Connection {
   readonly receipts = false;
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   private ended = false;
+  /** The reconnect delay rides on the first event: a block holding only `retry:` is an empty event to some clients. */
+  private retry = 'retry: 2000\n';
   constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void) {
     this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.SseChain : Wire.Sse };
     this.keepAlive = setInterval(() => this.send(': keep-alive\n\n'), LIMITS.sseKeepAliveMs);
   }
   send(text: string): void {
     if (this.ended) return;
+    if (this.retry && !text.startsWith(':')) {
+      text = this.retry + text;
+      this.retry = '';
+    }
     this.writer.write(utf8(text)).catch(() => this.end());
   }
   close(reason: CloseReason): void {

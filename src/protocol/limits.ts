@@ -39,6 +39,9 @@ export const LIMITS = {
   /** `GET …/history` page size. */
   historyPageDefault: 100,
   historyPageMax: 1_000,
+  /** Account-creation attempts per client (IP, IPv6 /64): burst, then this many per hour → 429 signup_rate_limited. */
+  signupBurst: 10,
+  signupPerHour: 10,
   /** Magic-link expiry a minter may ask for (`expires_in`, seconds). */
   linkMaxLifetimeSeconds: 365 * 24 * 60 * 60,
   /** SSE keep-alive comment interval. */
