@@ -80,10 +80,14 @@ export async function utterances(t: AmsTarget, rounds: number, compression: bool
     await call(pushed, 'ams_join', { stream_name: 'pushed' });
     let since = Number(joined.value.next_since ?? joined.value.seq);
     const account = await t.account(1);
-    const speaker = await openAms(conv.magic_link, { credential: account.credential, streamName: 'speaker', compression }, (text) => {
+    let speakerClosed = '';
+    const speaker = await openAms(conv.magic_link, { credential: account.credential, streamName: 'speaker', compression, receipts: true }, (text) => {
       const f = JSON.parse(text) as { type: string; id?: string };
       if (f.type === 'x_receipt' && f.id) receipts.get(f.id)?.();
-    }, (code, reason) => { throw new Error(`the speaker closed ${code} ${reason}`); });
+    }, (code, reason) => {
+      speakerClosed = `the speaker's socket closed ${code} ${reason}`;
+      for (const r of receipts.values()) r();
+    });
     sockets.push(speaker);
     // The speaker's stream_joined is not part of any utterance: read past it first.
     for (;;) {
@@ -129,6 +133,7 @@ export async function utterances(t: AmsTarget, rounds: number, compression: bool
         }
         await lastLogged;
         receipts.delete(last);
+        if (speakerClosed) throw new Error(speakerClosed);
         await polling;
         if (heard !== text) throw new Error(`ams_recv heard ${JSON.stringify(heard.slice(0, 80))}… instead of the ${tokens}-token utterance`);
         const deadline = performance.now() + 30_000;

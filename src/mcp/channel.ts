@@ -76,8 +76,8 @@ export function channelStep(state: ChannelState, r: Received, ctx: ChannelContex
   const readThrough = Math.max(r.next_since, state.since);
   const opts = { since: state.since, gapMs: ctx.gap_ms, readThrough, carry: state.carry, ...(now !== undefined ? { now } : {}) };
   let res = readUtterances(frames, opts);
-  // One held utterance fills the whole pull: take it in pieces, so the cursor moves on.
-  if (res.held > 0 && res.next_since <= state.since && r.frames.length >= ctx.max) res = readUtterances(frames, { ...opts, flush: true });
+  // One held utterance fills a pull that more frames follow: take it in pieces, so the cursor moves on.
+  if (res.held > 0 && res.next_since <= state.since && r.frames.length >= ctx.max && r.next_since < r.head_seq) res = readUtterances(frames, { ...opts, flush: true });
   const changed = res.next_since !== state.since || JSON.stringify(res.carry) !== JSON.stringify(state.carry);
   state.since = res.next_since;
   state.carry = res.carry;
@@ -104,10 +104,17 @@ export function channelStep(state: ChannelState, r: Received, ctx: ChannelContex
     }
   }
   done.sort((a, b) => a.first_seq - b.first_seq);
+  // A half-told utterance closes by the gap after its last piece, like a held one. (A mark the
+  // clock has passed but the reader kept belongs to a continuation it holds, which has its own time.)
+  let settles = res.settles_at;
+  for (const sid of Object.keys(state.partial)) {
+    const openTs = state.carry[sid]?.open_ts;
+    if (openTs !== undefined && now !== undefined && openTs + ctx.gap_ms > now) settles = Math.min(settles ?? Infinity, openTs + ctx.gap_ms);
+  }
   const pushes = done
     .filter((m) => state.notify === 'all' || (ctx.stream_name !== null && mentions(m.text, ctx.stream_name)))
     .map((m) => channelParams(m, ctx.conversation));
-  return { pushes, changed: changed || done.length > 0, ...(res.settles_at !== undefined ? { settles_at: res.settles_at } : {}) };
+  return { pushes, changed: changed || done.length > 0, ...(settles !== undefined ? { settles_at: settles } : {}) };
 }
 
 function fromPartial(streamId: string, p: Partial): MessageEntry {

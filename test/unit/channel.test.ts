@@ -57,6 +57,29 @@ describe('channelStep', () => {
     expect(state.partial).toEqual({});
   });
 
+  it('closes an utterance told in pieces by the gap after its last piece, with no frame to follow', () => {
+    // 150 tokens, pulls of 100: the first pull is cut, flushes, and keeps the piece; nothing comes after the second.
+    const toks: Tok[] = Array.from({ length: 150 }, (_, i) => ({ stream: 'alice', data: `t${i} `, at: i }));
+    const log = frames(toks);
+    const state = freshChannel('all', 0);
+    const first = channelStep(state, pull(log, 0, 100), ctx(100), undefined);
+    expect(first.pushes).toEqual([]);
+    expect(state.since).toBe(100);
+    const second = channelStep(state, pull(log, pullFrom(100, state), 100), ctx(100), T0 + 200);
+    expect(second.pushes).toEqual([]);
+    expect(second.settles_at).toBeDefined();
+    const early = channelStep(state, pull(log, pullFrom(150, state), 100), ctx(100), T0 + 149 + GAP - 1);
+    expect(early.pushes).toEqual([]);
+    expect(early.settles_at).toBe(T0 + 149 + GAP);
+    const settled = channelStep(state, pull(log, pullFrom(150, state), 100), ctx(100), early.settles_at!);
+    expect(settled.pushes).toEqual([{ content: toks.map((t) => t.data).join(''), meta: { from: 'alice', seq: '1-150', conversation: 'standup' } }]);
+    // Exactly a pull's worth that reaches the head is held, not cut.
+    const exact = freshChannel('all', 0);
+    const held = channelStep(exact, pull(frames(toks.slice(0, 100)), 0, 100), ctx(100), T0 + 100);
+    expect(exact.partial).toEqual({});
+    expect(held.settles_at).toBe(T0 + 99 + GAP);
+  });
+
   it('holds an utterance until the quiet gap has passed by the clock, then pushes it once', () => {
     const log = frames([{ stream: 'alice', data: 'still ', at: 0 }, { stream: 'alice', data: 'talking', at: 100 }]);
     const state = freshChannel('all', 0);
