@@ -130,6 +130,18 @@ describe('GET …/transcript', () => {
     t.stop();
   });
 
+  it('tells what was still open, then ends with a closed line when the link is revoked', async () => {
+    const other = await api.createConversation(owner, { alias: `tx-rot-${Date.now().toString(36)}` });
+    const res = await fetch(transcriptUrl(other.observer_link));
+    const t = lines(res);
+    const dave = await peer(other.magic_link, 'dave');
+    await t.until(1);
+    await speak(dave, ['cut ', 'short']);
+    await api.rotate(owner, other.alias);
+    await t.until(3);
+    expect(t.got).toEqual(['dave joined', 'dave: cut short', '-- closed: invalid_magic_link']);
+  });
+
   it('answers errors as the other stream routes do', async () => {
     const bad = await fetch(transcriptUrl(conv.magic_link, '&since=abc'));
     expect(bad.status).toBe(400);
