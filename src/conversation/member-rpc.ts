@@ -64,6 +64,8 @@ export interface Joined {
   expires_at?: number;
   /** Where ams_recv continues when it is given no `since`. */
   cursor: number;
+  /** The conversation's quiet gap that closes an utterance (ms). */
+  utterance_gap_ms: number;
 }
 
 export interface RecvArgs {

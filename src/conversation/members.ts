@@ -223,6 +223,7 @@ export class McpMembers {
       generation: r.generation,
       ...(row.expires_at !== null ? { expires_at: row.expires_at } : {}),
       cursor: row.cursor,
+      utterance_gap_ms: r.utterance_gap_ms ?? LIMITS.utteranceGapDefaultMs,
     };
   }
 
