@@ -159,21 +159,24 @@ export class Conversation {
   admit(conn: Connection, req: JoinRequest, outcome: Extract<JoinOutcome, { ok: true }>): JoinedFrame {
     const { stream, takeover, plan } = outcome;
     if (stream) {
+      // The new state is logged first, stored with its frame in one transaction, and only then made current.
+      const next: StreamRecord = { ...stream, metadata: req.streamMetadata ?? stream.metadata, connected_once: true };
       const metadataChanged = takeover !== null && req.streamMetadata !== undefined
         && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata);
-      if (req.streamMetadata !== undefined) stream.metadata = req.streamMetadata;
-      const wasConnected = takeover !== null;
-      stream.connected_once = true;
-      this.streams.put(stream);
-      this.store.saveStream(stream);
       if (takeover) {
         this.detach(takeover);
         takeover.close('stream_displaced');
       }
+      const save = () => {
+        this.store.saveStream(next);
+        this.store.saveHeld([...this.holders.keys(), next.stream_id]);
+      };
+      if (!takeover) this.announce('stream_joined', next, save);
+      else if (metadataChanged) this.announce('stream_metadata', next, save);
+      else save();
+      Object.assign(stream, next);
+      this.streams.put(stream);
       this.holders.set(stream.stream_id, conn);
-      this.store.saveHeld(this.holders.keys());
-      if (!wasConnected) this.announce('stream_joined', stream);
-      else if (metadataChanged) this.announce('stream_metadata', stream);
     }
     const joined: JoinedFrame = {
       type: 'joined',
@@ -288,11 +291,13 @@ export class Conversation {
     return { ok: true, seq, chain, duplicate: false };
   }
 
+  /** Replaces a stream's metadata: logged and stored in one transaction, made current only once both succeeded. */
   setMetadata(stream: StreamRecord, metadata: JsonObject): number {
+    const next: StreamRecord = { ...stream, metadata };
+    const seq = this.announce('stream_metadata', next, () => this.store.saveStream(next));
     stream.metadata = metadata;
     this.streams.put(stream);
-    this.store.saveStream(stream);
-    return this.announce('stream_metadata', stream);
+    return seq;
   }
 
   private bucketOf(streamId: string): TokenBucket {
@@ -302,18 +307,18 @@ export class Conversation {
   }
 
   /** Logs a stream's arrival, departure or new metadata; returns its seq. */
-  private announce(type: 'stream_joined' | 'stream_left' | 'stream_metadata', s: StreamRecord): number {
+  private announce(type: 'stream_joined' | 'stream_left' | 'stream_metadata', s: StreamRecord, alongside?: () => void): number {
     const ts = new Date(this.clock()).toISOString();
     const seq = this.top.seq + 1;
     const frame: StreamJoinedFrame | StreamLeftFrame | StreamMetadataFrame = type === 'stream_left'
       ? { type, stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, ts, seq }
       : { type, ...peerOf(s), ts, seq };
-    this.append(frame, null);
+    this.append(frame, null, alongside);
     return seq;
   }
 
   /** Logs a frame (seq, chain), then hands it to the owner's audience (`broadcast`). */
-  private append(frame: LoggedFrame, clientId: string | null): string {
+  private append(frame: LoggedFrame, clientId: string | null, alongside?: () => void): string {
     const record = this.current!;
     const now = this.clock();
     const json = JSON.stringify(frame);
@@ -321,6 +326,7 @@ export class Conversation {
     this.store.append(
       { seq: frame.seq, ts: now, owner: frame.owner_account_id, stream_id: frame.stream_id, client_id: clientId, frame: json, chain },
       record.history.max_frames > 0,
+      alongside,
     );
     this.top = { seq: frame.seq, chain };
     broadcast(this.membership.audienceOf(frame.owner_account_id), frame, json, chain);

@@ -9,6 +9,8 @@ export const LIMITS = {
   frameBytes: 512 * 1024,
   /** Serialized metadata of a conversation or stream → invalid_metadata / 4400. */
   metadataBytes: 16 * 1024,
+  /** Nesting depth of metadata and of a jcs-sha256 `id_input` (a bare scalar is 0, `{}` is 1) → invalid_metadata / 4400. */
+  jsonDepth: 32,
   /** Control-plane request bodies → 413 body_too_large. */
   controlBodyBytes: 64 * 1024,
   /** `POST …/tokens` bodies → 413 body_too_large. */
@@ -39,6 +41,10 @@ export const LIMITS = {
   /** `GET …/history` page size. */
   historyPageDefault: 100,
   historyPageMax: 1_000,
+  /** Frame bytes in one history page, one replay on /connect or /events, one `ams_recv` answer; past it `more: true` (at least one frame). */
+  pageBytes: 4 * 1024 * 1024,
+  /** Bytes the broker holds unsent for one connection (SSE tail, MCP membership buffer) → 4908 slow_consumer. */
+  bufferedBytesPerConnection: 8 * 1024 * 1024,
   /** Magic-link expiry a minter may ask for (`expires_in`, seconds). */
   linkMaxLifetimeSeconds: 365 * 24 * 60 * 60,
   /** SSE keep-alive comment interval. */
