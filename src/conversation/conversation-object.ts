@@ -24,6 +24,7 @@ import { fail, McpMembers } from './members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
+import { inspectOf } from './inspect';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -91,7 +92,7 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   inspect(): Promise<Record<string, unknown> | null> {
-    return this.guard('inspect', () => (this.conv.record ? this.conv.inspect() : null));
+    return this.guard('inspect', () => (this.conv.record ? inspectOf(this.conv) : null));
   }
 
   /** Revokes every link: bumps the generation and closes connections admitted with older links. */
@@ -191,6 +192,8 @@ export class ConversationObject extends DurableObject<Env> {
     this.sockets.set(server, conn);
     if (outcome.takeover instanceof SocketConnection) this.sockets.delete(outcome.takeover.ws);
     this.conv.admit(conn, req, outcome);
+    // A replay that reached its budget closed the socket already (replay_paused).
+    if (!this.conv.isLive(conn)) this.sockets.delete(server);
     return new Response(null, { status: 101, webSocket: client, headers: a.subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
   }
 

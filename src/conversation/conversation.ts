@@ -24,7 +24,7 @@ import { chooseStream, StreamTable, type StreamChoice } from './streams';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import type { ConversationStore, Head, LogRow } from './store';
 import type { EmitInput, EmitOutcome, Ids, JoinOutcome, JoinRequest } from './join';
-import { broadcast, encodeFrame, encodeRow, receipt } from './wire';
+import { broadcast, encodeFrame, receipt, replayWithin } from './wire';
 
 export class Conversation {
   private current: ConversationRecord | undefined;
@@ -193,22 +193,24 @@ export class Conversation {
       ...(req.chain ? { head_chain: this.top.chain } : {}),
     };
     conn.send(encodeFrame(conn.member.wire, joined));
-    if (plan.kind === 'replay') this.replay(conn, plan.from, plan.truncated);
+    const complete = plan.kind !== 'replay' || this.replay(conn, plan.from, plan.truncated);
     this.connections.add(conn);
     this.membership.add(conn.member);
+    if (!complete) {
+      // The rest of the replay is the client's next connection, from its own cursor (decisions/0101).
+      this.leave(conn);
+      conn.close('replay_paused');
+    }
     return joined;
   }
 
-  /** Sends the retained frames from `from` that this connection would have heard live. */
-  private replay(conn: Connection, from: number, truncated?: { from_seq: number; to_seq: number }): void {
-    const wire = conn.member.wire;
+  /** Sends the retained frames from `from` this connection would have heard live, within the page budget; false if some remain. */
+  private replay(conn: Connection, from: number, truncated?: { from_seq: number; to_seq: number }): boolean {
     if (truncated) {
-      const frame: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.current!.epoch };
-      conn.send(encodeFrame(wire, frame));
+      const notice: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.current!.epoch };
+      conn.send(encodeFrame(conn.member.wire, notice));
     }
-    for (const row of this.store.rowsFrom(from)) {
-      if (Membership.hears(conn.member, row.owner)) conn.send(encodeRow(wire, row));
-    }
+    return replayWithin(conn, this.store.rowsFrom(from), LIMITS.pageBytes);
   }
 
   /** Removes a connection from the fan-out; announces `stream_left` if it held a stream. */
@@ -345,28 +347,14 @@ export class Conversation {
     return oldest === undefined ? undefined : oldest + r.history.max_age_s * 1000;
   }
 
-  /** A page of logged frames for a reader who hears everything (history API, MCP observers). */
-  page(from: number, limit: number): LogRow[] {
-    return [...this.store.rowsFrom(from, limit)];
+  /** Logged rows from `from`, read lazily, for a reader who pages (history API, MCP). */
+  rows(from: number, limit?: number): Iterable<LogRow> {
+    return this.store.rowsFrom(from, limit);
   }
 
-  inspect(): Record<string, unknown> {
-    const r = this.current!;
-    const w = this.window();
-    return {
-      conversation_id: r.conversation_id,
-      namespace: r.namespace,
-      alias: r.alias,
-      id_kind: r.id_kind,
-      metadata: r.metadata,
-      created_at: r.created_at,
-      streams: [...this.streams.all()].map((s) => ({ ...peerOf(s), connected: this.holders.has(s.stream_id) })),
-      head_seq: this.top.seq,
-      head_chain: this.top.chain,
-      epoch: r.epoch,
-      history: { ...r.history, first_seq: w.firstRetained },
-      connections: this.connections.size,
-    };
+  /** Whether `conn` is in the fan-out (an admission whose replay paused is not). */
+  isLive(conn: Connection): boolean {
+    return this.connections.has(conn);
   }
 
   /** Revokes every link: bumps the generation and closes connections admitted with older links. Returns the new generation. */

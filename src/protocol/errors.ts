@@ -53,6 +53,8 @@ export const ERRORS = {
   invalid_stream_metadata_header: [null, 'X-AMS-Stream-Metadata must be base64 of a JSON object of at most 16 KiB, nested at most 32 deep.'],
   stream_displaced: [null, 'Another session took this stream over; call ams_join again to take it back.'],
   conversation_closed: [null, 'The conversation was deleted by its owner.'],
+  replay_paused: [null, 'The replay reached its 4 MiB budget; reconnect with since = the last seq received to continue.'],
+  slow_consumer: [null, 'More than 8 MiB waited unread on this connection; reconnect with since = the last seq received.'],
   // MCP tool errors.
   invalid_arguments: [null, 'The tool arguments do not match its input schema.'],
   unknown_tool: [null, 'There is no tool by that name.'],
