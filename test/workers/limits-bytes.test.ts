@@ -122,18 +122,22 @@ describe('pages and replays are capped by bytes', () => {
     await heavyTokens(owner, conv, N);
     const seqs: number[] = [];
     let lastId = '0';
+    let rounds = 0;
     for (let round = 0; round < 10 && seqs.length < N; round++) {
       const res = await SELF.fetch(route(conv.observer_link, 'events'), { headers: { accept: 'text/event-stream', 'last-event-id': lastId } });
       expect(res.status).toBe(200);
       const events = await readSse(res, N);
       const tokens = events.filter((e) => e.event === 'token');
+      expect(tokens.length * HEAVY_FRAME_BYTES).toBeLessThanOrEqual(LIMITS.pageBytes + HEAVY_FRAME_BYTES);
       seqs.push(...tokens.map((e) => e.id!));
+      rounds++;
       if (tokens.at(-1)!.id === N) break;
       expect(events.at(-1)).toMatchObject({ event: 'close', data: JSON.stringify({ code: 4906, reason: 'replay_paused' }) });
       lastId = String(tokens.at(-1)!.id);
       if (seqs.length === N) break;
     }
     expectContiguous(seqs, 1, N);
+    expect(rounds).toBeGreaterThanOrEqual(Math.ceil((N * HEAVY_FRAME_BYTES) / LIMITS.pageBytes));
   });
 
   it('ams_recv answers at most 4 MiB of frames a call; next_since continues exactly', async () => {
