@@ -10,6 +10,7 @@ import { concurrentEmitters, takeoverRaces, unrecoverableCursors } from './scena
 import { slowAndVanishing } from './scenarios/clients';
 import { connectionCap, flood, malformedProtocol, oversizedFrames, rawWebSocket } from './scenarios/abuse';
 import { mcpSessions } from './scenarios/mcp';
+import { limitsUnderAbuse } from './scenarios/limits';
 
 export interface Scenario {
   name: string;
@@ -29,6 +30,7 @@ export const SCENARIOS: Scenario[] = [
   slowAndVanishing,
   flood,
   connectionCap,
+  limitsUnderAbuse,
   recoveryStorm,
   restartMidStream,
   killRestart,

@@ -161,6 +161,13 @@ describe('pages and replays are capped by bytes', () => {
 });
 
 describe('a reader that never reads', () => {
+  it('the runtime tells a server-side WebSocket nothing of its backlog (when it does, wire it to the same cap: decisions/0102)', () => {
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept();
+    expect((server as unknown as { bufferedAmount?: unknown }).bufferedAmount).toBeUndefined();
+    client.close();
+  });
+
   it('an SSE tail with more than 8 MiB unread gets event: close 4908 slow_consumer and leaves; Last-Event-ID resumes with nothing lost', async () => {
     const owner = await account('slow');
     const conv = await mint(owner);
