@@ -3,7 +3,8 @@ import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 
 // Integration tests inside real workerd, against the Worker and its Durable Objects.
 export default defineConfig({
-  plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
+  // AMS_ENV=development as under `npm start` (wrangler.toml never sets it; decision 0092).
+  plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' }, miniflare: { bindings: { AMS_ENV: 'development' } } })],
   test: {
     include: ['test/workers/**/*.test.ts'],
     // A liveness bound, not a speed check: property runs do hundreds of real requests

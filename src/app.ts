@@ -8,7 +8,7 @@ import { health } from './http/health';
 import { stream } from './http/stream';
 import { mcp } from './http/mcp';
 import { originGuard } from './http/origin-guard';
-import { view } from './http/view';
+import { serveAsset, view } from './http/view';
 
 export const app = new Hono<{ Bindings: Env }>({ strict: false });
 
@@ -28,8 +28,8 @@ app.all('/.well-known/*', (c) => c.json(errorBody('not_found', 'This broker does
 app.notFound(async (c) => {
   const path = new URL(c.req.url).pathname;
   if ((c.req.method === 'GET' || c.req.method === 'HEAD') && c.env.ASSETS && !path.startsWith('/v1/')) {
-    const asset = await c.env.ASSETS.fetch(c.req.raw);
-    if (asset.status !== 404) return asset;
+    const asset = await serveAsset(c.env.ASSETS, c.req.raw);
+    if (asset) return asset;
   }
   return errorResponse('not_found', `No route for ${c.req.method} ${path}.`);
 });

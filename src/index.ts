@@ -2,6 +2,7 @@
 import { app } from './app';
 
 export { AccountObject } from './control/account-object';
+export { ClientLimitObject } from './control/client-limit';
 export { ConversationObject } from './conversation/conversation-object';
 export { McpSessionObject } from './mcp/session-object';
 

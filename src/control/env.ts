@@ -12,8 +12,10 @@ export interface Env {
   CONVERSATIONS: DurableObjectNamespace;
   /** One object per MCP session, named by its session id. */
   MCP_SESSIONS: DurableObjectNamespace;
+  /** One object per client key, counting what the client creates (src/control/client-limit.ts). */
+  CLIENT_LIMITS: DurableObjectNamespace;
   ASSETS?: Fetcher;
-  /** "production" refuses to run without real secrets; anything else may fall back to development values. */
+  /** Only "development" (set by `npm start` and the test harnesses, never in wrangler.toml) may fall back to development values. */
   AMS_ENV?: string;
   AMS_CREDENTIAL_PEPPER?: string;
   AMS_LINK_SECRET?: string;
@@ -34,14 +36,18 @@ export interface Secrets {
 
 let warned = false;
 
-/** The secrets in force, or `misconfigured` when a production deployment lacks real ones. */
+/**
+ * The secrets in force, or `misconfigured` when they are missing. Fails
+ * closed: development values need `AMS_ENV=development`, which only local
+ * runs set, so a deployment nobody configured never runs on public keys.
+ */
 export function secretsOf(env: Env): Secrets {
   const pepper = env.AMS_CREDENTIAL_PEPPER ?? '';
   const linkSecret = env.AMS_LINK_SECRET ?? '';
   if (pepper.length >= MIN_SECRET_CHARS && linkSecret.length >= MIN_SECRET_CHARS) {
     return { pepper, linkSecret, development: false };
   }
-  if (env.AMS_ENV === 'production') {
+  if (env.AMS_ENV !== 'development') {
     throw new AmsError('misconfigured');
   }
   if (!warned) {

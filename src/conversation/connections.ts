@@ -86,6 +86,8 @@ export class SseConnection implements Connection {
   private ended = false;
   /** UTF-8 bytes handed to the stream whose write has not completed (the reader has not taken them). */
   private unread = 0;
+  /** The reconnect delay rides on the first event: a block holding only `retry:` is an empty event to some clients. */
+  private retry = 'retry: 2000\n';
   constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void) {
     this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.SseChain : Wire.Sse };
     this.keepAlive = setInterval(() => this.send(': keep-alive\n\n'), LIMITS.sseKeepAliveMs);
@@ -95,7 +97,7 @@ export class SseConnection implements Connection {
   }
   send(text: string): void {
     if (this.ended) return;
-    const bytes = utf8(text);
+    const bytes = utf8(this.withRetry(text));
     if (this.unread > 0 && this.unread + bytes.byteLength > LIMITS.bufferedBytesPerConnection) {
       // Not from inside the fan-out that called us: the tail leaves once it is over.
       this.ended = true;
@@ -106,8 +108,14 @@ export class SseConnection implements Connection {
   }
   close(reason: CloseReason): void {
     if (this.ended) return;
-    this.write(utf8(`event: close\ndata: ${JSON.stringify({ code: CLOSE[reason].code, reason })}\n\n`));
+    this.write(utf8(this.withRetry(`event: close\ndata: ${JSON.stringify({ code: CLOSE[reason].code, reason })}\n\n`)));
     this.end();
+  }
+  private withRetry(text: string): string {
+    if (!this.retry || text.startsWith(':')) return text;
+    const first = this.retry + text;
+    this.retry = '';
+    return first;
   }
   private write(bytes: Uint8Array): void {
     const size = bytes.byteLength;

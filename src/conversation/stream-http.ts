@@ -37,10 +37,11 @@ export function openEvents(conv: Conversation, a: Admission, gone: (c: SseConnec
     cursor: { since: a.since, epoch: a.epoch },
   };
   const outcome = conv.decideJoin(req);
-  if (!outcome.ok) return errorResponse(outcome.reason === 'invalid_cursor' ? 'invalid_cursor' : 'conversation_full');
+  if (!outcome.ok) {
+    return outcome.reason === 'invalid_cursor' ? errorResponse('invalid_cursor', `since is beyond the head (${conv.head.seq}).`) : errorResponse('conversation_full');
+  }
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, gone);
-  conn.send(`retry: 2000\n\n`);
   conv.admit(conn, req, outcome);
   return new Response(readable, {
     headers: {

@@ -7,11 +7,15 @@ import { AmsError } from '../protocol/errors';
 import { LIMITS } from '../protocol/limits';
 import { NAMESPACE_RE } from '../protocol/validate';
 import { readJsonObject } from './body';
+import { takeSignup } from '../control/client-limit';
 
 export const accounts = new Hono<{ Bindings: Env }>();
 
 accounts.post('/v1/accounts', async (c) => {
   secretsOf(c.env);
+  // Every attempt counts, so the limit also bounds guesses at the signup token.
+  const refused = await takeSignup(c.env, c.req.raw);
+  if (refused) return refused;
   const gate = c.env.AMS_SIGNUP_TOKEN;
   if (gate) {
     const enc = new TextEncoder();

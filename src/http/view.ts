@@ -45,6 +45,18 @@ export function wantsHtml(accept: string | undefined): boolean {
   return (accept ?? '').toLowerCase().split(',').some((part) => part.trim().startsWith('text/html'));
 }
 
+/** An HTML document with the page headers, whichever path reached it. */
+function asPage(asset: Response, method: string, status: number): Response {
+  const headers = new Headers(asset.headers);
+  for (const [k, v] of Object.entries(PAGE_HEADERS)) headers.set(k, v);
+  headers.delete('etag');
+  if (method === 'HEAD') {
+    void asset.body?.cancel();
+    return new Response(null, { status, headers });
+  }
+  return new Response(asset.body, { status, headers });
+}
+
 async function servePage(c: Context<{ Bindings: Env }>, file: string): Promise<Response> {
   if (!c.env.ASSETS) return errorResponse('not_found', 'This deployment serves no pages.');
   const asset = await c.env.ASSETS.fetch(new Request(new URL(file, c.req.url), { method: 'GET' }));
@@ -52,14 +64,23 @@ async function servePage(c: Context<{ Bindings: Env }>, file: string): Promise<R
     console.error(`AMS: page asset ${file} answered ${asset.status}`);
     return errorResponse('internal_error');
   }
-  const headers = new Headers(asset.headers);
-  for (const [k, v] of Object.entries(PAGE_HEADERS)) headers.set(k, v);
-  headers.delete('etag');
-  if (c.req.method === 'HEAD') {
+  return asPage(asset, c.req.method, 200);
+}
+
+/**
+ * Whatever else `public/` holds, for a GET or HEAD no route took (undefined
+ * when the asset server has nothing). The asset server also answers a page
+ * by its file name and variants (`/view`, `/view.html`, `/view/`): every HTML
+ * document leaves through `asPage`, so none escapes without the page headers.
+ */
+export async function serveAsset(assets: Fetcher, request: Request): Promise<Response | undefined> {
+  const asset = await assets.fetch(request);
+  if (asset.status === 404) {
     await asset.body?.cancel();
-    return new Response(null, { status: 200, headers });
+    return undefined;
   }
-  return new Response(asset.body, { status: 200, headers });
+  if (!(asset.headers.get('content-type') ?? '').toLowerCase().startsWith('text/html')) return asset;
+  return asPage(asset, request.method, asset.status);
 }
 
 view.get('/', (c) => servePage(c, DEMO_PAGE));

@@ -43,6 +43,7 @@ export const ERRORS = {
   upgrade_required: [426, 'This route is a WebSocket endpoint; send Upgrade: websocket.'],
   concurrency_limit: [429, 'The account holds too many streams in this conversation.'],
   rate_limited: [429, 'The stream emits faster than its rate limit.'],
+  signup_rate_limited: [429, 'This client has created too many accounts; try again after Retry-After seconds.'],
   internal_error: [500, 'Something went wrong on our side; it has been logged.'],
   misconfigured: [500, 'This deployment has no AMS_CREDENTIAL_PEPPER or AMS_LINK_SECRET; it refuses to serve until they are set.'],
   conversation_full: [503, 'The conversation is at its connection limit.'],

@@ -45,6 +45,9 @@ export const LIMITS = {
   pageBytes: 4 * 1024 * 1024,
   /** Bytes the broker holds unsent for one connection (SSE tail, MCP membership buffer) → 4908 slow_consumer. */
   bufferedBytesPerConnection: 8 * 1024 * 1024,
+  /** Account-creation attempts per client (IP, IPv6 /64): burst, then this many per hour → 429 signup_rate_limited. */
+  signupBurst: 10,
+  signupPerHour: 10,
   /** Magic-link expiry a minter may ask for (`expires_in`, seconds). */
   linkMaxLifetimeSeconds: 365 * 24 * 60 * 60,
   /** SSE keep-alive comment interval. */

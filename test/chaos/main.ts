@@ -33,5 +33,6 @@ const report = await runChaos({ seed, scale, only: values.only?.split(','), log:
 const t = report.tally;
 console.log(`\n${report.ok ? 'PASS' : 'FAIL'} in ${((Date.now() - t0) / 1000).toFixed(1)} s — ${report.results.filter((r) => r.ok).length}/${report.results.length} scenarios`);
 console.log(`connections opened ${t.connections} · tokens emitted ${t.tokensEmitted} · frames verified ${t.framesVerified} · receipts checked ${t.receiptsChecked} · faults injected ${t.faults} · bad inputs ${t.badInputs} · lost ${t.lost}`);
+for (const r of report.results.filter((x) => !x.ok)) console.log(`✗ ${r.name}: ${(r.error ?? '').split('\n')[0]}`);
 if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2));
 process.exit(report.ok ? 0 : 1);

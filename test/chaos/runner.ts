@@ -72,8 +72,20 @@ export async function runScenario(w: World, s: Scenario): Promise<ScenarioResult
     const figures = await s.run(w);
     return { name: s.name, what: s.what, ok: true, ms: Date.now() - t0, figures };
   } catch (err) {
-    return { name: s.name, what: s.what, ok: false, ms: Date.now() - t0, figures: {}, error: err instanceof Error ? err.stack ?? err.message : String(err) };
+    return { name: s.name, what: s.what, ok: false, ms: Date.now() - t0, figures: {}, error: describeError(err, w) };
   }
+}
+
+/** The failure as a reader needs it: the broken expectation, what caused it (a failed fetch says why only there), and the broker's last words. */
+function describeError(err: unknown, w: World): string {
+  if (!(err instanceof Error)) return String(err);
+  const lines = [err.stack ?? err.message];
+  for (let cause = err.cause; cause !== undefined; cause = cause instanceof Error ? cause.cause : undefined) {
+    lines.push(`caused by: ${cause instanceof Error ? `${cause.name}: ${cause.message}${'code' in cause ? ` (${String(cause.code)})` : ''}` : String(cause)}`);
+  }
+  const tail = w.broker?.output().trim().split('\n').slice(-15).join('\n');
+  if (tail) lines.push(`broker output (last lines):\n${tail}`);
+  return lines.join('\n');
 }
 
 export async function runChaos(opts: { seed: number; scale: Scale; only?: string[]; log?: (line: string) => void }): Promise<RunReport> {

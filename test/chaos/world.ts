@@ -101,7 +101,10 @@ export class World {
     const s = AmsSocket.open(link, { WebSocket: Ws, ...opts });
     this.tally.connections += 1;
     this.sockets.add(s);
-    void s.closed.then(() => this.sockets.delete(s));
+    void s.closed.then((c) => {
+      this.closes.set(s, c);
+      this.sockets.delete(s);
+    });
     return s;
   }
 
@@ -123,14 +126,48 @@ export class World {
     }
   }
 
-  /** Waits until `done()` holds, polling; fails after `ms` (a liveness bound, not a speed claim). */
-  async until(done: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+  /**
+   * Waits until `done()` holds, polling; fails after `ms` (a liveness bound,
+   * not a speed claim) with what it was waiting for and, from `state`, where
+   * things stood when it gave up.
+   */
+  async until(done: () => boolean | Promise<boolean>, what: string, ms = 30_000, state?: () => string | Promise<string>): Promise<void> {
     const deadline = Date.now() + ms;
     while (!(await done())) {
-      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${ms} ms${state ? `: ${await state()}` : ''}`);
       await sleep(25);
     }
   }
+
+  /**
+   * Waits until `done()` holds for as long as `progress()` keeps rising, and
+   * fails once it has not moved for `stallMs`. For waits whose length is the
+   * work times the machine's load (delivering hundreds of thousands of frames
+   * through the dev proxy to one client process): a fixed deadline there
+   * measures the machine, while a stall is what a lost frame looks like.
+   */
+  async untilProgressing(done: () => boolean, progress: () => number, what: string, stallMs = 30_000, state?: () => string | Promise<string>): Promise<void> {
+    let last = progress();
+    let movedAt = Date.now();
+    while (!done()) {
+      const now = progress();
+      if (now !== last) {
+        last = now;
+        movedAt = Date.now();
+      } else if (Date.now() - movedAt > stallMs) {
+        throw new Error(`gave up waiting for ${what}: no progress for ${stallMs} ms${state ? `: ${await state()}` : ''}`);
+      }
+      await sleep(25);
+    }
+  }
+
+  /** How a socket of the run was closed, if it was (`code reason`). */
+  closeOf(s: AmsSocket): string | undefined {
+    const c = this.closes.get(s);
+    return c && `${c.code} ${c.reason}`.trim();
+  }
+
+  private readonly closes = new WeakMap<AmsSocket, { code: number; reason: string }>();
 
   /** Waits until the conversation counts `n` live connections. */
   async connectionsReach(owner: Account, alias: string, n: number): Promise<void> {

@@ -89,3 +89,23 @@ describe('published clients (ws) see the exact close codes and reasons', () => {
     await Promise.all([again.close(), sb.close()]);
   });
 });
+
+describe('account creation per client through wrangler dev', () => {
+  const create = (ip?: string) => fetch(`${broker.url}/v1/accounts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(ip ? { 'cf-connecting-ip': ip } : {}) },
+    body: JSON.stringify({ namespace: `rate-e2e-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}` }),
+  });
+
+  it('limits a client by the address it arrives with, and never the local machine', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await create('198.51.100.7')).status);
+    expect(statuses).toEqual([...new Array(10).fill(201), 429]);
+    const refused = await create('198.51.100.7');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await refused.json()).toMatchObject({ error: 'signup_rate_limited' });
+    // The dev server stamps 127.0.0.1 on requests without the header: a local broker does not limit its own machine.
+    for (let i = 0; i < 12; i++) expect((await create()).status).toBe(201);
+  });
+});

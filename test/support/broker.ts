@@ -44,7 +44,8 @@ export async function startBroker(opts: { stateDir?: string; port?: number; vars
   const port = opts.port ?? (await freePort());
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ams-state-'));
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', stateDir, '--inspector-port', String(await freePort()), '--log-level', 'warn'];
-  for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('--var', `${k}:${v}`);
+  // A local broker, as `npm start` runs it: development secrets unless the caller passes real ones.
+  for (const [k, v] of Object.entries({ AMS_ENV: 'development', ...opts.vars })) args.push('--var', `${k}:${v}`);
   const child = spawn(join(root, 'node_modules/.bin/wrangler'), args, {
     cwd: root,
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' },

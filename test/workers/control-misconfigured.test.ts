@@ -125,3 +125,21 @@ describe('AMS_ENV=production with real secrets', () => {
     await expectError(res, 403, 'invalid_magic_link');
   });
 });
+
+describe('AMS_ENV unset or anything but "development" (a deployment nobody configured)', () => {
+  it('fails closed: no development secrets, every API call answers misconfigured', async () => {
+    for (const AMS_ENV of [undefined, '', 'staging', 'Development']) {
+      const res = await send(withEnv({ AMS_ENV }), 'POST', '/v1/accounts', {
+        headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: uniqueName('unset') }),
+      });
+      await expectError(res, 500, 'misconfigured');
+    }
+  });
+
+  it('still serves with real secrets', async () => {
+    const res = await send(withEnv({ AMS_ENV: undefined, AMS_CREDENTIAL_PEPPER: PEPPER, AMS_LINK_SECRET: LINK_SECRET }), 'POST', '/v1/accounts', {
+      headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: uniqueName('unset-ok') }),
+    });
+    expect(res.status).toBe(201);
+  });
+});

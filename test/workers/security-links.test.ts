@@ -162,11 +162,11 @@ describe('hostile content is carried, never interpreted', () => {
     await heartbeat(emitter, by, data);
     const dec = new TextDecoder();
     let text = '';
-    // retry, joined, stream_joined, token: four blocks, however many blank lines the data holds.
-    while ((text.match(/\n\n/g) ?? []).length < 4) text += dec.decode((await reader.read()).value, { stream: true });
+    // joined (carrying retry:), stream_joined, token: three blocks, however many blank lines the data holds.
+    while ((text.match(/\n\n/g) ?? []).length < 3) text += dec.decode((await reader.read()).value, { stream: true });
     await reader.cancel();
     // Parse the SSE stream the way a browser does: events are separated by blank lines, fields by their names.
-    const events = text.split('\n\n').filter((e) => e.startsWith('id:') || e.startsWith('event:'));
+    const events = text.split('\n\n').filter((e) => e.startsWith('id:') || e.startsWith('event:') || e.startsWith('retry:'));
     const parsed = events.map((e) => {
       const fields = Object.fromEntries(e.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]));
       return { id: fields.id, event: fields.event, frame: fields.data ? JSON.parse(fields.data) : undefined };

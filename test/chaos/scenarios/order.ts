@@ -24,6 +24,9 @@ export const concurrentEmitters: Scenario = {
     const accounts = await Promise.all(Array.from({ length: emitters }, (_, i) => w.account(`order-${i}`)));
     const sockets = accounts.map((a, i) => w.open(conv.magic_link, { credential: a.credential, receipts: true, streamName: `e${i}` }));
     const joined = await Promise.all(sockets.map((s) => s.joined));
+    // Counted as they arrive: re-scanning ~12,000 frames per socket on every poll would slow the very client it waits for.
+    const receiptCounts = sockets.map(() => 0);
+    sockets.forEach((s, i) => s.onFrame((f) => { if (f.type === 'x_receipt') receiptCounts[i] += 1; }));
     // Interleave sends across emitters in a seeded order.
     const next = new Array(emitters).fill(0);
     for (let left = emitters * perEmitter; left > 0; left--) {
@@ -33,9 +36,18 @@ export const concurrentEmitters: Scenario = {
       next[i] += 1;
     }
     w.tally.tokensEmitted += emitters * perEmitter;
-    await w.until(() => sockets.every((s) => receiptsOf(s).length === perEmitter), 'all receipts');
+    // Each receipt arrives behind every peer frame logged before it (20 emitters hear 19 others: ~230,000 frames),
+    // so how long this takes is the machine's load; a receipt that never comes stops the count.
+    const sentAt = Date.now();
+    const receipted = () => receiptCounts.reduce((n, k) => n + k, 0);
+    await w.untilProgressing(() => receipted() === emitters * perEmitter, receipted, 'all receipts', 30_000, async () => {
+      const short = sockets.map((s, i) => ({ i, s, got: receiptsOf(s).length })).filter((e) => e.got !== perEmitter);
+      const head = (await w.inspect(owner, conv.alias)).head_seq;
+      return `head ${head} after ${emitters * perEmitter} tokens sent; ${short.length} of ${emitters} emitters short: ${short.slice(0, 5).map(({ i, s, got }) => `e${i} ${got}/${perEmitter} receipts, last seq ${receiptsOf(s).at(-1)?.seq ?? '-'}${w.closeOf(s) ? `, closed ${w.closeOf(s)}` : ''}`).join('; ')}`;
+    });
+    const receiptsMs = Date.now() - sentAt;
     const head = Math.max(...sockets.map((s) => receiptsOf(s).at(-1)!.seq));
-    await w.until(() => watchers.every((s) => s.lastSeq >= head), 'watchers at the head');
+    await w.untilProgressing(() => watchers.every((s) => s.lastSeq >= head), () => watchers.reduce((n, s) => n + s.lastSeq, 0), 'watchers at the head');
     const log = await w.history(conv.observer_link);
     const start = (await watchers[0].joined).seq;
     const tokens = log.filter((f) => f.seq <= head && f.type === 'token');
@@ -61,7 +73,7 @@ export const concurrentEmitters: Scenario = {
     assert.ok(check.ok, `chain broken at ${check.brokenAt}`);
     for (const s of [...sockets, ...watchers]) s.close();
     await w.connectionsReach(owner, conv.alias, 0);
-    return { emitters, tokens: emitters * perEmitter, head };
+    return { emitters, tokens: emitters * perEmitter, head, receipts_ms: receiptsMs };
   },
 };
 

@@ -22,7 +22,9 @@ async function emitAll(w: World, s: ReturnType<World['open']>, prefix: string, n
   const before = receiptsOf(s).length;
   for (let i = 0; i < n; i++) s.send(`${prefix}${i}`, { id: `${prefix}${i}` });
   w.tally.tokensEmitted += n;
-  await w.until(() => receiptsOf(s).length >= before + n, `${n} receipts for ${prefix}`);
+  // Receipts share the client process and the object with whatever else the scenario does (200 replays at once):
+  // how long they take is the machine's load; a receipt that never comes stops the count.
+  await w.untilProgressing(() => receiptsOf(s).length >= before + n, () => receiptsOf(s).length, `${n} receipts for ${prefix}`, 30_000, () => `${receiptsOf(s).length - before} of ${n} receipts${w.closeOf(s) ? `, emitter closed ${w.closeOf(s)}` : ''}`);
   w.tally.receiptsChecked += n;
   return receiptsOf(s).at(-1)!.seq;
 }
@@ -45,7 +47,7 @@ export const recoveryStorm: Scenario = {
     ].map((c) => ({ ...c, socket: w.open(c.link, c.opts) }));
     const joinedSeq = await Promise.all(first.map(async (c) => (await c.socket.joined).seq));
     let head = await emitAll(w, emitter, 'before-', w.n(50, 200));
-    await w.until(() => first.every((c) => c.socket.lastSeq >= head), 'everyone caught up');
+    await w.untilProgressing(() => first.every((c) => c.socket.lastSeq >= head), () => first.reduce((n, c) => n + c.socket.lastSeq, 0), 'everyone caught up');
     // The storm: every subscriber's TCP connection dies at once, without a close frame.
     for (const c of first) (c.socket.ws as unknown as { terminate(): void }).terminate();
     w.tally.faults += first.length;
@@ -56,7 +58,8 @@ export const recoveryStorm: Scenario = {
     const rejoined = await Promise.all(second.map((s) => s.joined.then(() => true, () => false)));
     assert.ok(rejoined.every(Boolean), 'every subscriber got back in');
     head = await during;
-    await w.until(() => second.every((s) => s.lastSeq >= head), 'everyone resumed to the head');
+    await w.untilProgressing(() => second.every((s) => s.lastSeq >= head), () => second.reduce((n, s) => n + s.lastSeq, 0), 'everyone resumed to the head', 30_000,
+      () => `${second.filter((s) => s.lastSeq < head).length} of ${second.length} below head ${head}`);
     const log = await w.history(conv.observer_link);
     for (const [i, c] of first.entries()) {
       const hears = (f: Logged) => c.link === conv.observer_link || f.owner_account_id !== B.account_id;
