@@ -164,6 +164,8 @@ describe('a reader that never reads', () => {
   it('the runtime tells a server-side WebSocket nothing of its backlog (when it does, wire it to the same cap: decisions/0102)', () => {
     const [client, server] = Object.values(new WebSocketPair());
     server.accept();
+    client.accept();
+    for (let i = 0; i < 20; i++) server.send('x'.repeat(100_000));
     expect((server as unknown as { bufferedAmount?: unknown }).bufferedAmount).toBeUndefined();
     client.close();
   });
