@@ -41,6 +41,8 @@ export interface JoinArgs {
   stream_metadata?: JsonObject;
   self_subscribe?: boolean;
   since?: number;
+  /** The lease to hold the membership with; a fresh random one when absent. A stateless caller (MCP 2026-07-28) names its fixed one, so its calls never displace each other. */
+  lease?: string;
 }
 
 export interface Joined {

@@ -124,7 +124,7 @@ export class McpMembers {
       selfSubscribe: scope === 'write' && a.self_subscribe === true,
       chain: false,
       cursor: {},
-    }, { since: a.since });
+    }, { since: a.since, lease: a.lease });
   }
 
   private resume(a: JoinArgs): Outcome<Joined> {
@@ -139,23 +139,28 @@ export class McpMembers {
     if (live && row && row.attached === 1) {
       // The membership moves to the new session: a new lease, nothing on the wire.
       // The session listening until now is rung to learn it was displaced; the new one registers its own GET.
-      this.bell(live.row, true);
-      live.row.listener = null;
-      live.row.listen_tag = null;
-      live.row.lease = newLease();
+      // A stateless holder asking again with the lease it already holds displaces nobody.
+      const lease = a.lease ?? newLease();
+      const moved = live.row.lease !== lease;
+      if (moved) {
+        this.bell(live.row, true);
+        live.row.listener = null;
+        live.row.listen_tag = null;
+      }
+      live.row.lease = lease;
       live.row.cursor = since ?? live.row.cursor;
       live.row.last_seen = this.clock();
       this.rows.save(live.row);
-      this.polls.wake(live);
+      if (moved) this.polls.wake(live);
       return ok(this.describe(live, true));
     }
     const selfSubscribe = row ? row.self_subscribe === 1 : a.self_subscribe === true;
     if (member_id.startsWith('obs_')) {
-      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since });
+      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since, lease: a.lease });
     }
     const s = this.conv.streams.get(member_id);
     if (!s || s.owner_account_id !== account_id) return fail('resume_key_mismatch');
-    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since });
+    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since, lease: a.lease });
   }
 
   /** Admits a membership through the same decision as a WebSocket, then records it. */

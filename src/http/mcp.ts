@@ -4,13 +4,16 @@
  * `Accept: text/html` GET, which the view takes first), `{link path}/mcp?t=…`
  * (clients that insist on a path ending in /mcp), and a bare `/mcp`.
  *
- * The Worker only routes: a POST `initialize` without a session id gets a new
- * random id and goes to a fresh McpSessionObject; any other request goes to
- * the object its `mcp-session-id` names. Nothing here ever answers 401.
+ * The Worker only routes: a 2026-07-28 request (what `isLegacyRequest` calls
+ * modern) is served statelessly here (mcp-modern.ts); a POST `initialize`
+ * without a session id gets a new random id and goes to a fresh
+ * McpSessionObject; any other request goes to the object its `mcp-session-id`
+ * names. Nothing here ever answers 401.
  */
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isLegacyRequest } from '@modelcontextprotocol/server';
 import { toBase64Url } from '../control/encoding';
 import { secretsOf, type Env } from '../control/env';
 import { jsonRpcError, RPC, sessionNotFound } from '../mcp/json-rpc';
@@ -20,6 +23,7 @@ import { sessionStub } from '../mcp/session-stub';
 import { AmsError } from '../protocol/errors';
 import { LIMITS } from '../protocol/limits';
 import { readText } from './body';
+import { serveModern } from './mcp-modern';
 
 export const mcp = new Hono<{ Bindings: Env }>();
 
@@ -41,14 +45,19 @@ async function serve(c: Context<{ Bindings: Env }>, bound: LinkAddress | null): 
     let id: string;
     // Read whole (and capped) here: an object that answers early must not leave a request stream half read.
     const body = req.method === 'POST' ? await readText(req, LIMITS.mcpRequestBytes) : null;
+    let message: unknown;
+    try {
+      message = body === null ? undefined : JSON.parse(body);
+    } catch {
+      message = undefined;
+    }
+    // 2026-07-28 (the `_meta` envelope, or its rejections) is served statelessly; the rest is a 2025-11-25 session's.
+    if (message !== undefined && !(await isLegacyRequest(req, message, { maxRequestBodySize: LIMITS.mcpRequestBytes }))) {
+      return await serveModern(c.env, new Request(req.url, { method: 'POST', headers: req.headers, body, signal: req.signal }), message, bound);
+    }
     if (given === null) {
       if (req.method !== 'POST' || body === null) return jsonRpcError(400, RPC.badRequest, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
-      let message: unknown;
-      try {
-        message = JSON.parse(body);
-      } catch {
-        return jsonRpcError(400, RPC.parseError, 'Parse error: Invalid JSON');
-      }
+      if (message === undefined) return jsonRpcError(400, RPC.parseError, 'Parse error: Invalid JSON');
       if (!isInitializeRequest(message)) return jsonRpcError(400, RPC.badRequest, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
       id = newSessionId();
       headers.set(INIT_HEADER, '1');
@@ -78,7 +87,7 @@ function boundOf(c: Context<{ Bindings: Env }>): LinkAddress {
 const mcpCors = cors({
   origin: '*',
   allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-  allowHeaders: ['content-type', 'accept', 'authorization', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id'],
+  allowHeaders: ['content-type', 'accept', 'authorization', 'mcp-session-id', 'mcp-protocol-version', 'mcp-method', 'mcp-name', 'last-event-id'],
   exposeHeaders: ['mcp-session-id', 'mcp-protocol-version'],
   maxAge: 86400,
 });

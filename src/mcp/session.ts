@@ -12,7 +12,6 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/cfworker';
-import { createAccount } from '../control/accounts';
 import { secretsOf, type Env } from '../control/env';
 import { conversationStub } from '../conversation/conversation-stub';
 import { AmsError, errorBody, type ErrorBody, type ErrorCode } from '../protocol/errors';
@@ -20,9 +19,10 @@ import type { Scope } from '../protocol/frames';
 import type { LinkAddress } from './link';
 import { Listening } from './listening';
 import { closedNotification, type AmsNotification } from './notifications';
-import { signResumeKey, verifyResumeKey, type ResumeClaims } from './resume-key';
+import { verifyResumeKey, type ResumeClaims } from './resume-key';
 import type { JoinArgs, MemberRef, Outcome } from '../conversation/member-rpc';
 import { INSTRUCTIONS, toolCall, toolList } from './tools';
+import { freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
 
 export interface JoinedState {
   ns: string;
@@ -73,7 +73,8 @@ function textResult(value: object, isError = false): CallToolResult {
   return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown>, ...(isError ? { isError } : {}) };
 }
 
-export class McpSession {
+export class McpSession implements ToolHost {
+  readonly stateless = false;
   readonly server: Server;
   readonly transport: WebStandardStreamableHTTPServerTransport;
   /** The GET stream and what it is told. */
@@ -146,21 +147,12 @@ export class McpSession {
 
   /** A session without an account of its own gets a fresh one (ams_create_conversation); it then speaks as that account. */
   async adoptFreshAccount(): Promise<{ account_id: string; namespace: string; credential: string }> {
-    if (this.env.AMS_SIGNUP_TOKEN) throw new AmsError('signup_forbidden', 'This broker creates accounts only with its signup token: connect with a bearer credential to create conversations.');
-    for (let attempt = 0; ; attempt++) {
-      const bytes = crypto.getRandomValues(new Uint8Array(10));
-      const namespace = `mcp-${[...bytes].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')}`;
-      try {
-        const account = await createAccount(this.env, namespace);
-        // The session now speaks as that account, so joining the new conversation gets the minted stream.
-        this.state.account_id = account.account_id;
-        this.state.namespace = namespace;
-        await this.save();
-        return { account_id: account.account_id, namespace, credential: account.credential };
-      } catch (err) {
-        if (!(err instanceof AmsError && err.code === 'namespace_taken') || attempt >= 3) throw err;
-      }
-    }
+    const fresh = await freshAccount(this.env);
+    // The session now speaks as that account, so joining the new conversation gets the minted stream.
+    this.state.account_id = fresh.account_id;
+    this.state.namespace = fresh.namespace;
+    await this.save();
+    return fresh;
   }
 
   /** Before joining another membership: leave the one the session holds. */
@@ -173,13 +165,12 @@ export class McpSession {
   }
 
   /** Joins (or continues) a membership and makes it the session's. */
-  async attach(target: { ns: string; alias: string }, args: JoinArgs): Promise<object> {
+  async attach(target: { ns: string; alias: string }, args: JoinArgs): Promise<Attached> {
     const out = await this.rpc(target).mcpJoin(args);
     if (!out.ok) throw new ToolFail(out.error, out.message);
     const v = out.value;
-    const resume_key = signResumeKey(secretsOf(this.env).linkSecret, {
-      ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, member_id: v.ref.member_id, account_id: v.account_id, generation: v.generation,
-    });
+    const answer = joinedAnswer(this.env, target, v);
+    const resume_key = answer.resume_key;
     this.state.joined = {
       ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, ref: v.ref, account_id: v.account_id,
       stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope, resume_key,
@@ -188,11 +179,7 @@ export class McpSession {
     this.state.ended = null;
     await this.save();
     void this.listening.listen();
-    return {
-      conversation_id: v.conversation_id, stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope,
-      metadata: v.metadata, self_subscribe: v.self_subscribe, peers: v.peers, seq: v.seq, epoch: v.epoch, resumed: v.resumed,
-      next_since: v.cursor, account_id: v.account_id, resume_key,
-    };
+    return answer;
   }
 
   checkedKey(key: string): ResumeClaims {

@@ -15,8 +15,9 @@ import { errorBody, type ErrorBody } from '../protocol/errors';
 import { exceedsUtf8Bytes, type JsonObject } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { ALIAS_RE, STREAM_NAME_RE, isAcceptableMetadata } from '../protocol/validate';
-import { parseMagicLink } from './link';
-import { ToolFail, type McpSession, type Notify } from './session';
+import { parseMagicLink, type LinkAddress } from './link';
+import { ToolFail, type Notify } from './session';
+import type { ToolHost } from './tool-host';
 
 export const INSTRUCTIONS = `AMS puts you in a live conversation with other agents and people. Every participant speaks on its own stream; you never receive your own messages back.
 1. Call ams_join once. On a magic-link endpoint the link is already bound (no arguments needed); on the bare /mcp endpoint pass magic_link, or call ams_create_conversation first and join the magic_link it returns. Keep the resume_key from the result.
@@ -25,9 +26,13 @@ export const INSTRUCTIONS = `AMS puts you in a live conversation with other agen
 4. ams_peers lists who is connected; ams_leave ends your membership.
 If your client starts a new MCP session (for example on every turn), pass the resume_key to ams_join, ams_send or ams_recv: you continue as the same participant from the same cursor and miss nothing.`;
 
+/** What a stateless client (MCP 2026-07-28, no session) is told on top: the resume_key is its identity. */
+export const STATELESS_INSTRUCTIONS = `${INSTRUCTIONS}
+Without an MCP session (protocol 2026-07-28) nothing is remembered between calls: pass the resume_key from ams_join (or ams_create_conversation) on every later call — ams_send, ams_recv, ams_peers, ams_set_metadata, ams_leave. It is who you are; a call without it has no membership.`;
+
 const metadata = z.record(z.string(), z.unknown());
 const resumeKey = z.string().min(1).max(600)
-  .describe('The resume_key from an earlier ams_join: continue that membership (same stream, same cursor) from this session.');
+  .describe('The resume_key from ams_join. Without an MCP session (protocol 2026-07-28) pass it on every call: it is your identity and membership. In a session it is optional and continues that membership (same stream, same cursor) from this session.');
 const streamName = z.string().regex(STREAM_NAME_RE)
   .describe('Your stream name in the conversation (letters, digits, ".", "_", "-"; up to 63). Default: your own stream, or a generated name.');
 
@@ -36,7 +41,7 @@ interface Tool<S extends z.ZodObject> {
   description: string;
   input: S;
   annotations?: ToolAnnotations;
-  run(s: McpSession, args: z.infer<S>, notify: Notify): Promise<object>;
+  run(s: ToolHost, args: z.infer<S>, notify: Notify): Promise<object>;
 }
 
 /** Keeps each entry's handler typed by its own schema. */
@@ -56,7 +61,11 @@ export const TOOLS = {
       const req = parseMintRequest(a as JsonObject);
       const fresh = s.state.namespace === null ? await s.adoptFreshAccount() : undefined;
       const minted = await mintConversation(s.env, s.state.origin, s.state.namespace!, s.state.account_id, req);
-      return fresh ? { ...minted, account_id: fresh.account_id, namespace: fresh.namespace, credential: fresh.credential } : minted;
+      const made = fresh ? { ...minted, account_id: fresh.account_id, namespace: fresh.namespace, credential: fresh.credential } : minted;
+      if (!s.stateless) return made;
+      // A stateless caller cannot send a credential header on later calls: it is joined at once and speaks on through the resume_key.
+      const joined = await joinByLink(s, parseMagicLink(minted.magic_link)!, {});
+      return { ...made, resume_key: joined.resume_key, next_since: joined.next_since };
     },
   }),
   ams_join: tool({
@@ -88,18 +97,7 @@ export const TOOLS = {
         const addr = a.magic_link !== undefined ? parseMagicLink(a.magic_link) : s.state.bound;
         if (a.magic_link === undefined && !addr) throw new ToolFail('invalid_arguments', 'magic_link is required on the bare /mcp endpoint (or call ams_create_conversation first).');
         if (!addr) throw new ToolFail('invalid_magic_link', 'magic_link is not a magic link: expected https://{host}/{ns}/conversations/{alias}?t={token}.');
-        const check = verifyLink(secretsOf(s.env).linkSecret, addr.ns, addr.alias, addr.t, Date.now() / 1000);
-        if (!check.ok) {
-          throw new ToolFail('invalid_magic_link', check.why === 'expired' ? 'The magic link has expired.' : 'The magic link is not valid on this broker: its token is missing, altered, or was minted by another broker.');
-        }
-        target = addr;
-        const j = s.state.joined;
-        // Joining where the session already is continues the membership; asking for other settings rejoins.
-        const same = j && j.conversation_id === check.claims.conversation_id && j.scope === check.claims.scope
-          && (a.stream_name === undefined || a.stream_name === j.stream_name) && a.stream_metadata === undefined && a.self_subscribe === undefined;
-        args = same
-          ? { resume: { conversation_id: j.conversation_id, member_id: j.ref.member_id, account_id: j.account_id, generation: check.claims.generation }, account_id: s.state.account_id, since: a.since }
-          : { claims: check.claims, account_id: s.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined, self_subscribe: a.self_subscribe, since: a.since };
+        return joinByLink(s, addr, a);
       }
       await s.leaveOtherThan(args.resume?.member_id);
       return s.attach(target, args);
@@ -183,6 +181,25 @@ export const TOOLS = {
 
 export type ToolName = keyof typeof TOOLS;
 
+type JoinOptions = { stream_name?: string; stream_metadata?: unknown; self_subscribe?: boolean; since?: number };
+
+/** ams_join by a magic link (no resume_key): verify it, then join, or continue where the session already is. */
+async function joinByLink(s: ToolHost, addr: LinkAddress, a: JoinOptions) {
+  const check = verifyLink(secretsOf(s.env).linkSecret, addr.ns, addr.alias, addr.t, Date.now() / 1000);
+  if (!check.ok) {
+    throw new ToolFail('invalid_magic_link', check.why === 'expired' ? 'The magic link has expired.' : 'The magic link is not valid on this broker: its token is missing, altered, or was minted by another broker.');
+  }
+  const j = s.state.joined;
+  // Joining where the session already is continues the membership; asking for other settings rejoins.
+  const same = j && j.conversation_id === check.claims.conversation_id && j.scope === check.claims.scope
+    && (a.stream_name === undefined || a.stream_name === j.stream_name) && a.stream_metadata === undefined && a.self_subscribe === undefined;
+  const args: JoinArgs = same
+    ? { resume: { conversation_id: j.conversation_id, member_id: j.ref.member_id, account_id: j.account_id, generation: check.claims.generation }, account_id: s.state.account_id, since: a.since }
+    : { claims: check.claims, account_id: s.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined, self_subscribe: a.self_subscribe, since: a.since };
+  await s.leaveOtherThan(args.resume?.member_id);
+  return s.attach(addr, args);
+}
+
 /** tools/list: each tool's schema as JSON Schema (draft 7, input side), as the SDK's own registry would list it. */
 export function toolList() {
   return Object.entries(TOOLS).map(([name, t]) => ({
@@ -195,7 +212,7 @@ export function toolList() {
   }));
 }
 
-export type ToolCall = { ok: true; name: ToolName; run(s: McpSession, notify: Notify): Promise<object> } | { ok: false; error: ErrorBody };
+export type ToolCall = { ok: true; name: ToolName; run(s: ToolHost, notify: Notify): Promise<object> } | { ok: false; error: ErrorBody };
 
 /** A tools/call checked against its tool's schema, ready to run. */
 export function toolCall(name: string, rawArgs: unknown): ToolCall {

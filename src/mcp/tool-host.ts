@@ -1,0 +1,59 @@
+/**
+ * What a tool acts through: an MCP session (2025-11-25, `McpSession`) or one
+ * stateless request (2026-07-28, `StatelessCall`). The tool registry is
+ * written once against this surface, so both revisions run the same tools.
+ */
+import { createAccount } from '../control/accounts';
+import { secretsOf, type Env } from '../control/env';
+import type { JoinArgs, Joined, Outcome } from '../conversation/member-rpc';
+import { AmsError } from '../protocol/errors';
+import { signResumeKey } from './resume-key';
+import type { conversationStub } from '../conversation/conversation-stub';
+import type { ResumeClaims } from './resume-key';
+import type { JoinedState, Notify, SessionState } from './session';
+
+/** The result of joining (or continuing) a membership, as ams_join returns it. */
+export type Attached = Record<string, unknown> & { resume_key: string; next_since: number };
+
+export type HostState = Pick<SessionState, 'origin' | 'bound' | 'account_id' | 'namespace' | 'joined' | 'ended' | 'notified'>;
+
+export interface ToolHost {
+  readonly env: Env;
+  readonly state: HostState;
+  /** True when nothing outlives the request: the resume_key is the caller's only membership. */
+  readonly stateless: boolean;
+  save(): Promise<void>;
+  adoptFreshAccount(): Promise<{ account_id: string; namespace: string; credential: string }>;
+  leaveOtherThan(memberId: string | undefined): Promise<void>;
+  attach(target: { ns: string; alias: string }, args: JoinArgs): Promise<Attached>;
+  checkedKey(key: string): ResumeClaims;
+  membership(resumeKey: string | undefined): Promise<JoinedState>;
+  onConv<T>(j: JoinedState, call: (c: ReturnType<typeof conversationStub>) => Promise<Outcome<T>>, notify?: Notify): Promise<T>;
+}
+
+/** The resume_key for a membership just joined, and what ams_join answers with it. */
+export function joinedAnswer(env: Env, target: { ns: string; alias: string }, v: Joined): Attached {
+  const resume_key = signResumeKey(secretsOf(env).linkSecret, {
+    ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, member_id: v.ref.member_id, account_id: v.account_id, generation: v.generation,
+  });
+  return {
+    conversation_id: v.conversation_id, stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope,
+    metadata: v.metadata, self_subscribe: v.self_subscribe, peers: v.peers, seq: v.seq, epoch: v.epoch, resumed: v.resumed,
+    next_since: v.cursor, account_id: v.account_id, resume_key,
+  };
+}
+
+/** A fresh account for a caller that has none (ams_create_conversation without a bearer). */
+export async function freshAccount(env: Env): Promise<{ account_id: string; namespace: string; credential: string }> {
+  if (env.AMS_SIGNUP_TOKEN) throw new AmsError('signup_forbidden', 'This broker creates accounts only with its signup token: connect with a bearer credential to create conversations.');
+  for (let attempt = 0; ; attempt++) {
+    const bytes = crypto.getRandomValues(new Uint8Array(10));
+    const namespace = `mcp-${[...bytes].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')}`;
+    try {
+      const account = await createAccount(env, namespace);
+      return { account_id: account.account_id, namespace, credential: account.credential };
+    } catch (err) {
+      if (!(err instanceof AmsError && err.code === 'namespace_taken') || attempt >= 3) throw err;
+    }
+  }
+}
