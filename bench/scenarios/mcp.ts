@@ -55,7 +55,7 @@ export async function mcpHop(t: AmsTarget, tokens: number, warmup: number): Prom
     for (let i = 0; i < warmup + tokens; i++) {
       const data = `mcp-${i}`;
       const started = performance.now();
-      const recv = b.call('ams_recv', { since, wait_ms: 10_000 });
+      const recv = b.call('ams_recv', { since, wait_ms: 10_000, format: 'frames' });
       // The send starts while B already waits; B's long-poll is in flight or queued behind it.
       const sent = await a.call('ams_send', { data });
       let got: Record<string, unknown> = await recv;
@@ -63,7 +63,7 @@ export async function mcpHop(t: AmsTarget, tokens: number, warmup: number): Prom
       // stream_joined of A may come first on the first round.
       while (!frames.some((f) => f.type === 'token')) {
         since = Number(got.next_since);
-        got = await b.call('ams_recv', { since, wait_ms: 10_000 });
+        got = await b.call('ams_recv', { since, wait_ms: 10_000, format: 'frames' });
         frames = got.frames as typeof frames;
       }
       const done = performance.now();

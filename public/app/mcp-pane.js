@@ -110,7 +110,7 @@ export class McpPane {
     while (!this.stopped && this.session) {
       this.status('live', `Joined as ${this.join.stream_name}; listening with ams_recv from since=${this.since}.`);
       try {
-        const r = await this.session.callTool('ams_recv', { since: this.since, wait_ms: RECV_WAIT_MS }, this.abort.signal);
+        const r = await this.session.callTool('ams_recv', { since: this.since, wait_ms: RECV_WAIT_MS, format: 'frames' }, this.abort.signal);
         if (typeof r?.next_since === 'number') this.since = r.next_since;
         failures = 0;
       } catch (err) {

@@ -63,7 +63,7 @@ export class ResumingSocket {
     });
   }
 
-  send(data: string, extra: { id?: string; ref?: number } = {}): void {
+  send(data: string, extra: { id?: string; ref?: number; end?: boolean } = {}): void {
     this.current?.send(data, extra);
   }
 

@@ -133,7 +133,8 @@ export class AmsSocket {
     });
   }
 
-  send(data: string, extra: { id?: string; ref?: number } = {}): void {
+  /** Emits a token; `end: true` marks the last token of an utterance (PROTOCOL.md §4.4). */
+  send(data: string, extra: { id?: string; ref?: number; end?: boolean } = {}): void {
     this.ws.send(JSON.stringify({ type: 'token', data, ...extra }));
   }
 

@@ -21,11 +21,12 @@ export interface MintRequest {
   id_kind: IdKind;
   id_input?: unknown;
   history: HistorySettings;
+  utterance_gap_ms: number;
 }
 
 /** Validates a mint body field by field; each bad field has its own error code. */
 export function parseMintRequest(body: JsonObject): MintRequest {
-  const { alias, stream_name, metadata, stream_metadata, id_kind, id_input, history } = body;
+  const { alias, stream_name, metadata, stream_metadata, id_kind, id_input, history, utterance_gap_ms: gap } = body;
   if (alias !== undefined && (typeof alias !== 'string' || !ALIAS_RE.test(alias))) throw new AmsError('invalid_alias');
   if (stream_name !== undefined && (typeof stream_name !== 'string' || !STREAM_NAME_RE.test(stream_name))) throw new AmsError('invalid_stream_name');
   if (metadata !== undefined && !isAcceptableMetadata(metadata)) throw new AmsError('invalid_metadata');
@@ -37,6 +38,9 @@ export function parseMintRequest(body: JsonObject): MintRequest {
     else throw new AmsError('unsupported_id_kind');
   }
   if (kind === 'jcs-sha256' && (id_input === undefined || derivedConversationId(id_input) === undefined)) throw new AmsError('invalid_id_input');
+  if (gap !== undefined && (typeof gap !== 'number' || !Number.isInteger(gap) || gap < LIMITS.utteranceGapMinMs || gap > LIMITS.utteranceGapMaxMs)) {
+    throw new AmsError('invalid_utterance_gap');
+  }
   return {
     alias: alias as string | undefined,
     stream_name: stream_name as string | undefined,
@@ -45,6 +49,7 @@ export function parseMintRequest(body: JsonObject): MintRequest {
     id_kind: kind,
     id_input,
     history: parseHistory(history),
+    utterance_gap_ms: (gap as number | undefined) ?? LIMITS.utteranceGapDefaultMs,
   };
 }
 
@@ -98,7 +103,7 @@ export function mintRecords(namespace: string, ownerAccountId: string, req: Mint
   const epoch = newEpoch();
   const recordAt = (alias: string): ConversationRecord => ({
     conversation_id: conversationId, namespace, alias, id_kind: req.id_kind, metadata: req.metadata, created_at: now,
-    owner_account_id: ownerAccountId, history: req.history, epoch, generation: 1,
+    owner_account_id: ownerAccountId, history: req.history, epoch, generation: 1, utterance_gap_ms: req.utterance_gap_ms,
   });
   return { conversationId, explicitAlias, stream, recordAt };
 }

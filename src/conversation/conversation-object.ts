@@ -17,14 +17,14 @@ import { isAcceptableMetadata } from '../protocol/validate';
 import { ADMISSION_HEADER, connectVerdict, type Admission } from './admission';
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import { Conversation } from './conversation';
+import { inspectConversation } from './inspect';
 import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
-import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, SendArgs } from './member-rpc';
+import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, RecvMessagesArgs, SendArgs } from './member-rpc';
 import { fail, McpMembers } from './members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
-import { inspectOf } from './inspect';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -92,7 +92,7 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   inspect(): Promise<Record<string, unknown> | null> {
-    return this.guard('inspect', () => (this.conv.record ? inspectOf(this.conv) : null));
+    return this.guard('inspect', () => (this.conv.record ? inspectConversation(this.conv) : null));
   }
 
   /** Revokes every link: bumps the generation and closes connections admitted with older links. */
@@ -125,6 +125,7 @@ export class ConversationObject extends DurableObject<Env> {
   mcpJoin(args: JoinArgs) { return this.member('mcpJoin', () => this.mcp.join(args)); }
   mcpSend(ref: MemberRef, args: SendArgs) { return this.member('mcpSend', () => this.mcp.send(ref, args)); }
   mcpRecv(ref: MemberRef, args: RecvArgs) { return this.member('mcpRecv', () => this.mcp.recv(ref, args)); }
+  mcpRecvMessages(ref: MemberRef, args: RecvMessagesArgs) { return this.member('mcpRecvMessages', () => this.mcp.recvMessages(ref, args)); }
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject) { return this.member('mcpSetMetadata', () => this.mcp.setMetadata(ref, metadata)); }
   mcpLeave(ref: MemberRef) { return this.member('mcpLeave', () => this.mcp.leave(ref)); }
   mcpPeers(ref: MemberRef) { return this.member('mcpPeers', () => this.mcp.peers(ref)); }
@@ -247,7 +248,7 @@ export class ConversationObject extends DurableObject<Env> {
     const stream = this.conv.writableStream(conn);
     if (!stream) return this.drop(conn, 'read_only');
     if (frame.type === 'token') {
-      const out = this.conv.emit(stream, { data: frame.data, id: frame.id, ref: frame.ref }, conn);
+      const out = this.conv.emit(stream, { data: frame.data, id: frame.id, ref: frame.ref, end: frame.end }, conn);
       if (!out.ok) this.drop(conn, out.reason);
       return;
     }

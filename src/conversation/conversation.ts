@@ -35,6 +35,8 @@ export class Conversation {
   private readonly holders = new Map<string, Connection>();
   private readonly connections = new Set<Connection>();
   private readonly buckets = new Map<string, TokenBucket>();
+  /** Per stream, its last frame when that is a token without `end`: an utterance still open (what `ams_send` ends first). */
+  private readonly unended = new Map<string, { seq: number; ts: number }>();
   private appendsSinceTrim = 0;
 
   constructor(private readonly store: ConversationStore, private readonly ids: Ids, private readonly clock: () => number = Date.now) {
@@ -59,6 +61,11 @@ export class Conversation {
 
   isHeld(streamId: string): boolean {
     return this.holders.has(streamId);
+  }
+
+  /** The stream's last token (seq, ms) if it left an utterance open: no `end`, nothing of the stream after it since this object started. */
+  openUtterance(streamId: string): { seq: number; ts: number } | undefined {
+    return this.unended.get(streamId);
   }
 
   /** Creates the conversation with the minter's stream registered; false if this address is taken. */
@@ -161,16 +168,9 @@ export class Conversation {
     if (stream) {
       // The new state is logged first, stored with its frame in one transaction, and only then made current.
       const next: StreamRecord = { ...stream, metadata: req.streamMetadata ?? stream.metadata, connected_once: true };
-      const metadataChanged = takeover !== null && req.streamMetadata !== undefined
-        && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata);
-      if (takeover) {
-        this.detach(takeover);
-        takeover.close('stream_displaced');
-      }
-      const save = () => {
-        this.store.saveStream(next);
-        this.store.saveHeld([...this.holders.keys(), next.stream_id]);
-      };
+      const metadataChanged = takeover !== null && req.streamMetadata !== undefined && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata);
+      if (takeover) this.detach(takeover), takeover.close('stream_displaced');
+      const save = () => (this.store.saveStream(next), this.store.saveHeld([...this.holders.keys(), next.stream_id]));
       if (!takeover) this.announce('stream_joined', next, save);
       else if (metadataChanged) this.announce('stream_metadata', next, save);
       else save();
@@ -263,6 +263,11 @@ export class Conversation {
     return inputs.map((input) => this.emitChecked(stream, input));
   }
 
+  /** Whether the stream logged a token with this idempotency key inside the kept window (a resend would log nothing). */
+  hasClientId(streamId: string, id: string): boolean {
+    return this.store.seqOfClientId(streamId, id, this.window().firstRetained) !== undefined;
+  }
+
   private refValid(ref: number | undefined): boolean {
     return ref === undefined || (ref >= 1 && ref <= this.top.seq);
   }
@@ -288,6 +293,7 @@ export class Conversation {
     };
     if (input.id !== undefined) frame.id = input.id;
     if (input.ref !== undefined) frame.ref = input.ref;
+    if (input.end === true) frame.end = true;
     const chain = this.append(frame, input.id ?? null);
     if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(seq, input.id, chain, receiptTo.member.wire, false)));
     return { ok: true, seq, chain, duplicate: false };
@@ -331,6 +337,8 @@ export class Conversation {
       alongside,
     );
     this.top = { seq: frame.seq, chain };
+    if (frame.type === 'token' && frame.end !== true) this.unended.set(frame.stream_id, { seq: frame.seq, ts: now });
+    else this.unended.delete(frame.stream_id);
     broadcast(this.membership.audienceOf(frame.owner_account_id), frame, json, chain);
     if (++this.appendsSinceTrim >= 128) {
       this.appendsSinceTrim = 0;

@@ -1,8 +1,8 @@
-/** What inspect answers: the conversation's record, streams (with presence), head, window and connection count. */
-import type { Conversation } from './conversation';
-import { peerOf } from './conversation';
+/** What inspect (`GET /v1/{ns}/conversations/{alias}`) tells about a conversation. */
+import { utteranceGapOf } from '../protocol/records';
+import { peerOf, type Conversation } from './conversation';
 
-export function inspectOf(conv: Conversation): Record<string, unknown> {
+export function inspectConversation(conv: Conversation): Record<string, unknown> {
   const r = conv.record!;
   const w = conv.window();
   return {
@@ -17,6 +17,7 @@ export function inspectOf(conv: Conversation): Record<string, unknown> {
     head_chain: conv.head.chain,
     epoch: r.epoch,
     history: { ...r.history, first_seq: w.firstRetained },
+    utterance_gap_ms: utteranceGapOf(r),
     connections: conv.connectionCount,
   };
 }

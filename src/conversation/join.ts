@@ -33,4 +33,6 @@ export interface EmitInput {
   data: string;
   id?: string;
   ref?: number;
+  /** The last token of an utterance; only `true` is logged. */
+  end?: boolean;
 }

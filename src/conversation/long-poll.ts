@@ -9,7 +9,7 @@ import type { JsonObject } from '../protocol/frames';
 import { Membership } from './audience';
 import type { Conversation } from './conversation';
 import type { McpConnection } from './member-connection';
-import type { Received, Truncation } from './member-rpc';
+import type { Outcome, Received, Truncation } from './member-rpc';
 import { planResume } from './resume';
 import { utf8Length } from './wire';
 import { LIMITS } from '../protocol/limits';
@@ -44,6 +44,24 @@ export class LongPolls {
       const timer = setTimeout(done, Math.max(0, ms));
       waiters.add(done);
     });
+  }
+
+  /**
+   * Runs one waiting call: `step` at once, then again after each frame `conn`
+   * hears or at the `wakeAt` it asked for, and a last time (`final`) at the
+   * deadline — until it gives a value, or `gone` (checked after every wait)
+   * says the call cannot go on.
+   */
+  async until<T>(conn: McpConnection, deadline: number, clock: () => number, step: (now: number, final: boolean) => { value: T } | { wakeAt?: number },
+    gone: () => Outcome<never> | undefined): Promise<Outcome<T>> {
+    for (;;) {
+      const now = clock();
+      const s = step(now, now >= deadline);
+      if ('value' in s) return { ok: true, value: s.value };
+      await this.wait(conn, Math.min(deadline, s.wakeAt ?? deadline) - now);
+      const why = gone();
+      if (why) return why;
+    }
   }
 
   /** Wakes the calls waiting on `conn`. */

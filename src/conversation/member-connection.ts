@@ -31,6 +31,8 @@ export class McpConnection implements Connection {
   bufferFrom: number;
   /** What the buffer holds, in UTF-8 bytes of the frames' JSON. */
   private bufferBytes = 0;
+  /** The seq of this member's last `ams_send {end: false}` piece while its utterance is open: the next send continues it. */
+  openPiece: number | undefined;
 
   constructor(readonly row: MemberRow, head: number, keepBuffer: boolean, private readonly events: MemberEvents) {
     this.member = { sink: this, accountId: row.account_id, selfSubscribe: row.self_subscribe === 1, wire: Wire.Json };

@@ -1,6 +1,6 @@
 /**
  * Where MCP memberships live between calls: one SQLite row each (stream,
- * identity, recv cursor, lease, listener), so they survive hibernation and
+ * identity, recv cursor and carry, lease, listener), so they survive hibernation and
  * restarts. The table is created (and migrated) once, when the object builds
  * its memberships, not on every call.
  */
@@ -18,6 +18,8 @@ export type MemberRow = {
   self_subscribe: number;
   /** The last seq ams_recv returned (next_since). */
   cursor: number;
+  /** With `format: "messages"`: what beyond `cursor` was already told (an UtteranceCarry, JSON); null: nothing. */
+  carry: string | null;
   epoch: string;
   last_seen: number;
   attached: number;
@@ -34,10 +36,10 @@ export class MemberRows {
     sql.exec(`CREATE TABLE IF NOT EXISTS mcp_members (
       member_id TEXT PRIMARY KEY, lease TEXT, account_id TEXT, stream_id TEXT, scope TEXT NOT NULL,
       generation INTEGER NOT NULL, self_subscribe INTEGER NOT NULL, cursor INTEGER NOT NULL, epoch TEXT NOT NULL,
-      last_seen INTEGER NOT NULL, attached INTEGER NOT NULL, ended TEXT, listener TEXT, listen_tag TEXT)`);
-    // Tables written before doorbells existed lack the listener columns.
+      last_seen INTEGER NOT NULL, attached INTEGER NOT NULL, ended TEXT, listener TEXT, listen_tag TEXT, carry TEXT)`);
+    // Tables written before doorbells (listener columns) or utterances (carry) existed lack those columns.
     const columns = new Set(sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('mcp_members')`).toArray().map((c) => c.name));
-    for (const c of ['listener', 'listen_tag']) if (!columns.has(c)) sql.exec(`ALTER TABLE mcp_members ADD COLUMN ${c} TEXT`);
+    for (const c of ['listener', 'listen_tag', 'carry']) if (!columns.has(c)) sql.exec(`ALTER TABLE mcp_members ADD COLUMN ${c} TEXT`);
   }
 
   get(memberId: string): MemberRow | undefined {
@@ -55,10 +57,10 @@ export class MemberRows {
 
   save(r: MemberRow): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended, listener, listen_tag)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended, listener, listen_tag, carry)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       r.member_id, r.lease, r.account_id, r.stream_id, r.scope, r.generation, r.self_subscribe, r.cursor, r.epoch, r.last_seen, r.attached, r.ended,
-      r.listener, r.listen_tag);
+      r.listener, r.listen_tag, r.carry);
   }
 
   touch(r: MemberRow, now: number): void {
@@ -67,7 +69,7 @@ export class MemberRows {
   }
 
   saveCursor(r: MemberRow): void {
-    this.sql.exec('UPDATE mcp_members SET cursor = ?, epoch = ? WHERE member_id = ?', r.cursor, r.epoch, r.member_id);
+    this.sql.exec('UPDATE mcp_members SET cursor = ?, carry = ?, epoch = ? WHERE member_id = ?', r.cursor, r.carry, r.epoch, r.member_id);
   }
 
   saveListener(r: MemberRow): void {

@@ -11,6 +11,7 @@ import type { LinkClaims } from '../control/links';
 import type { CloseReason } from '../protocol/close-codes';
 import type { ErrorCode } from '../protocol/errors';
 import type { JsonObject, Peer, Scope } from '../protocol/frames';
+import type { Entry } from '../protocol/utterances';
 
 export interface MemberRef {
   member_id: string;
@@ -71,6 +72,14 @@ export interface RecvArgs {
   advance: boolean;
 }
 
+/** `ams_recv {format: "messages"}`: always moves the stored cursor (and carry). */
+export interface RecvMessagesArgs {
+  since?: number;
+  wait_ms: number;
+  /** Most frames read (an utterance longer than that is told in parts). */
+  max: number;
+}
+
 export interface Truncation {
   from_seq: number;
   to_seq: number;
@@ -84,10 +93,22 @@ export interface Received {
   truncated?: Truncation;
 }
 
+/** The frames after a cursor as utterances and events (src/protocol/utterances.ts). */
+export interface ReceivedMessages {
+  entries: Entry[];
+  next_since: number;
+  head_seq: number;
+  /** Utterances still being spoken, held back for a later call (absent: none). */
+  held?: number;
+  truncated?: Truncation;
+}
+
 export interface SendArgs {
   data: string;
   ref?: number;
   id?: string;
+  /** Whether this token ends the utterance (ams_send: default true). */
+  end?: boolean;
 }
 
 /** A session holding a GET stream, as the conversation's doorbell reaches it. */
@@ -118,6 +139,7 @@ export interface McpConversationRpc {
   mcpJoin(args: JoinArgs): Promise<Outcome<Joined>>;
   mcpSend(ref: MemberRef, args: SendArgs): Promise<Outcome<{ seq: number; duplicate: boolean }>>;
   mcpRecv(ref: MemberRef, args: RecvArgs): Promise<Outcome<Received>>;
+  mcpRecvMessages(ref: MemberRef, args: RecvMessagesArgs): Promise<Outcome<ReceivedMessages>>;
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject): Promise<Outcome<{ seq: number }>>;
   mcpLeave(ref: MemberRef): Promise<Outcome<{ seq: number }>>;
   mcpPeers(ref: MemberRef): Promise<Outcome<{ peers: Peer[]; seq: number; stream_id: string | null }>>;

@@ -18,9 +18,11 @@ import { claimsValid } from './admission';
 import type { Conversation } from './conversation';
 import { Doorbells, type Ring } from './doorbell';
 import type { JoinRequest } from './join';
-import { LongPolls, readHeard } from './long-poll';
+import { LongPolls } from './long-poll';
+import { MemberReads } from './member-reads';
 import { McpConnection } from './member-connection';
-import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Received, RecvArgs, SendArgs } from './member-rpc';
+import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Received, ReceivedMessages, RecvArgs, RecvMessagesArgs, SendArgs } from './member-rpc';
+import { say } from './messages';
 import { MemberRows, type MemberRow } from './member-rows';
 import type { Sql } from './sql';
 import type { StreamRecord } from '../protocol/records';
@@ -36,6 +38,7 @@ export class McpMembers {
   private readonly rows: MemberRows;
   private readonly polls = new LongPolls();
   private readonly doorbells: Doorbells;
+  private readonly reads: MemberReads;
 
   /**
    * Builds the memberships of `conv` from their rows: attached ones go back
@@ -49,6 +52,7 @@ export class McpMembers {
     private readonly clock: () => number = Date.now,
   ) {
     this.rows = new MemberRows(sql);
+    this.reads = new MemberReads(conv, this.rows, this.polls, clock);
     this.doorbells = new Doorbells(ring, (memberId, tag) => this.unlisten(memberId, tag));
     if (!conv.record) return;
     for (const row of this.rows.attached()) {
@@ -148,6 +152,7 @@ export class McpMembers {
         live.row.listen_tag = null;
       }
       live.row.lease = lease;
+      if (since !== undefined && since !== live.row.cursor) live.row.carry = null;
       live.row.cursor = since ?? live.row.cursor;
       live.row.last_seen = this.clock();
       this.rows.save(live.row);
@@ -155,23 +160,24 @@ export class McpMembers {
       return ok(this.describe(live, true));
     }
     const selfSubscribe = row ? row.self_subscribe === 1 : a.self_subscribe === true;
+    const carry = a.since === undefined ? row?.carry ?? null : null;
     if (member_id.startsWith('obs_')) {
-      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since, lease: a.lease });
+      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since, lease: a.lease, carry });
     }
     const s = this.conv.streams.get(member_id);
     if (!s || s.owner_account_id !== account_id) return fail('resume_key_mismatch');
-    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since, lease: a.lease });
+    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since, lease: a.lease, carry });
   }
 
   /** Admits a membership through the same decision as a WebSocket, then records it. */
-  private attach(jr: JoinRequest, opts: { memberId?: string; since?: number; lease?: string; listener?: Listener | null }): Outcome<Joined> {
+  private attach(jr: JoinRequest, opts: { memberId?: string; since?: number; carry?: string | null; lease?: string; listener?: Listener | null }): Outcome<Joined> {
     const outcome = this.conv.decideJoin(jr);
     if (!outcome.ok) return fail(outcome.reason);
     const now = this.clock();
     const id = outcome.stream?.stream_id ?? opts.memberId ?? `obs_${ulid()}`;
     const row: MemberRow = {
       member_id: id, lease: opts.lease ?? newLease(), account_id: jr.accountId, stream_id: outcome.stream?.stream_id ?? null,
-      scope: jr.scope, generation: jr.generation, self_subscribe: jr.selfSubscribe ? 1 : 0, cursor: 0,
+      scope: jr.scope, generation: jr.generation, self_subscribe: jr.selfSubscribe ? 1 : 0, cursor: 0, carry: null,
       epoch: this.conv.record!.epoch, last_seen: now, attached: 1, ended: null,
       listener: opts.listener?.object ?? null, listen_tag: opts.listener?.tag ?? null,
     };
@@ -182,6 +188,7 @@ export class McpMembers {
     const joined = this.conv.admit(conn, jr, outcome);
     conn.bufferFrom = joined.seq + 1;
     row.cursor = opts.since ?? joined.seq;
+    if (opts.since !== undefined) row.carry = opts.carry ?? null;
     this.rows.save(row);
     this.schedule(now + LIMITS.mcpPresenceIdleMs);
     // A long-poll on the connection this one replaced learns it is displaced.
@@ -226,7 +233,7 @@ export class McpMembers {
     const back = this.attach({
       accountId: row.account_id, scope: row.scope, generation: row.generation, streamName: s?.stream_name,
       selfSubscribe: row.self_subscribe === 1, chain: false, cursor: {},
-    }, { memberId: row.member_id, since: row.cursor, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null });
+    }, { memberId: row.member_id, since: row.cursor, carry: row.carry, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null });
     if (!back.ok) return back as Outcome<McpConnection>;
     return ok(this.live.get(row.member_id)!);
   }
@@ -245,8 +252,11 @@ export class McpMembers {
     const w = this.writer(ref);
     if (!w.ok) return w as Outcome<never>;
     const { conn, stream } = w.value;
-    const out = this.conv.emit(stream, { data: a.data, ...(a.id !== undefined ? { id: a.id } : {}), ...(a.ref !== undefined ? { ref: a.ref } : {}) });
+    const end = a.end !== false;
+    const input = { data: a.data, ...(a.id !== undefined ? { id: a.id } : {}), ...(a.ref !== undefined ? { ref: a.ref } : {}), end };
+    const out = say(this.conv, stream, input, conn.openPiece, this.clock());
     if (!out.ok) return out.reason === 'malformed_frame' ? fail('invalid_ref', `ref must be the seq of a frame already in the conversation (head is ${this.conv.head.seq}).`) : fail(out.reason);
+    if (!out.duplicate) conn.openPiece = end ? undefined : out.seq;
     this.rows.touch(conn.row, this.clock());
     return ok({ seq: out.seq, duplicate: out.duplicate });
   }
@@ -310,36 +320,32 @@ export class McpMembers {
     if (this.conv.record) this.rows.dropListener(memberId, tag);
   }
 
-  /**
-   * The cursor long-poll: frames after `since` (default: the stored cursor)
-   * that this membership hears, at once if there are any, else after the next
-   * audible append or `wait_ms`. `truncated` names seqs the log no longer holds.
-   */
+  /** `ams_recv {format: "frames"}` (and the session's notification pulls): see MemberReads.frames. */
   async recv(ref: MemberRef, a: RecvArgs): Promise<Outcome<Received>> {
+    const cur = this.recvStart(ref, a.since);
+    return cur.ok ? this.reads.frames(cur.value, a, () => this.gone(cur.value, ref)) : cur as Outcome<never>;
+  }
+
+  /** `ams_recv {format: "messages"}`: see MemberReads.messages. */
+  async recvMessages(ref: MemberRef, a: RecvMessagesArgs): Promise<Outcome<ReceivedMessages>> {
+    const cur = this.recvStart(ref, a.since);
+    return cur.ok ? this.reads.messages(cur.value, a, () => this.gone(cur.value, ref)) : cur as Outcome<never>;
+  }
+
+  private recvStart(ref: MemberRef, since: number | undefined): Outcome<McpConnection> {
     const cur = this.liveOrRejoined(ref);
-    if (!cur.ok) return cur as Outcome<never>;
-    if (a.since !== undefined && a.since > this.conv.head.seq) return fail('invalid_cursor', `since is beyond the head (${this.conv.head.seq}).`);
-    const conn = cur.value;
-    const deadline = this.clock() + Math.min(Math.max(0, a.wait_ms), LIMITS.mcpWaitMsMax);
-    let from = a.since ?? conn.row.cursor;
-    this.rows.touch(conn.row, this.clock());
-    for (;;) {
-      const got = readHeard(this.conv, conn, from, Math.min(Math.max(1, a.max), LIMITS.mcpRecvMax));
-      if (got.frames.length > 0 || got.truncated || got.next_since < got.head_seq || this.clock() >= deadline) {
-        if (a.advance) {
-          conn.row.cursor = got.next_since;
-          conn.row.epoch = this.conv.record!.epoch;
-          this.rows.saveCursor(conn.row);
-        }
-        this.rows.touch(conn.row, this.clock());
-        return ok(got);
-      }
-      from = got.next_since;
-      await this.polls.wait(conn, deadline - this.clock());
-      if (conn.endedBy) return fail(conn.endedBy, undefined, true);
-      if (!this.conv.record) return fail('conversation_closed', undefined, true);
-      if (conn.row.lease !== ref.lease || this.live.get(conn.row.member_id) !== conn) return fail('stream_displaced', undefined, true);
-    }
+    if (!cur.ok) return cur;
+    if (since !== undefined && since > this.conv.head.seq) return fail('invalid_cursor', `since is beyond the head (${this.conv.head.seq}).`);
+    this.rows.touch(cur.value.row, this.clock());
+    return cur;
+  }
+
+  /** After a wait: why `conn`'s call cannot go on (ended, deleted, displaced), if it cannot. */
+  private gone(conn: McpConnection, ref: MemberRef): Outcome<never> | undefined {
+    if (conn.endedBy) return fail(conn.endedBy, undefined, true);
+    if (!this.conv.record) return fail('conversation_closed', undefined, true);
+    if (conn.row.lease !== ref.lease || this.live.get(conn.row.member_id) !== conn) return fail('stream_displaced', undefined, true);
+    return undefined;
   }
 
   // ---- collection ----

@@ -32,6 +32,7 @@ export async function mintConversation(env: Env, origin: string, namespace: stri
           created_at: record.created_at,
           id_kind: record.id_kind,
           history: record.history,
+          utterance_gap_ms: req.utterance_gap_ms,
           epoch: record.epoch,
         };
       }

@@ -121,7 +121,9 @@ stream.get('/:ns/conversations/:alias/history', async (c) => {
 
 stream.post('/:ns/conversations/:alias/tokens', async (c) => {
   const { ns, alias, a } = await httpAdmission(c);
-  const tokens = await readTokens(c.req.raw);
+  const endParam = c.req.query('end');
+  if (endParam !== undefined && endParam !== 'true' && endParam !== 'false') throw new AmsError('invalid_token', 'end must be "true" or "false".');
+  const tokens = await readTokens(c.req.raw, endParam !== 'false');
   const name = c.req.query('stream_name') ?? a.stream_name;
   if (a.stream_name_invalid || (name !== undefined && !STREAM_NAME_RE.test(name))) throw new AmsError('invalid_stream_name');
   if (a.stream_metadata_invalid) throw new AmsError('invalid_stream_metadata');
@@ -133,14 +135,17 @@ interface TokenInput {
   data: string;
   id?: string;
   ref?: number;
+  end?: boolean;
 }
 
 /**
- * `POST …/tokens` bodies: text/plain = one token; application/json = `{data, id?, ref?}`,
+ * `POST …/tokens` bodies: text/plain = one token; application/json = `{data, id?, ref?, end?}`,
  * a string, or an array of either; application/x-ndjson = one token per line
  * (each line a JSON token or raw text). The whole batch is checked before any is kept.
+ * A request ends an utterance: its last token gets `end: true` when `endLast`
+ * (no `?end=false`) unless that token says `end` itself.
  */
-export async function readTokens(request: Request): Promise<TokenInput[]> {
+export async function readTokens(request: Request, endLast = true): Promise<TokenInput[]> {
   const type = mediaType(request);
   const text = await readText(request, LIMITS.tokensBodyBytes);
   let tokens: TokenInput[];
@@ -172,14 +177,17 @@ export async function readTokens(request: Request): Promise<TokenInput[]> {
     if (exceedsUtf8Bytes(t.data, LIMITS.tokenBytes)) throw new AmsError('token_too_large');
     if (!t.data.isWellFormed()) throw new AmsError('invalid_token', 'A token holds a lone surrogate.');
   }
+  const last = tokens[tokens.length - 1];
+  if (last.end === undefined && endLast) last.end = true;
   return tokens;
 }
 
 function toToken(value: unknown): TokenInput {
   if (typeof value === 'string') return { data: value };
   if (!isJsonObject(value) || typeof value.data !== 'string') throw new AmsError('invalid_token');
-  const { data, id, ref } = value;
+  const { data, id, ref, end } = value;
   if (id !== undefined && (typeof id !== 'string' || id.length < 1 || id.length > LIMITS.tokenIdChars)) throw new AmsError('invalid_token', 'id must be a string of 1 to 64 characters.');
   if (ref !== undefined && (typeof ref !== 'number' || !Number.isInteger(ref) || ref < 1)) throw new AmsError('invalid_token', 'ref must be a positive integer.');
-  return { data, ...(id !== undefined ? { id: id as string } : {}), ...(ref !== undefined ? { ref: ref as number } : {}) };
+  if (end !== undefined && typeof end !== 'boolean') throw new AmsError('invalid_token', 'end must be true or false.');
+  return { data, ...(id !== undefined ? { id: id as string } : {}), ...(ref !== undefined ? { ref: ref as number } : {}), ...(end !== undefined ? { end } : {}) };
 }

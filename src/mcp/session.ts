@@ -69,7 +69,17 @@ export type Notify = (n: AmsNotification) => Promise<void>;
 type Extra = { sendNotification: (n: ServerNotification) => Promise<void> };
 type ConversationRpc = ReturnType<typeof conversationStub>;
 
+/**
+ * A tool value that is text for a model, not JSON (ams_recv's transcript): the
+ * result has that text content and no `structuredContent` — a client that
+ * finds `structuredContent` shows the model that instead (decisions/0095).
+ */
+export class Worded {
+  constructor(readonly text: string) {}
+}
+
 function textResult(value: object, isError = false): CallToolResult {
+  if (value instanceof Worded) return { content: [{ type: 'text', text: value.text }] };
   return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown>, ...(isError ? { isError } : {}) };
 }
 
@@ -180,6 +190,14 @@ export class McpSession implements ToolHost {
     await this.save();
     void this.listening.listen();
     return answer;
+  }
+
+  /** An ams_recv read up to `nextSince`: notifications need not tell it again. */
+  async noteRead(j: JoinedState, nextSince: number): Promise<void> {
+    if (nextSince > this.state.notified && this.state.joined === j) {
+      this.state.notified = nextSince;
+      await this.save();
+    }
   }
 
   checkedKey(key: string): ResumeClaims {

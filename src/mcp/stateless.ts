@@ -45,6 +45,9 @@ export class StatelessCall implements ToolHost {
   /** Nothing outlives the request. */
   async save(): Promise<void> {}
 
+  /** A stateless caller has no push stream to keep in step with. */
+  async noteRead(): Promise<void> {}
+
   /** There is no session membership to leave. */
   async leaveOtherThan(): Promise<void> {}
 

@@ -10,19 +10,20 @@ import { secretsOf } from '../control/env';
 import { verifyLink } from '../control/links';
 import { parseMintRequest } from '../control/mint';
 import { mintConversation } from '../conversation/mint';
-import type { JoinArgs } from '../conversation/member-rpc';
+import type { JoinArgs, ReceivedMessages } from '../conversation/member-rpc';
 import { errorBody, type ErrorBody } from '../protocol/errors';
 import { exceedsUtf8Bytes, type JsonObject } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
+import { formatTranscript } from '../protocol/utterances';
 import { ALIAS_RE, STREAM_NAME_RE, isAcceptableMetadata } from '../protocol/validate';
 import { parseMagicLink, type LinkAddress } from './link';
-import { ToolFail, type Notify } from './session';
+import { ToolFail, Worded, type Notify } from './session';
 import type { ToolHost } from './tool-host';
 
 export const INSTRUCTIONS = `AMS puts you in a live conversation with other agents and people. Every participant speaks on its own stream; you never receive your own messages back.
 1. Call ams_join once. On a magic-link endpoint the link is already bound (no arguments needed); on the bare /mcp endpoint pass magic_link, or call ams_create_conversation first and join the magic_link it returns. Keep the resume_key from the result.
-2. Speak with ams_send {data}. data is any text (JSON is fine).
-3. Listen with ams_recv in a loop: pass wait_ms (up to 25000) to wait for the next message, and since = the next_since of the previous result (omit since to continue where you left off). Frames of type "token" carry what others said in data; stream_joined/stream_left/stream_metadata tell you who is there.
+2. Speak with ams_send {data}: each call is one whole message (any text; JSON is fine).
+3. Listen with ams_recv in a loop, with a long wait_ms (up to 25000): it returns once someone has finished a message. You read a transcript, one line per message: "[12-40] alice: text" is what alice said (seqs 12 to 40; pass one as ref to answer it). "…" after the seqs marks a message still being spoken when the wait ran out; the next call continues it ("+"). Lines "[41] bob joined" / "left" tell you who is there. Omit since to continue where you left off.
 4. ams_peers lists who is connected; ams_leave ends your membership.
 If your client starts a new MCP session (for example on every turn), pass the resume_key to ams_join, ams_send or ams_recv: you continue as the same participant from the same cursor and miss nothing.`;
 
@@ -56,6 +57,8 @@ export const TOOLS = {
       stream_name: streamName.optional(),
       metadata: metadata.optional().describe('Conversation metadata: any JSON object (immutable, at most 16 KiB, nested at most 32 deep).'),
       stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB, nested at most 32 deep), shown to peers.'),
+      utterance_gap_ms: z.number().optional()
+        .describe(`How long (ms) a participant must be quiet before what it streamed counts as a finished message: ${LIMITS.utteranceGapMinMs} to ${LIMITS.utteranceGapMaxMs}. Default ${LIMITS.utteranceGapDefaultMs}.`),
     }),
     async run(s, a) {
       const req = parseMintRequest(a as JsonObject);
@@ -105,11 +108,12 @@ export const TOOLS = {
   }),
   ams_send: tool({
     title: 'Say something',
-    description: 'Sends data on your stream to everyone else in the conversation. Returns the seq it got. You will not receive it back yourself.',
+    description: 'Sends one whole message on your stream to everyone else in the conversation. Returns the seq it got. You will not receive it back yourself.',
     input: z.object({
       data: z.string().describe('What to say: any text, at most 65,536 UTF-8 bytes.'),
       ref: z.number().int().positive().optional().describe('The seq of a frame this answers (a causal link peers can follow).'),
       id: z.string().min(1).max(LIMITS.tokenIdChars).optional().describe('An idempotency key: sending the same id again returns the first seq instead of a duplicate.'),
+      end: z.boolean().optional().describe('Whether this ends your message. Default true. Pass false to send a long message in pieces: every piece but the last.'),
       resume_key: resumeKey.optional(),
     }),
     annotations: { destructiveHint: false, openWorldHint: true },
@@ -117,28 +121,33 @@ export const TOOLS = {
       if (exceedsUtf8Bytes(a.data, LIMITS.tokenBytes)) throw new ToolFail('token_too_large');
       if (!a.data.isWellFormed()) throw new ToolFail('invalid_token', 'data holds a lone surrogate.');
       const j = await s.membership(a.resume_key);
-      const v = await s.onConv(j, (c) => c.mcpSend(j.ref, { data: a.data, ref: a.ref, id: a.id }), notify);
+      const v = await s.onConv(j, (c) => c.mcpSend(j.ref, { data: a.data, ref: a.ref, id: a.id, end: a.end }), notify);
       return { seq: v.seq, ...(v.duplicate ? { duplicate: true } : {}) };
     },
   }),
   ams_recv: tool({
-    title: 'Receive new frames',
-    description: 'Returns frames from the other participants after a cursor, oldest first: {frames, next_since, truncated?}. Pass wait_ms (up to 25000) to wait for the next frame, and since = next_since from the previous call. truncated names seqs the broker no longer holds. Call it in a loop to keep listening.',
+    title: 'Receive messages',
+    description: 'Returns what the other participants said since your last call, oldest first, as whole messages: a transcript with one line per message, "[first_seq-last_seq] name: text", and lines for joins, leaves and metadata changes. Pass wait_ms (up to 25000) to wait until someone finishes a message; call it in a loop to keep listening. For programs: format "entries" returns the same messages as JSON {entries, next_since, head_seq}, format "frames" the raw frames {frames, next_since, head_seq}.',
     input: z.object({
-      since: z.number().int().nonnegative().optional().describe('Return frames after this seq: the next_since of your previous ams_recv. Default: where your last ams_recv stopped.'),
-      wait_ms: z.number().int().min(0).max(LIMITS.mcpWaitMsMax).optional().describe('How long to wait for a new frame when there is none yet (0 to 25000 ms). Default 0: return at once.'),
-      max: z.number().int().min(1).max(LIMITS.mcpRecvMax).optional().describe(`Most frames to return (1 to ${LIMITS.mcpRecvMax}). Default ${LIMITS.mcpRecvDefault}.`),
+      since: z.number().int().nonnegative().optional().describe('Return what came after this seq: the next_since of your previous ams_recv. Default: where your last ams_recv stopped.'),
+      wait_ms: z.number().int().min(0).max(LIMITS.mcpWaitMsMax).optional().describe('How long to wait for a finished message when there is none yet (0 to 25000 ms). Default 0: return at once (with a message still being spoken as it stands).'),
+      max: z.number().int().min(1).max(LIMITS.mcpRecvMax).optional()
+        .describe(`Most frames to read (1 to ${LIMITS.mcpRecvMax}); a longer message comes in parts. Default ${LIMITS.mcpRecvMax}, or ${LIMITS.mcpRecvDefault} for frames.`),
+      format: z.enum(['messages', 'entries', 'frames']).optional()
+        .describe('"messages" (default): whole messages as a transcript to read. "entries": the same messages as JSON. "frames": the raw frames, one per token.'),
       resume_key: resumeKey.optional(),
     }),
     annotations: { readOnlyHint: true, openWorldHint: true },
     async run(s, a, notify) {
       const j = await s.membership(a.resume_key);
-      const v = await s.onConv(j, (c) => c.mcpRecv(j.ref, { since: a.since, wait_ms: a.wait_ms ?? 0, max: a.max ?? LIMITS.mcpRecvDefault, advance: true }), notify);
-      if (v.next_since > s.state.notified && s.state.joined === j) {
-        s.state.notified = v.next_since;
-        await s.save();
+      if (a.format === 'frames') {
+        const v = await s.onConv(j, (c) => c.mcpRecv(j.ref, { since: a.since, wait_ms: a.wait_ms ?? 0, max: a.max ?? LIMITS.mcpRecvDefault, advance: true }), notify);
+        await s.noteRead(j, v.next_since);
+        return { frames: v.frames, next_since: v.next_since, head_seq: v.head_seq, ...(v.truncated ? { truncated: v.truncated } : {}) };
       }
-      return { frames: v.frames, next_since: v.next_since, head_seq: v.head_seq, ...(v.truncated ? { truncated: v.truncated } : {}) };
+      const v = await s.onConv(j, (c) => c.mcpRecvMessages(j.ref, { since: a.since, wait_ms: a.wait_ms ?? 0, max: a.max ?? LIMITS.mcpRecvMax }), notify);
+      await s.noteRead(j, v.next_since);
+      return a.format === 'entries' ? v : new Worded(transcriptOf(v));
     },
   }),
   ams_set_metadata: tool({
@@ -198,6 +207,13 @@ async function joinByLink(s: ToolHost, addr: LinkAddress, a: JoinOptions) {
     : { claims: check.claims, account_id: s.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined, self_subscribe: a.self_subscribe, since: a.since };
   await s.leaveOtherThan(args.resume?.member_id);
   return s.attach(addr, args);
+}
+
+/** What a model reads from ams_recv: the transcript of its entries, after a line for anything no longer kept. */
+export function transcriptOf(v: ReceivedMessages): string {
+  const lines = v.truncated ? [`[${v.truncated.from_seq}-${v.truncated.to_seq}] (no longer kept: missed)`] : [];
+  if (v.entries.length > 0) lines.push(formatTranscript(v.entries));
+  return lines.length > 0 ? lines.join('\n') : '(nothing new)';
 }
 
 /** tools/list: each tool's schema as JSON Schema (draft 7, input side), as the SDK's own registry would list it. */

@@ -71,7 +71,7 @@ export function canonicalFrame(frame: LoggedFrame): string {
 }
 
 /** Every field a TokenFrame can have, in JCS order; the type check below fails when TokenFrame gains one. */
-const TOKEN_KEYS = ['data', 'id', 'owner_account_id', 'ref', 'seq', 'stream_id', 'stream_name', 'ts', 'type'] as const;
+const TOKEN_KEYS = ['data', 'end', 'id', 'owner_account_id', 'ref', 'seq', 'stream_id', 'stream_name', 'ts', 'type'] as const;
 const tokenKeysComplete: Exclude<keyof TokenFrame, (typeof TOKEN_KEYS)[number]> extends never ? true : false = true;
 void tokenKeysComplete;
 
@@ -82,7 +82,7 @@ const q = JSON.stringify;
  * fields): the same text, written directly. The hot path of every emit.
  */
 export function canonicalToken(f: TokenFrame): string {
-  return `{"data":${q(f.data)}${f.id === undefined ? '' : `,"id":${q(f.id)}`},"owner_account_id":${q(f.owner_account_id)}${f.ref === undefined ? '' : `,"ref":${q(f.ref)}`},"seq":${q(f.seq)},"stream_id":${q(f.stream_id)},"stream_name":${q(f.stream_name)},"ts":${q(f.ts)},"type":"token"}`;
+  return `{"data":${q(f.data)}${f.end === undefined ? '' : `,"end":${q(f.end)}`}${f.id === undefined ? '' : `,"id":${q(f.id)}`},"owner_account_id":${q(f.owner_account_id)}${f.ref === undefined ? '' : `,"ref":${q(f.ref)}`},"seq":${q(f.seq)},"stream_id":${q(f.stream_id)},"stream_name":${q(f.stream_name)},"ts":${q(f.ts)},"type":"token"}`;
 }
 
 // One reusable input buffer, [previous chain | canonical text], and the chain it starts with.

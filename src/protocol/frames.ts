@@ -15,6 +15,8 @@ const tokenFrame = z.object({
   data: z.string(),
   id: z.string().min(1).max(LIMITS.tokenIdChars).optional(),
   ref: z.number().int().positive().optional(),
+  /** The last token of an utterance [ext]: anything but a boolean is a malformed frame. */
+  end: z.boolean().optional(),
 });
 const setMetadataFrame = z.object({
   type: z.literal('set_metadata'),
@@ -131,6 +133,8 @@ export interface TokenFrame {
   seq: number;
   id?: string;
   ref?: number;
+  /** The last token of an utterance [ext]; only `true` is ever logged. */
+  end?: boolean;
 }
 export interface StreamMetadataFrame extends Peer {
   type: 'stream_metadata';

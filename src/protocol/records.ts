@@ -4,6 +4,7 @@
  * conversation object keeps them, the HTTP routes read them.
  */
 import type { JsonObject } from './frames';
+import { LIMITS } from './limits';
 
 export type IdKind = 'ulid' | 'jcs-sha256';
 
@@ -36,4 +37,9 @@ export interface StreamRecord {
   created_at: string;
   /** Whether a connection ever held it (a reattach then reports `resumed: true`). */
   connected_once: boolean;
+}
+
+/** The conversation's quiet gap (ms): what it was minted with, else the default. */
+export function utteranceGapOf(r: ConversationRecord): number {
+  return r.utterance_gap_ms ?? LIMITS.utteranceGapDefaultMs;
 }

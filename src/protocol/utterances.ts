@@ -6,8 +6,8 @@
  * carries `end: true`, when its stream leaves or joins again, when its next
  * token comes after a quiet gap longer than `gapMs` (that token starts the
  * next utterance), or when the reader says the stream has been quiet for
- * `gapMs` until `now`. `ams_send` closes an open utterance of its stream by
- * logging an empty `end: true` token before its own.
+ * more than `gapMs` until `now`. `ams_send` closes an open utterance of its
+ * stream by logging an empty `end: true` token before its own.
  *
  * Delivery never repeats text. A reader keeps a cursor `since` and a small
  * `carry`; each call reads the frames after `since` and returns:
@@ -24,8 +24,8 @@
  */
 import type { JsonObject, LoggedFrame, TokenFrame } from './frames';
 
-/** A logged frame as the utterance reader takes it: a token may end its utterance. */
-export type UtteranceFrame = Exclude<LoggedFrame, TokenFrame> | (TokenFrame & { end?: boolean });
+/** A logged frame as the utterance reader takes it: a token may end its utterance (`end: true`). */
+export type UtteranceFrame = LoggedFrame;
 
 export interface MessageEntry {
   kind: 'message';
@@ -81,7 +81,7 @@ export interface ReadResult {
   carry: UtteranceCarry;
   /** How many utterances are held back, open. */
   held: number;
-  /** When (ms) the earliest held utterance closes by the quiet gap if its stream stays quiet; absent when nothing is held. */
+  /** When (ms) the earliest held utterance closes by the quiet gap (more than `gapMs` of quiet) if its stream stays quiet; absent when nothing is held. */
   settles_at?: number;
 }
 
@@ -169,8 +169,9 @@ export function readUtterances(frames: readonly UtteranceFrame[], opts: ReadOpti
 
   const readThrough = Math.max(opts.readThrough ?? prev, prev);
   if (opts.now !== undefined) {
-    for (const [sid, u] of [...open]) if (opts.now - u.lastTs >= opts.gapMs) close(sid);
-    for (const c of Object.values(carry)) if (c.open_ts !== undefined && opts.now - c.open_ts >= opts.gapMs) delete c.open_ts;
+    // Quiet for more than the gap, as between two tokens: a token logged at `now` or later could no longer continue it.
+    for (const [sid, u] of [...open]) if (opts.now - u.lastTs > opts.gapMs) close(sid);
+    for (const c of Object.values(carry)) if (c.open_ts !== undefined && opts.now - c.open_ts > opts.gapMs) delete c.open_ts;
   }
   let nextSince = readThrough;
   let settlesAt: number | undefined;
@@ -186,7 +187,7 @@ export function readUtterances(frames: readonly UtteranceFrame[], opts: ReadOpti
     }
     held++;
     nextSince = Math.min(nextSince, u.entry.first_seq - 1);
-    settlesAt = Math.min(settlesAt ?? Infinity, u.lastTs + opts.gapMs);
+    settlesAt = Math.min(settlesAt ?? Infinity, u.lastTs + opts.gapMs + 1);
   }
   for (const [sid, through] of delivered) carry[sid] = { ...carry[sid], through: Math.max(carry[sid]?.through ?? 0, through) };
   for (const [sid, c] of Object.entries(carry)) if (c.through <= nextSince && c.open_ts === undefined) delete carry[sid];

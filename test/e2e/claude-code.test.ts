@@ -1,8 +1,8 @@
 /**
  * Real Claude Code as the MCP client, driven without an account through the
  * stand-in model (test/support/stand-in-model.ts): it joins with `ams_join`
- * and hears a WebSocket peer's 60-token sentence through `ams_recv`. The
- * test reads what the model was actually given. Skipped, saying so, when no
+ * and hears a WebSocket peer's 60-token sentence through `ams_recv` — as one
+ * transcript line in the first call. The test reads what the model was actually given. Skipped, saying so, when no
  * Claude Code binary is found (CLAUDE_BIN, `claude` on PATH, or
  * node_modules/.bin/claude).
  */
@@ -30,6 +30,9 @@ describe.skipIf(!claude)('real Claude Code through the stand-in model', () => {
       expect(i, `"${word}" after offset ${at}`).toBeGreaterThanOrEqual(0);
       at = i + word.length;
     }
+    // The first waiting ams_recv already holds the whole sentence: one transcript line, not one token of JSON per frame.
+    expect(recvs[0]!.text).toMatch(new RegExp(`^\\[\\d+-\\d+\\] alice: ${SENTENCE.join('').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    expect(recvs[0]!.bytes).toBeLessThanOrEqual(1.25 * r.text_bytes + 150);
     console.log(`claude-code: ${r.text_bytes} bytes of peer text; first ams_recv ${recvs[0]!.bytes} bytes; ${recvs.length} ams_recv ${recvs.reduce((n, x) => n + x.bytes, 0)} bytes`);
   }, 180_000);
 });

@@ -83,7 +83,7 @@ export async function recvTokens(agent: McpAgent, n: number, args: Record<string
   let since: number | undefined = args.since as number | undefined;
   for (let calls = 0; tokens.length < n; calls++) {
     if (calls > 20) throw new Error(`only ${tokens.length} of ${n} tokens after ${calls} ams_recv calls`);
-    const r = await agent.ok('ams_recv', { ...args, ...(since !== undefined ? { since } : {}), wait_ms: 10_000 });
+    const r = await agent.ok('ams_recv', { format: 'frames', ...args, ...(since !== undefined ? { since } : {}), wait_ms: 10_000 });
     tokens.push(...r.frames.filter((f: { type: string }) => f.type === 'token'));
     since = r.next_since;
   }

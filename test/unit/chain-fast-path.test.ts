@@ -17,13 +17,14 @@ const tokenArb: fc.Arbitrary<TokenFrame> = fc
     data: text,
     id: fc.option(fc.oneof(fc.string({ minLength: 1, maxLength: 64 }), loneSurrogateString), { nil: undefined }),
     ref: fc.option(fc.nat(), { nil: undefined }),
+    end: fc.option(fc.boolean(), { nil: undefined }),
     seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
     stream_name: fc.string({ unit: 'binary', maxLength: 63 }),
     ts: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
   })
-  .map(({ id, ref, ...rest }) => ({
+  .map(({ id, ref, end, ...rest }) => ({
     type: 'token' as const, stream_id: 'str_01J0000000000000000000000', owner_account_id: 'acc_01J0000000000000000000000', ...rest,
-    ...(id !== undefined ? { id } : {}), ...(ref !== undefined ? { ref } : {}),
+    ...(id !== undefined ? { id } : {}), ...(ref !== undefined ? { ref } : {}), ...(end !== undefined ? { end } : {}),
   }));
 
 const hexOf = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
@@ -32,7 +33,7 @@ const fromHex = (h: string) => Uint8Array.from(h.match(/../g)!.map((x) => parseI
 const reference = (prev: string, canonical: string) => hexOf(sha256(new Uint8Array([...fromHex(prev), ...new TextEncoder().encode(canonical)])));
 
 describe('the chain fast path', () => {
-  it('writes a token frame exactly as JCS does, lone surrogates, ids and refs included', () => {
+  it('writes a token frame exactly as JCS does, lone surrogates, ids, refs and end markers included', () => {
     fc.assert(fc.property(tokenArb, (f) => {
       expect(canonicalToken(f)).toBe(jcs(f));
       expect(canonicalToken(f)).toBe(canonicalFrame(f));

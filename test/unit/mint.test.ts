@@ -16,11 +16,19 @@ function codeOf(body: JsonObject): string {
 }
 
 describe('parseMintRequest defaults', () => {
-  it('turns {} into ulid ids, empty metadata, no alias or stream name, and the default history', () => {
+  it('turns {} into ulid ids, empty metadata, no alias or stream name, the default history and quiet gap', () => {
     expect(parseMintRequest({})).toEqual({
       alias: undefined, stream_name: undefined, metadata: {}, stream_metadata: {}, id_kind: 'ulid', id_input: undefined,
-      history: { max_frames: LIMITS.historyMaxFrames, max_age_s: LIMITS.historyMaxAgeSeconds },
+      history: { max_frames: LIMITS.historyMaxFrames, max_age_s: LIMITS.historyMaxAgeSeconds }, utterance_gap_ms: LIMITS.utteranceGapDefaultMs,
     });
+  });
+
+  it('takes utterance_gap_ms as an integer within its limits, and nothing else', () => {
+    expect(parseMintRequest({ utterance_gap_ms: LIMITS.utteranceGapMinMs }).utterance_gap_ms).toBe(LIMITS.utteranceGapMinMs);
+    expect(parseMintRequest({ utterance_gap_ms: LIMITS.utteranceGapMaxMs }).utterance_gap_ms).toBe(LIMITS.utteranceGapMaxMs);
+    for (const gap of [LIMITS.utteranceGapMinMs - 1, LIMITS.utteranceGapMaxMs + 1, 500.5, '500', null, true, [500], Number.NaN]) {
+      expect(() => parseMintRequest({ utterance_gap_ms: gap as never }), String(gap)).toThrow(expect.objectContaining({ code: 'invalid_utterance_gap' }));
+    }
   });
 
   it('reads "uuid" as the default id kind', () => {

@@ -61,7 +61,7 @@ describe('one reading of a log', () => {
     expect(r.entries).toEqual([]);
     expect(r.held).toBe(1);
     expect(r.next_since).toBe(0);
-    expect(r.settles_at).toBe(T0 + 100 + GAP);
+    expect(r.settles_at).toBe(T0 + 100 + GAP + 1);
   });
 
   it('closes a stream without end markers by the quiet gap: between tokens, and at the reader\'s clock', () => {
@@ -69,7 +69,7 @@ describe('one reading of a log', () => {
     const open = readUtterances(log.frames, { since: 0, gapMs: GAP, now: T0 + 3_000 });
     expect(messages(open.entries).map((m) => [m.text, m.first_seq, m.last_seq])).toEqual([['first part', 1, 2]]);
     expect(open.next_since).toBe(2);
-    const later = readUtterances(log.frames.slice(2), { since: open.next_since, gapMs: GAP, now: T0 + 2_500 + GAP, carry: open.carry });
+    const later = readUtterances(log.frames.slice(2), { since: open.next_since, gapMs: GAP, now: T0 + 2_500 + GAP + 1, carry: open.carry });
     expect(messages(later.entries).map((m) => [m.text, m.first_seq, m.last_seq, m.complete])).toEqual([['second one', 3, 4, true]]);
     expect(later.next_since).toBe(4);
   });
@@ -119,7 +119,8 @@ describe('one reading of a log', () => {
     const late = { type: 'token' as const, ...who('a'), ts: iso(GAP + 1), data: 'y', seq: 2, end: true };
     const second = readUtterances([late], { since: 1, gapMs: GAP, carry: first.carry });
     expect(second.entries[0]).not.toHaveProperty('continues');
-    expect(readUtterances([], { since: 1, gapMs: GAP, carry: first.carry, now: T0 + GAP }).carry).toEqual({});
+    expect(readUtterances([], { since: 1, gapMs: GAP, carry: first.carry, now: T0 + GAP }).carry).toEqual(first.carry);
+    expect(readUtterances([], { since: 1, gapMs: GAP, carry: first.carry, now: T0 + GAP + 1 }).carry).toEqual({});
   });
 
   it('leaving closes the open utterance; the leave follows it', () => {

@@ -117,7 +117,7 @@ async function mcpMember(link: string): Promise<Subscriber> {
   const got: Heard[] = [];
   let ended: string | undefined;
   const recv = async (wait_ms: number) => {
-    const r = await m.call('ams_recv', { wait_ms });
+    const r = await m.call('ams_recv', { wait_ms, format: 'frames' });
     if (r.isError) {
       ended = r.value.error as string;
       return;

@@ -149,7 +149,7 @@ describe('pages and replays are capped by bytes', () => {
     const seqs: number[] = [];
     let since = 0;
     for (let calls = 0; calls < 20 && seqs.length < N; calls++) {
-      const r = await m.ok('ams_recv', { since, max: 1000 });
+      const r = await m.ok('ams_recv', { since, max: 1000, format: 'frames' });
       const frames = r.frames as { seq: number; data: string }[];
       expect(frames.length).toBeGreaterThan(0);
       expect(frames.reduce((n, f) => n + JSON.stringify(f).length, 0)).toBeLessThanOrEqual(LIMITS.pageBytes);
@@ -204,7 +204,7 @@ describe('a reader that never reads', () => {
     await m.ok('ams_join', {});
     const total = 30;
     await heavyTokens(owner, conv, total);
-    const first = await m.ok('ams_recv', { max: 1000 });
+    const first = await m.ok('ams_recv', { max: 1000, format: 'frames' });
     expect(first.truncated).toMatchObject({ from_seq: 1 });
     const kept = total - first.truncated.to_seq;
     expect(kept * HEAVY_FRAME_BYTES).toBeLessThanOrEqual(LIMITS.bufferedBytesPerConnection);

@@ -165,7 +165,7 @@ describe('MCP GET streams by doorbell', () => {
       });
       expect(row).toMatchObject({ listener: null, listen_tag: null });
     }
-    const got = await m.ok('ams_recv');
+    const got = await m.ok('ams_recv', { format: 'frames' });
     expect(got.frames.filter((f: { type: string }) => f.type === 'token').map((f: { data: string }) => f.data)).toEqual(['to nobody', 'to broken']);
     ws.close();
   });

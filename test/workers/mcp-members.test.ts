@@ -22,7 +22,7 @@ describe('MCP memberships', () => {
     const ws = await connect(conv.magic_link, { credential: owner.credential });
     await ws.next(isType('joined'));
     ws.send({ type: 'token', data: 'heard by the observer' });
-    const got = await observer.ok('ams_recv', { wait_ms: 5_000 });
+    const got = await observer.ok('ams_recv', { wait_ms: 5_000, format: 'frames' });
     expect(got.frames.filter((f: { type: string }) => f.type === 'token').map((f: { data: string }) => f.data)).toEqual(['heard by the observer']);
     ws.close();
   });
@@ -63,7 +63,7 @@ describe('MCP memberships', () => {
     const ws = await connect(conv.magic_link, { credential: owner.credential });
     await ws.next(isType('joined'));
     ws.send({ type: 'token', data: 'ephemeral' });
-    const got = await m.ok('ams_recv', { wait_ms: 5_000 });
+    const got = await m.ok('ams_recv', { wait_ms: 5_000, format: 'frames' });
     expect(got.frames.filter((f: { type: string }) => f.type === 'token')).toMatchObject([{ data: 'ephemeral' }]);
     expect(got.truncated).toBeUndefined();
     ws.close();

@@ -13,6 +13,8 @@ export interface RpcMessage {
 export interface ToolCall {
   isError: boolean;
   value: Record<string, any>;
+  /** The text content: what a model reads. */
+  text: string;
   /** Notifications that rode along on the response. */
   notes: RpcMessage[];
 }
@@ -51,7 +53,10 @@ export async function openSession(url: string, credential?: string): Promise<Raw
     const messages = sseMessages(await res.text());
     const result = messages.find((m) => m.result !== undefined);
     if (!result) throw new Error(`${name}: no result in ${JSON.stringify(messages)}`);
-    return { isError: result.result!.isError === true, value: result.result!.structuredContent, notes: messages.filter((m) => m.method !== undefined) };
+    return {
+      isError: result.result!.isError === true, value: result.result!.structuredContent, text: result.result!.content?.[0]?.text ?? '',
+      notes: messages.filter((m) => m.method !== undefined),
+    };
   };
   return {
     id,

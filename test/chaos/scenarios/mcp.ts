@@ -17,7 +17,7 @@ async function recvTo(agent: McpAgent, since: number, head: number): Promise<{ f
   let next = since;
   for (let calls = 0; next < head; calls++) {
     assert.ok(calls < 200, `ams_recv stuck at ${next} of ${head}`);
-    const r = await agent.ok('ams_recv', { since: next, wait_ms: 2_000, max: 1_000 });
+    const r = await agent.ok('ams_recv', { since: next, wait_ms: 2_000, max: 1_000, format: 'frames' });
     frames.push(...(r.frames as Frame[]));
     next = r.next_since as number;
   }
