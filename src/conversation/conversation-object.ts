@@ -197,6 +197,8 @@ export class ConversationObject extends DurableObject<Env> {
     this.sockets.set(server, conn);
     if (outcome.takeover instanceof SocketConnection) this.sockets.delete(outcome.takeover.ws);
     this.conv.admit(conn, req, outcome);
+    // A replay that reached its budget closed the socket already (replay_paused).
+    if (!this.conv.isLive(conn)) this.sockets.delete(server);
     return new Response(null, { status: 101, webSocket: client, headers: a.subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
   }
 

@@ -25,7 +25,7 @@ import { chooseStream, peerOf, StreamTable, type StreamChoice } from './streams'
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import type { ConversationStore, Head, LogRow } from './store';
 import type { EmitInput, EmitOutcome, Ids, JoinOutcome, JoinRequest } from './join';
-import { broadcast, encodeFrame, encodeRow, receipt } from './wire';
+import { broadcast, encodeFrame, receipt, replayWithin } from './wire';
 
 export class Conversation {
   private current: ConversationRecord | undefined;
@@ -103,11 +103,7 @@ export class Conversation {
     return peers;
   }
 
-  /**
-   * Puts back a connection that was live when the object hibernated or
-   * restarted (its state kept by its transport), without announcing anything.
-   * False when its stream is gone or another connection holds it now.
-   */
+  /** Puts back a connection live before hibernation or a restart, announcing nothing; false when its stream is gone or held by another. */
   restore(conn: Connection): boolean {
     if (conn.streamId && (this.holders.has(conn.streamId) || !this.streams.get(conn.streamId))) return false;
     this.connections.add(conn);
@@ -141,12 +137,7 @@ export class Conversation {
     return { ok: true, stream, resumed, takeover, plan, ...(retire ? { retire } : {}) };
   }
 
-  /**
-   * The stream an HTTP emit writes on, by the same rule as a connection's
-   * (`chooseStream`), except that an HTTP emit holds nothing: it never takes
-   * a stream over and does not count against the account's live streams.
-   * A new stream is registered (not announced: nobody holds it).
-   */
+  /** The stream an HTTP emit writes on, by `chooseStream` like a connection, but holding nothing (no takeover, not counted live); a new one is registered, not announced. */
   streamForEmit(accountId: string, name?: string, metadata?: JsonObject): StreamChoice {
     const choice = chooseStream({ accountId, name, metadata }, { table: this.streams, isHeld: () => false, heldBy: () => 0, ...this.newStreams() });
     if (choice.ok && choice.retire) this.retire(choice.retire);
@@ -179,31 +170,23 @@ export class Conversation {
     return this.streams.get(conn.streamId);
   }
 
-  /**
-   * Admits a connection after `decideJoin` said yes: takes the stream over or
-   * announces it, sends `joined`, replays what the cursor missed, then goes live.
-   * All of it in one synchronous step, so nothing can slip between replay and live.
-   */
+  /** After `decideJoin` said yes: take over or announce, send `joined`, replay, go live — one synchronous step, so nothing slips between replay and live. */
   admit(conn: Connection, req: JoinRequest, outcome: Extract<JoinOutcome, { ok: true }>): JoinedFrame {
     const { stream, takeover, plan } = outcome;
     if (outcome.retire) this.retire(outcome.retire);
     if (stream) {
-      const metadataChanged = takeover !== null && req.streamMetadata !== undefined
-        && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata);
-      if (req.streamMetadata !== undefined) stream.metadata = req.streamMetadata;
-      const wasConnected = takeover !== null;
-      stream.connected_once = true;
+      // The new state is logged first, stored with its frame in one transaction, and only then made current.
+      const next: StreamRecord = { ...stream, metadata: req.streamMetadata ?? stream.metadata, connected_once: true };
+      const metadataChanged = takeover !== null && req.streamMetadata !== undefined && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata);
+      if (takeover) this.detach(takeover), takeover.close('stream_displaced');
+      const save = () => (this.store.saveStream(next), this.store.saveHeld([...this.holders.keys(), next.stream_id]));
+      if (!takeover) this.announce('stream_joined', next, save);
+      else if (metadataChanged) this.announce('stream_metadata', next, save);
+      else save();
+      Object.assign(stream, next);
       this.streams.put(stream);
-      this.store.saveStream(stream);
-      if (takeover) {
-        this.detach(takeover);
-        takeover.close('stream_displaced');
-      }
       this.holders.set(stream.stream_id, conn);
       this.activity.touch(stream.stream_id, this.clock());
-      this.store.saveHeld(this.holders.keys());
-      if (!wasConnected) this.announce('stream_joined', stream);
-      else if (metadataChanged) this.announce('stream_metadata', stream);
     }
     const joined: JoinedFrame = {
       type: 'joined',
@@ -220,22 +203,24 @@ export class Conversation {
       ...(req.chain ? { head_chain: this.top.chain } : {}),
     };
     conn.send(encodeFrame(conn.member.wire, joined));
-    if (plan.kind === 'replay') this.replay(conn, plan.from, plan.truncated);
+    const complete = plan.kind !== 'replay' || this.replay(conn, plan.from, plan.truncated);
     this.connections.add(conn);
     this.membership.add(conn.member);
+    if (!complete) {
+      // The rest of the replay is the client's next connection, from its own cursor (decisions/0101).
+      this.leave(conn);
+      conn.close('replay_paused');
+    }
     return joined;
   }
 
-  /** Sends the retained frames from `from` that this connection would have heard live. */
-  private replay(conn: Connection, from: number, truncated?: { from_seq: number; to_seq: number }): void {
-    const wire = conn.member.wire;
+  /** Sends the retained frames from `from` this connection would have heard live, within the page budget; false if some remain. */
+  private replay(conn: Connection, from: number, truncated?: { from_seq: number; to_seq: number }): boolean {
     if (truncated) {
-      const frame: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.current!.epoch };
-      conn.send(encodeFrame(wire, frame));
+      const notice: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.current!.epoch };
+      conn.send(encodeFrame(conn.member.wire, notice));
     }
-    for (const row of this.store.rowsFrom(from)) {
-      if (Membership.hears(conn.member, row.owner)) conn.send(encodeRow(wire, row));
-    }
+    return replayWithin(conn, this.store.rowsFrom(from), LIMITS.pageBytes);
   }
 
   /** Removes a connection from the fan-out; announces `stream_left` if it held a stream. */
@@ -257,11 +242,7 @@ export class Conversation {
     }
   }
 
-  /**
-   * After the object restarted: streams that were held when it stopped and
-   * that no restored connection holds (their sockets died with the process)
-   * are announced gone, so the log never shows a stream joined twice.
-   */
+  /** After a restart: streams held before it that no restored connection holds are announced gone (the log never shows a stream joined twice). */
   settlePresence(): number {
     if (!this.current) return 0;
     let gone = 0;
@@ -325,26 +306,28 @@ export class Conversation {
     return { ok: true, seq, chain, duplicate: false };
   }
 
+  /** Replaces a stream's metadata: logged and stored in one transaction, made current only once both succeeded. */
   setMetadata(stream: StreamRecord, metadata: JsonObject): number {
+    const next: StreamRecord = { ...stream, metadata };
+    const seq = this.announce('stream_metadata', next, () => this.store.saveStream(next));
     stream.metadata = metadata;
     this.streams.put(stream);
-    this.store.saveStream(stream);
-    return this.announce('stream_metadata', stream);
+    return seq;
   }
 
   /** Logs a stream's arrival, departure or new metadata; returns its seq. */
-  private announce(type: 'stream_joined' | 'stream_left' | 'stream_metadata', s: StreamRecord): number {
+  private announce(type: 'stream_joined' | 'stream_left' | 'stream_metadata', s: StreamRecord, alongside?: () => void): number {
     const ts = new Date(this.clock()).toISOString();
     const seq = this.top.seq + 1;
     const frame: StreamJoinedFrame | StreamLeftFrame | StreamMetadataFrame = type === 'stream_left'
       ? { type, stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, ts, seq }
       : { type, ...peerOf(s), ts, seq };
-    this.append(frame, null);
+    this.append(frame, null, alongside);
     return seq;
   }
 
   /** Logs a frame (seq, chain), then hands it to the owner's audience (`broadcast`). */
-  private append(frame: LoggedFrame, clientId: string | null): string {
+  private append(frame: LoggedFrame, clientId: string | null, alongside?: () => void): string {
     const record = this.current!;
     const now = this.clock();
     const json = JSON.stringify(frame);
@@ -352,6 +335,7 @@ export class Conversation {
     this.store.append(
       { seq: frame.seq, ts: now, owner: frame.owner_account_id, stream_id: frame.stream_id, client_id: clientId, frame: json, chain },
       record.history.max_frames > 0,
+      alongside,
     );
     this.top = { seq: frame.seq, chain };
     if (frame.type === 'token' && frame.end !== true) this.unended.set(frame.stream_id, { seq: frame.seq, ts: now });
@@ -372,9 +356,14 @@ export class Conversation {
     return oldest === undefined ? undefined : oldest + r.history.max_age_s * 1000;
   }
 
-  /** A page of logged frames for a reader who hears everything (history API, MCP observers). */
-  page(from: number, limit: number): LogRow[] {
-    return [...this.store.rowsFrom(from, limit)];
+  /** Logged rows from `from`, read lazily, for a reader who pages (history API, MCP). */
+  rows(from: number, limit?: number): Iterable<LogRow> {
+    return this.store.rowsFrom(from, limit);
+  }
+
+  /** Whether `conn` is in the fan-out (an admission whose replay paused is not). */
+  isLive(conn: Connection): boolean {
+    return this.connections.has(conn);
   }
 
   /** Revokes every link: bumps the generation and closes connections admitted with older links. Returns the new generation. */

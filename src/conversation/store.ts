@@ -101,9 +101,16 @@ export class ConversationStore {
       s.stream_id, s.stream_name, s.owner_account_id, JSON.stringify(s.metadata), s.created_at, s.connected_once ? 1 : 0);
   }
 
-  /** Appends one logged frame and moves the head: the row is the head with history on, meta holds it with history off. */
-  append(row: AppendRow, keepHistory: boolean): void {
-    this.transact(() => this.appendRows(row, keepHistory));
+  /**
+   * Appends one logged frame and moves the head: the row is the head with
+   * history on, meta holds it with history off. `alongside` writes the state
+   * the frame announces (a stream's metadata) in the same transaction.
+   */
+  append(row: AppendRow, keepHistory: boolean, alongside?: () => void): void {
+    this.transact(() => {
+      this.appendRows(row, keepHistory);
+      alongside?.();
+    });
   }
 
   private appendRows(row: AppendRow, keepHistory: boolean): void {

@@ -57,8 +57,8 @@ export const TOOLS = {
     input: z.object({
       alias: z.string().regex(ALIAS_RE).optional().describe('A readable address for the conversation (lowercase letters, digits, "-"). Generated when omitted.'),
       stream_name: streamName.optional(),
-      metadata: metadata.optional().describe('Conversation metadata: any JSON object (immutable, at most 16 KiB).'),
-      stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB), shown to peers.'),
+      metadata: metadata.optional().describe('Conversation metadata: any JSON object (immutable, at most 16 KiB, nested at most 32 deep).'),
+      stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB, nested at most 32 deep), shown to peers.'),
       utterance_gap_ms: z.number().optional()
         .describe(`How long (ms) a participant must be quiet before what it streamed counts as a finished message: ${LIMITS.utteranceGapMinMs} to ${LIMITS.utteranceGapMaxMs}. Default ${LIMITS.utteranceGapDefaultMs}.`),
     }),
@@ -80,7 +80,7 @@ export const TOOLS = {
       magic_link: z.string().min(1).max(2048).optional()
         .describe('The conversation\'s magic link, https://{host}/{ns}/conversations/{alias}?t={token}. Optional on a magic-link endpoint (defaults to that link); required on /mcp.'),
       stream_name: streamName.optional(),
-      stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB), shown to peers.'),
+      stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB, nested at most 32 deep), shown to peers.'),
       self_subscribe: z.boolean().optional().describe('Also receive your own stream\'s frames. Default false.'),
       since: z.number().int().nonnegative().optional().describe('Start ams_recv after this seq (0 = from the start of the kept history). Default: from now.'),
       notify: z.enum(NOTIFY_MODES).optional()
@@ -158,7 +158,7 @@ export const TOOLS = {
     title: 'Set your stream metadata',
     description: 'Replaces the metadata of your stream (any JSON object, e.g. {"status":"thinking"}); peers receive it as a stream_metadata frame.',
     input: z.object({
-      metadata: metadata.describe('The new metadata of your stream: any JSON object (at most 16 KiB); replaces the old one and is shown to peers.'),
+      metadata: metadata.describe('The new metadata of your stream: any JSON object (at most 16 KiB, nested at most 32 deep); replaces the old one and is shown to peers.'),
       resume_key: resumeKey.optional(),
     }),
     async run(s, a, notify) {

@@ -13,6 +13,8 @@ export const LIMITS = {
   frameBytes: 512 * 1024,
   /** Serialized metadata of a conversation or stream → invalid_metadata / 4400. */
   metadataBytes: 16 * 1024,
+  /** Nesting depth of metadata and of a jcs-sha256 `id_input` (a bare scalar is 0, `{}` is 1) → invalid_metadata / 4400. */
+  jsonDepth: 32,
   /** Control-plane request bodies → 413 body_too_large. */
   controlBodyBytes: 64 * 1024,
   /** `POST …/tokens` bodies → 413 body_too_large. */
@@ -53,6 +55,10 @@ export const LIMITS = {
   /** `GET …/history` page size. */
   historyPageDefault: 100,
   historyPageMax: 1_000,
+  /** Frame bytes in one history page, one replay on /connect or /events, one `ams_recv` answer; past it `more: true` (at least one frame). */
+  pageBytes: 4 * 1024 * 1024,
+  /** Bytes the broker holds unsent for one connection (SSE tail, MCP membership buffer) → 4908 slow_consumer. */
+  bufferedBytesPerConnection: 8 * 1024 * 1024,
   /** Account-creation attempts per client (IP, IPv6 /64): burst, then this many per hour → 429 signup_rate_limited. */
   signupBurst: 10,
   signupPerHour: 10,

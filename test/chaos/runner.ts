@@ -10,6 +10,7 @@ import { concurrentEmitters, takeoverRaces, unrecoverableCursors } from './scena
 import { slowAndVanishing } from './scenarios/clients';
 import { connectionCap, flood, malformedProtocol, oversizedFrames, rawWebSocket, streamRegistry } from './scenarios/abuse';
 import { mcpSessions } from './scenarios/mcp';
+import { limitsUnderAbuse } from './scenarios/limits';
 
 export interface Scenario {
   name: string;
@@ -30,6 +31,7 @@ export const SCENARIOS: Scenario[] = [
   flood,
   connectionCap,
   streamRegistry,
+  limitsUnderAbuse,
   recoveryStorm,
   restartMidStream,
   killRestart,

@@ -92,7 +92,7 @@ describe('registered streams per account', () => {
     expect(next.ok).toBe(true);
     expect(conv.streams.named('s0')).toBeUndefined();
     expect(conv.streams.named('s1')).toBeDefined();
-    expect(conv.page(1, 100).map((r) => JSON.parse(r.frame).data)).toContain('from s0');
+    expect([...conv.rows(1, 100)].map((r) => (JSON.parse(r.frame) as { data?: string }).data)).toContain('from s0');
     expect(conv.head.seq).toBe(head);
     // The retired name is free again (for anyone).
     expect(conv.streamForEmit('acc_c', 's0').ok).toBe(true);
