@@ -40,10 +40,7 @@ export class McpMembers {
   private readonly doorbells: Doorbells;
   private readonly reads: MemberReads;
 
-  /**
-   * Builds the memberships of `conv` from their rows: attached ones go back
-   * into the fan-out. `schedule(at)` asks the object for an alarm no later than `at` (ms).
-   */
+  /** Builds the memberships of `conv` from their rows (attached ones rejoin the fan-out); `schedule(at)` asks for an alarm by `at` (ms). */
   constructor(
     private readonly conv: Conversation,
     sql: Sql,
@@ -311,11 +308,7 @@ export class McpMembers {
 
   // ---- listeners: sessions holding a GET stream, told by doorbell ----
 
-  /**
-   * The session holding `ref` has a GET stream: ring `listener` after frames
-   * this membership hears (and when it ends). Counts as a call, so a listening
-   * membership that renews its registration stays present.
-   */
+  /** The session holding `ref` has a GET stream: ring `listener` after frames it hears (and at its end); counts as a call, so renewals keep it present. */
   listen(ref: MemberRef, listener: Listener): Outcome<{ head_seq: number }> {
     const cur = this.liveOrRejoined(ref);
     if (!cur.ok) return cur as Outcome<never>;
