@@ -135,9 +135,9 @@ export const malformedProtocol: Scenario = {
       const round = Array.from({ length: perWave }, (_, i) => {
         const binary = w.pick(10) === 0;
         const bad = BAD_FRAMES[w.pick(BAD_FRAMES.length)];
-        // At most nine writers of B at once: an account holds ten live streams per conversation.
+        // Nine writers of B, the same nine names every wave: an account registers at most ten streams per conversation.
         const observer = i >= 9;
-        const s = observer ? w.open(conv.observer_link) : w.open(conv.magic_link, { credential: B.credential, streamName: `bad-${wave}-${i}` });
+        const s = observer ? w.open(conv.observer_link) : w.open(conv.magic_link, { credential: B.credential, streamName: `bad-${i}` });
         return { s, bad, binary, observer };
       });
       await Promise.all(round.map((r) => r.s.joined));
