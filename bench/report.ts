@@ -1,6 +1,7 @@
 /** The human table: AMS against each baseline, scenario by scenario, then the targets. */
 import type { Measured as TrafficResult } from './scenarios/traffic';
 import type { McpResult } from './scenarios/mcp';
+import type { UtteranceResult } from './scenarios/utterances';
 import type { MemoryResult } from './scenarios/memory';
 import type { ResumeResult } from './scenarios/resume';
 import type { CompressionResult } from './scenarios/compression';
@@ -25,6 +26,7 @@ export interface Results {
   many: ByTarget<TrafficResult>;
   resume: ByTarget<ResumeResult>;
   mcp: ByTarget<McpResult>;
+  utterances: ByTarget<UtteranceResult>;
   memory: ByTarget<MemoryResult>;
   goals: Goal[];
   failures: string[];
@@ -139,6 +141,20 @@ export function render(r: Results): string {
       return [name, ms(t.latency.p50), ms(t.latency.p90), ms(t.latency.p99), ms(t.latency.max), n0(t.latency.n)];
     })());
     out.push(...table(['', 'p50', 'p90', 'p99', 'max', 'tokens'], rows));
+  }
+
+  out.push('', '5b. Utterances: context bytes per character of peer text, and ms from the peer\'s end token (median of rounds)');
+  for (const [name, e] of Object.entries(r.utterances ?? {})) {
+    const skipped = skippedRow(name, e, 8);
+    if (skipped) {
+      out.push(...table([''], [skipped.slice(0, 2)]));
+      continue;
+    }
+    const t = e as UtteranceResult;
+    const rows = t.rows.map((row) => [
+      `${n0(row.tokens)} tokens`, n0(row.chars), row.recvBytesPerChar.toFixed(2), n0(row.recvCalls), row.pushBytesPerChar.toFixed(2), ms(row.recvMs), ms(row.pushMs),
+    ]);
+    out.push(...table(['', 'chars', 'ams_recv B/char', 'recv calls', 'push B/char', 'recv ms', 'push ms'], rows));
   }
 
   out.push('', '6. Memory: resident memory per 1,000 idle subscriber connections');

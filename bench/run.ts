@@ -6,7 +6,7 @@
  * reordered delivery fails the run (exit code 1).
  *
  * Options: --quick (small counts, a smoke run), --ref=<git ref> (benchmark a
- * commit instead of the working tree), --only=hop,fanout,compression,audience,many,resume,mcp,memory,
+ * commit instead of the working tree), --only=hop,fanout,compression,audience,many,resume,mcp,utterances,memory,
  * --no-baselines, --no-dev-proxy, --no-disk, --no-compression (AMS clients decline
  * permessage-deflate instead of offering it as default clients do).
  */
@@ -22,6 +22,7 @@ import { fileSystemOf } from './lib/proc';
 import { AMS, render, type ByTarget, type Entry, type Goal, type Results } from './report';
 import { memory } from './scenarios/memory';
 import { mcpAvailable, mcpHop } from './scenarios/mcp';
+import { utterances } from './scenarios/utterances';
 import { amsResume, redisStreamResume } from './scenarios/resume';
 import { FULL, QUICK, fanout, hop, many } from './scenarios/traffic';
 import { AmsTarget } from './targets/ams';
@@ -83,7 +84,7 @@ async function main(): Promise<number> {
   const stateFs = fileSystemOf(ams.broker.stateDir);
 
   const results: Results = {
-    meta: {}, targets: {}, hop: {}, fanout: {}, compression: {}, audience: {}, many: {}, resume: {}, mcp: {}, memory: {}, goals: [], failures,
+    meta: {}, targets: {}, hop: {}, fanout: {}, compression: {}, audience: {}, many: {}, resume: {}, mcp: {}, utterances: {}, memory: {}, goals: [], failures,
   };
   const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid], undefined, client);
   const targets: Target[] = [amsTarget];
@@ -232,6 +233,13 @@ async function main(): Promise<number> {
     results.mcp[AMS] = missing
       ? { status: 'skipped', reason: missing }
       : await measure('MCP ams_send → ams_recv', () => mcpHop(amsTarget, quick ? 50 : 300, quick ? 10 : 30));
+  }
+  if (runs('utterances')) {
+    process.stderr.write('5b. Utterances: what a model pays to hear a peer\n');
+    const missing = await mcpAvailable(amsTarget);
+    results.utterances[AMS] = missing
+      ? { status: 'skipped', reason: missing }
+      : await measure('utterances through ams_recv and the channel push', () => utterances(amsTarget, quick ? 1 : 3, client.compression));
   }
 
   results.goals = goals(results);

@@ -6,6 +6,7 @@ import { accounts } from './http/accounts';
 import { conversations } from './http/conversations';
 import { health } from './http/health';
 import { stream } from './http/stream';
+import { transcript } from './http/transcript';
 import { mcp } from './http/mcp';
 import { originGuard } from './http/origin-guard';
 import { serveAsset, view } from './http/view';
@@ -18,6 +19,7 @@ app.route('/', health);
 app.route('/', accounts);
 app.route('/', conversations);
 app.route('/', stream);
+app.route('/', transcript);
 // The magic link is also an MCP endpoint (after the view, which takes a browser's text/html GET).
 app.on(['GET', 'POST', 'DELETE'], ['/mcp', '/:ns/conversations/:alias/mcp', '/:ns/conversations/:alias'], originGuard);
 app.route('/', mcp);

@@ -14,6 +14,8 @@ export interface AmsSocketOptions {
   epoch?: string;
   /** Offer permessage-deflate, as `ws` and every browser do by default (true unless false). */
   compression?: boolean;
+  /** Ask for `x_receipt` frames. */
+  receipts?: boolean;
 }
 
 /** Opens one AMS socket and resolves once `joined` arrived. */
@@ -23,6 +25,7 @@ export function openAms(link: string, opts: AmsSocketOptions, onFrame: (text: st
   if (opts.streamName) headers['X-AMS-Stream-Name'] = opts.streamName;
   if (opts.since !== undefined) headers['X-AMS-Since'] = String(opts.since);
   if (opts.epoch !== undefined) headers['X-AMS-Epoch'] = opts.epoch;
+  if (opts.receipts) headers['X-AMS-Receipts'] = 'true';
   const ws = new WebSocket(connectUrl(link), { headers, perMessageDeflate: opts.compression !== false });
   return new Promise((resolve, reject) => {
     let joined = false;

@@ -222,6 +222,13 @@ export function buildLive(root) {
   const notice = el('div', { class: 'notice', 'data-testid': 'notice' });
   notice.hidden = true;
   const lanesBox = el('div', { class: 'lanes', 'data-testid': 'lanes' });
+  const transcriptBox = el('div', { class: 'transcript', 'data-testid': 'transcript', 'aria-live': 'polite' });
+  const streams = el('div', { class: 'streams' });
+  const lanesCol = el('div', { class: 'streams-col' });
+  const transcriptCol = el('div', { class: 'streams-col' });
+  lanesCol.append(el('h3', {}, 'Lanes'), lanesBox);
+  transcriptCol.append(el('h3', {}, 'Transcript'), el('p', { class: 'pane-sub' }, 'Whole messages, in order, each under its speaker; one still being spoken grows as its tokens arrive.'), transcriptBox);
+  streams.append(lanesCol, transcriptCol);
 
   const sendForm = el('form', { class: 'send', 'data-testid': 'send-form' });
   const sendInput = el('input', { type: 'text', 'data-testid': 'send-input', placeholder: 'Type a token and press Enter', autocomplete: 'off', 'aria-label': 'Token to send on your stream' });
@@ -254,10 +261,10 @@ export function buildLive(root) {
 
   root.append(
     status, notice,
-    el('h2', {}, 'Streams'), lanesBox, sendForm, sendHint,
+    el('h2', {}, 'Streams'), streams, sendForm, sendHint,
     el('h2', {}, 'Two altitudes of the same conversation'), panes,
   );
-  return { status, notice, lanesBox, sendForm, sendInput, sendButton, sendHint, mcpStatus, mcpLog, mcpStart, mcpForm, mcpInput, mcpSend, wireSub, wireLog };
+  return { status, notice, lanesBox, transcriptBox, sendForm, sendInput, sendButton, sendHint, mcpStatus, mcpLog, mcpStart, mcpForm, mcpInput, mcpSend, wireSub, wireLog };
 }
 
 /** @typedef {ReturnType<typeof buildLive>} LiveParts */

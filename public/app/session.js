@@ -7,6 +7,7 @@
  */
 import { LIMITS } from './protocol.js';
 import { Lanes, TrafficLog, buildLive } from './live.js';
+import { Transcript } from './transcript.js';
 import { LiveWire } from './wire.js';
 
 /** @param {string} s */
@@ -20,6 +21,9 @@ export class LiveConversation {
     this.link = link;
     this.parts = buildLive(root);
     this.lanes = new Lanes(this.parts.lanesBox, 'No stream has joined yet. Bring an agent in with one of the commands above, or open the link in another tab.');
+    this.transcript = new Transcript(this.parts.transcriptBox);
+    /** @type {Map<string, string>} what this page sent, by client id, until its receipt */
+    this.sent = new Map();
     this.wireLog = new TrafficLog(this.parts.wireLog);
     /** @type {LiveWire | null} */
     this.wire = null;
@@ -68,6 +72,7 @@ export class LiveConversation {
       this.setSendEnabled(this.role === 'speaking');
     }
     this.lanes.apply(frame);
+    this.transcript.apply(frame);
     if (frame.type === 'joined') this.onJoined?.(frame);
   }
 
@@ -92,7 +97,12 @@ export class LiveConversation {
       onFrame: (f) => this.onFrame(f),
       onRaw: (text, _t, direction) => this.wireLog.add(direction, text, 'frame'),
       onStatus: (s) => this.showStatus(s),
-      onReceipt: (id, seq) => this.lanes.confirm(id, seq),
+      onReceipt: (id, seq) => {
+        this.lanes.confirm(id, seq);
+        const data = this.sent.get(id);
+        this.sent.delete(id);
+        if (data !== undefined) this.transcript.ownToken(data, seq);
+      },
     }).start();
     return this.wire;
   }
@@ -107,6 +117,7 @@ export class LiveConversation {
     }
     const id = this.wire.send(data);
     this.lanes.addOwn(id, data);
+    this.sent.set(id, data);
     input.value = '';
     input.focus();
   }

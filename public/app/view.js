@@ -67,6 +67,7 @@ async function main() {
   const liveRoot = $('live');
   liveRoot.hidden = false;
   const live = new LiveConversation(liveRoot, link);
+  if (typeof info.utterance_gap_ms === 'number') live.transcript.gapMs = info.utterance_gap_ms;
   live.connect('events');
 
   const join = /** @type {HTMLButtonElement} */ ($('join'));

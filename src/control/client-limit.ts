@@ -68,12 +68,17 @@ export function ipv6Prefix64(ip: string): string {
   return groups.slice(0, 4).map((g) => (g.replace(/^0+(?=.)/, '') || '0')).join(':');
 }
 
-/** Counts one account-creation attempt for the request's client: the `429 signup_rate_limited` answer when over, else null. */
-export async function takeSignup(env: Env, request: Request): Promise<Response | null> {
+/** Takes one attempt at `what` (a bucket of its own per client); null when the client is not limited (a local broker's own machine). */
+export async function takeForClient(env: Env, request: Request, what: string, burst: number, perHour: number): Promise<Verdict | null> {
   const key = clientKey(request, env);
   if (key === null) return null;
-  const stub = env.CLIENT_LIMITS.get(env.CLIENT_LIMITS.idFromName(`signup/${key}`)) as unknown as { take(burst: number, perHour: number): Promise<Verdict> };
-  const verdict = await stub.take(LIMITS.signupBurst, LIMITS.signupPerHour);
-  if (verdict.ok) return null;
+  const stub = env.CLIENT_LIMITS.get(env.CLIENT_LIMITS.idFromName(`${what}/${key}`)) as unknown as { take(burst: number, perHour: number): Promise<Verdict> };
+  return stub.take(burst, perHour);
+}
+
+/** Counts one account-creation attempt for the request's client: the `429 signup_rate_limited` answer when over, else null. */
+export async function takeSignup(env: Env, request: Request): Promise<Response | null> {
+  const verdict = await takeForClient(env, request, 'signup', LIMITS.signupBurst, LIMITS.signupPerHour);
+  if (verdict === null || verdict.ok) return null;
   return errorResponse('signup_rate_limited', `This client has created too many accounts; try again in ${verdict.retryAfter} s.`, { 'retry-after': String(verdict.retryAfter) });
 }

@@ -2,6 +2,7 @@
 import { ulid } from 'ulid';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { jcs } from '../protocol/chain';
+import { withinDepth } from '../protocol/validate';
 import { toHex, randomBytes } from './encoding';
 
 export const newAccountId = (): string => `acc_${ulid()}`;
@@ -35,11 +36,12 @@ export function newStreamName(): string {
 /**
  * `conv_` + hex(SHA-256(JCS(input))) — RFC 8785 canonical JSON, so every party
  * derives the same id. Undefined for input strict JCS cannot express: nothing,
- * or a lone surrogate (the chain's `jcs` escapes those, decisions/0063; an id
- * others must recompute with any JCS library may not hold one).
+ * a lone surrogate (the chain's `jcs` escapes those, decisions/0063; an id
+ * others must recompute with any JCS library may not hold one), or nesting
+ * deeper than `LIMITS.jsonDepth` (decisions/0100).
  */
 export function derivedConversationId(input: unknown): string | undefined {
-  if (input === undefined || !wellFormed(input)) return undefined;
+  if (input === undefined || !withinDepth(input) || !wellFormed(input)) return undefined;
   return `conv_${toHex(sha256(new TextEncoder().encode(jcs(input))))}`;
 }
 

@@ -92,7 +92,7 @@ export function linksFor(env: Env, origin: string, record: ConversationRecord): 
 
 export function linkFor(env: Env, origin: string, record: ConversationRecord, scope: Scope, expiresAt?: number): string {
   const token = signLink(secretsOf(env).linkSecret, record.namespace, record.alias, {
-    conversation_id: record.conversation_id, scope, generation: record.generation, expires_at: expiresAt,
+    conversation_id: record.conversation_id, scope, generation: record.generation, expires_at: expiresAt, epoch: record.epoch,
   });
   return magicLink(origin, record.namespace, record.alias, token);
 }
@@ -113,7 +113,7 @@ export function mintRecords(namespace: string, ownerAccountId: string, req: Mint
   const epoch = newEpoch();
   const recordAt = (alias: string): ConversationRecord => ({
     conversation_id: conversationId, namespace, alias, id_kind: req.id_kind, metadata: req.metadata, created_at: now,
-    owner_account_id: ownerAccountId, history: req.history, epoch, generation: 1, utterance_gap_ms: req.utterance_gap_ms,
+    owner_account_id: ownerAccountId, history: req.history, epoch, generation: 1, utterance_gap_ms: req.utterance_gap_ms, links_bind_epoch: true,
     ...(req.max_listeners !== undefined ? { max_listeners: req.max_listeners } : {}),
   });
   return { conversationId, explicitAlias, stream, recordAt };

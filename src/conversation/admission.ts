@@ -4,6 +4,7 @@
  * the order in which the conversation turns that into a verdict.
  */
 import type { AccountCheck } from '../control/accounts';
+import type { Conversation } from './conversation';
 import type { LinkClaims } from '../control/links';
 import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject } from '../protocol/frames';
@@ -29,9 +30,32 @@ export interface Admission {
 
 export const ADMISSION_HEADER = 'x-ams-admission';
 
-/** Whether a token's claims admit it to this conversation as it is now. */
+/** Whether a token's claims admit it to this conversation as it is now: its id, generation and mint (epoch, decision 0105). */
 export function claimsValid(claims: LinkClaims | null, record: ConversationRecord): claims is LinkClaims {
-  return claims !== null && claims.conversation_id === record.conversation_id && claims.generation === record.generation;
+  return claims !== null && claims.conversation_id === record.conversation_id && claims.generation === record.generation
+    && sameMint(claims.epoch, record);
+}
+
+/** A credential carrying an epoch must carry this mint's; one without is accepted only by a record minted before links carried it. */
+export function sameMint(epoch: string | undefined, record: ConversationRecord): boolean {
+  return epoch === undefined ? record.links_bind_epoch !== true : epoch === record.epoch;
+}
+
+/** Whether a link (or what descends from it) that expires at `expiresAt` (unix seconds) has expired at `now` (ms). */
+export function expired(expiresAt: number | null | undefined, now: number): boolean {
+  return expiresAt !== undefined && expiresAt !== null && expiresAt * 1000 <= now;
+}
+
+/** Closes every connection whose link has expired (4001 invalid_magic_link); returns when the next one expires (ms), if any. */
+export function closeExpired(conv: Conversation, now: number): number | undefined {
+  let next: number | undefined;
+  conv.closeWhere((c) => {
+    if (c.expiresAt === undefined) return false;
+    if (expired(c.expiresAt, now)) return true;
+    next = Math.min(next ?? Infinity, c.expiresAt * 1000);
+    return false;
+  }, 'invalid_magic_link');
+  return next;
 }
 
 /** Checks 2–5 of the published connect order (1, a missing token, never reaches the conversation). */

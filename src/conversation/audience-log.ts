@@ -22,7 +22,10 @@ export class ShardLog {
   fed: number;
   chain: string;
   private readonly peers = new Map<string, Peer>();
+  /** Recent rows: `tail[tailStart…]`, at most `shardTailFrames` rows and `shardTailBytes` of frame text. */
   private tail: LogRow[] = [];
+  private tailStart = 0;
+  private tailBytes = 0;
   private readonly membership = new Membership();
 
   constructor(s: ShardSnapshot) {
@@ -41,12 +44,12 @@ export class ShardLog {
 
   /** Whether the tail holds every row from `seq` to `fed` (trivially, when `seq` is past `fed`). */
   covers(seq: number): boolean {
-    return seq > this.fed || (this.tail.length > 0 && this.tail[0].seq <= seq);
+    return seq > this.fed || (this.tail.length > this.tailStart && this.tail[this.tailStart].seq <= seq);
   }
 
   /** Tail rows after `after`, up to `fed`. */
   *tailAfter(after: number): Generator<LogRow> {
-    for (const row of this.tail) if (row.seq > after) yield row;
+    for (let i = this.tailStart; i < this.tail.length; i++) if (this.tail[i].seq > after) yield this.tail[i];
   }
 
   join(member: Member): void {
@@ -65,8 +68,7 @@ export class ShardLog {
     broadcast(this.membership.audienceOf(''), { seq: row.seq, type } as LoggedFrame, row.frame, row.chain);
     this.fed = row.seq;
     this.chain = row.chain;
-    this.tail.push(row);
-    if (this.tail.length >= 2 * LIMITS.shardTailFrames) this.tail = this.tail.slice(-LIMITS.shardTailFrames);
+    this.keep(row);
     return true;
   }
 
@@ -75,6 +77,21 @@ export class ShardLog {
     this.fed = seq;
     this.chain = chain;
     this.tail = [];
+    this.tailStart = 0;
+    this.tailBytes = 0;
+  }
+
+  private keep(row: LogRow): void {
+    this.tail.push(row);
+    this.tailBytes += row.frame.length;
+    while (this.tail.length - this.tailStart > LIMITS.shardTailFrames || (this.tailBytes > LIMITS.shardTailBytes && this.tail.length - this.tailStart > 1)) {
+      this.tailBytes -= this.tail[this.tailStart].frame.length;
+      this.tail[this.tailStart++] = undefined as never; // Let the dropped row go before the array is compacted.
+    }
+    if (this.tailStart >= LIMITS.shardTailFrames) {
+      this.tail = this.tail.slice(this.tailStart);
+      this.tailStart = 0;
+    }
   }
 
   private track(type: string, json: string): void {

@@ -25,7 +25,7 @@ import type { FeedItem, ShardAck, ShardJoin } from './audience-rpc';
 import { rejectSocket, SseConnection } from './connections';
 import { conversationOfShard } from './conversation-stub';
 import type { LogRow } from './store';
-import { encodeFrame, encodeRow } from './wire';
+import { encodeFrame, encodeRow, utf8Length } from './wire';
 
 export const SHARD_HEADER = 'x-ams-shard';
 
@@ -166,10 +166,13 @@ export class AudienceShard extends DurableObject<Env> {
     }
     const rows = r.rows;
     let after = rows.at(-1)?.seq ?? r.truncated?.to_seq ?? a.since;
-    while (rows.length > 0 && after < log.fed && !log.covers(after + 1)) {
+    // One replay is at most a page of bytes (LIMITS.pageBytes): pull no more than that; `start` pauses the rest.
+    let bytes = rows.reduce((n, row) => n + row.frame.length, 0);
+    while (rows.length > 0 && after < log.fed && !log.covers(after + 1) && bytes < LIMITS.pageBytes) {
       const page = await this.conversation.shardPage(after + 1, PAGE);
       if (page.rows.length === 0 || page.rows[0].seq !== after + 1) break;
       rows.push(...page.rows);
+      bytes += page.rows.reduce((n, row) => n + row.frame.length, 0);
       after = rows[rows.length - 1].seq;
     }
     if (a.since > log.fed) await this.fillTo(a.since);
@@ -191,17 +194,36 @@ export class AudienceShard extends DurableObject<Env> {
       const notice: TruncatedFrame = { type: 'x_truncated', ...replay.truncated, epoch: log.epoch };
       sink.send(encodeFrame(wire, notice));
     }
-    if (replay.after !== null) {
-      let sent = replay.truncated ? replay.truncated.to_seq : replay.after;
-      for (const row of replay.rows) {
-        if (row.seq <= sent || row.seq > log.fed) continue;
-        sink.send(encodeRow(wire, row));
-        sent = row.seq;
-      }
-      for (const row of log.tailAfter(sent)) sink.send(encodeRow(wire, row));
+    if (replay.after !== null && !this.replay(listener, replay)) {
+      // The rest is the listener's next connection, from its own cursor (decisions/0101): not made live.
+      listener.close('replay_paused');
+      return;
     }
     this.listeners.add(listener);
     log.join(listener.member);
+  }
+
+  /** Sends the replay, then the tail up to `fed`, within one page of bytes; false if frames remain past the budget. */
+  private replay(listener: Listener & { member: Member }, replay: Replay): boolean {
+    const log = this.log!;
+    const { wire, sink } = listener.member;
+    let sent = replay.truncated ? replay.truncated.to_seq : replay.after!;
+    let bytes = 0;
+    const within = (row: LogRow): boolean => {
+      if (bytes >= LIMITS.pageBytes) return false;
+      const text = encodeRow(wire, row);
+      sink.send(text);
+      bytes += utf8Length(text);
+      sent = row.seq;
+      return true;
+    };
+    for (const row of replay.rows) {
+      if (row.seq <= sent || row.seq > log.fed) continue;
+      if (!within(row)) return false;
+    }
+    if (sent < log.fed && !log.covers(sent + 1)) return false;
+    for (const row of log.tailAfter(sent)) if (!within(row)) return false;
+    return true;
   }
 
   private openSocket(a: Admission, replay: Replay): Response {

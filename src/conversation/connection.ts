@@ -35,6 +35,8 @@ export interface Connection {
   readonly scope: Scope;
   /** The link generation it was admitted under: rotation closes older ones. */
   readonly generation: number;
+  /** When the magic link it was admitted with expires (unix seconds; undefined: never); it is closed then with 4001 (decision 0104). */
+  readonly expiresAt?: number;
   /** Whether the connection asked for `x_receipt` frames. */
   readonly receipts: boolean;
   send(text: string, frame?: LoggedFrame): void;

@@ -16,6 +16,8 @@ export interface SocketAttachment {
   stream_id: string | null;
   scope: Scope;
   generation: number;
+  /** When its magic link expires (unix seconds); absent: never. */
+  expires_at?: number;
   self_subscribe: boolean;
   receipts: boolean;
   chain: boolean;
@@ -32,6 +34,7 @@ export class SocketConnection implements Connection {
   get streamId() { return this.att.stream_id; }
   get scope() { return this.att.scope; }
   get generation() { return this.att.generation; }
+  get expiresAt() { return this.att.expires_at; }
   get receipts() { return this.att.receipts; }
   send(text: string): void {
     try {
@@ -67,7 +70,15 @@ function utf8(text: string): Uint8Array {
   return lastBytes;
 }
 
-/** A Server-Sent Events tail: an observer that hears everything, written to a response stream. */
+/** How long a shed tail's last bytes (its `event: close`) may wait for its reader before the stream is aborted. */
+const SHED_GRACE_MS = 10_000;
+
+/**
+ * A Server-Sent Events tail: an observer that hears everything, written to a
+ * response stream. It counts the bytes written and not yet taken by its
+ * reader; past `LIMITS.bufferedBytesPerConnection` it sheds itself with
+ * `event: close` 4908 `slow_consumer` (decisions/0102).
+ */
 export class SseConnection implements Connection {
   readonly member: Member;
   readonly accountId = null;
@@ -76,23 +87,53 @@ export class SseConnection implements Connection {
   readonly receipts = false;
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   private ended = false;
+  /** UTF-8 bytes handed to the stream whose write has not completed (the reader has not taken them). */
+  private unread = 0;
   /** The reconnect delay rides on the first event: a block holding only `retry:` is an empty event to some clients. */
   private retry = 'retry: 2000\n';
-  constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void) {
+  constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void,
+    readonly expiresAt?: number) {
     this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.SseChain : Wire.Sse };
     this.keepAlive = setInterval(() => this.send(': keep-alive\n\n'), LIMITS.sseKeepAliveMs);
   }
+  get unreadBytes(): number {
+    return this.unread;
+  }
   send(text: string): void {
     if (this.ended) return;
-    if (this.retry && !text.startsWith(':')) {
-      text = this.retry + text;
-      this.retry = '';
+    const bytes = utf8(this.withRetry(text));
+    if (this.unread > 0 && this.unread + bytes.byteLength > LIMITS.bufferedBytesPerConnection) {
+      // Not from inside the fan-out that called us: the tail leaves once it is over.
+      this.ended = true;
+      queueMicrotask(() => this.shed());
+      return;
     }
-    this.writer.write(utf8(text)).catch(() => this.end());
+    this.write(bytes);
   }
   close(reason: CloseReason): void {
-    this.send(`event: close\ndata: ${JSON.stringify({ code: CLOSE[reason].code, reason })}\n\n`);
+    if (this.ended) return;
+    this.write(utf8(this.withRetry(`event: close\ndata: ${JSON.stringify({ code: CLOSE[reason].code, reason })}\n\n`)));
     this.end();
+  }
+  private withRetry(text: string): string {
+    if (!this.retry || text.startsWith(':')) return text;
+    const first = this.retry + text;
+    this.retry = '';
+    return first;
+  }
+  private write(bytes: Uint8Array): void {
+    const size = bytes.byteLength;
+    this.unread += size;
+    this.writer.write(bytes).then(() => {
+      this.unread -= size;
+    }, () => this.end());
+  }
+  private shed(): void {
+    this.ended = false;
+    this.close('slow_consumer');
+    // A reader that never reads would keep what is queued forever: abort it after a grace.
+    const abort = setTimeout(() => void this.writer.abort('slow_consumer').catch(() => {}), SHED_GRACE_MS);
+    this.writer.closed.then(() => clearTimeout(abort), () => clearTimeout(abort));
   }
   private end(): void {
     if (this.ended) return;

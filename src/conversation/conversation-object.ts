@@ -14,7 +14,7 @@ import type { CloseReason } from '../protocol/close-codes';
 import { errorResponse } from '../protocol/errors';
 import { parseClientFrame, PING_FRAME, PONG_FRAME, type JsonObject } from '../protocol/frames';
 import { isAcceptableMetadata } from '../protocol/validate';
-import { ADMISSION_HEADER, connectVerdict, type Admission } from './admission';
+import { ADMISSION_HEADER, closeExpired, connectVerdict, expired, type Admission } from './admission';
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import { Conversation } from './conversation';
 import { inspectConversation } from './inspect';
@@ -23,7 +23,7 @@ import { sessionDoorbell } from './conversation-stub';
 import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, RecvMessagesArgs, SendArgs } from './member-rpc';
 import { fail, McpMembers } from './members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
-import { ConversationStore } from './store';
+import { ConversationStore, type LogRow } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
 import { AudienceFeeds } from './audience-feeds';
 import type { ShardJoin, ShardPage, ShardResume } from './audience-rpc';
@@ -190,7 +190,7 @@ export class ConversationObject extends DurableObject<Env> {
       const plan = planResume(cursor, this.conv.window());
       if (plan.kind === 'invalid') return { ok: false, reason: 'invalid_cursor', head };
       if (plan.kind === 'live') return { ok: true, rows: [], head };
-      return { ok: true, rows: this.conv.page(plan.from, limit), head, ...(plan.truncated ? { truncated: plan.truncated } : {}) };
+      return { ok: true, rows: this.pageOf(plan.from, limit), head, ...(plan.truncated ? { truncated: plan.truncated } : {}) };
     });
   }
 
@@ -198,8 +198,20 @@ export class ConversationObject extends DurableObject<Env> {
     return this.guard('shardPage', (): ShardPage => {
       const { seq: head, chain } = this.conv.head;
       if (!this.conv.record) return { rows: [], firstRetained: head + 1, head, chain };
-      return { rows: this.conv.page(from, limit), firstRetained: this.conv.window().firstRetained, head, chain };
+      return { rows: this.pageOf(from, limit), firstRetained: this.conv.window().firstRetained, head, chain };
     });
+  }
+
+  /** Up to `limit` logged rows from `from`, within the page byte budget (always at least one row). */
+  private pageOf(from: number, limit: number): LogRow[] {
+    const rows: LogRow[] = [];
+    let bytes = 0;
+    for (const row of this.conv.rows(from, limit)) {
+      if (rows.length > 0 && bytes + row.frame.length > LIMITS.pageBytes) break;
+      rows.push(row);
+      bytes += row.frame.length;
+    }
+    return rows;
   }
 
   // ---- stream plane ----
@@ -218,6 +230,7 @@ export class ConversationObject extends DurableObject<Env> {
         case '/connect':
           return this.openSocket(admission);
         case '/events':
+          if (admission.claims?.expires_at !== undefined) void this.alarmBy(admission.claims.expires_at * 1000);
           return openEvents(this.conv, admission, (c) => {
             this.conv.leave(c);
             this.afterLeave();
@@ -255,12 +268,17 @@ export class ConversationObject extends DurableObject<Env> {
     const att: SocketAttachment = {
       v: 1, account_id: req.accountId, stream_id: outcome.stream?.stream_id ?? null, scope: req.scope,
       generation: req.generation, self_subscribe: req.selfSubscribe, receipts: a.receipts, chain: a.integrity,
+      ...(claims.expires_at !== undefined ? { expires_at: claims.expires_at } : {}),
     };
+    // Its link's expiry ends it (decision 0104): the alarm closes what is still open then.
+    if (claims.expires_at !== undefined) void this.alarmBy(claims.expires_at * 1000);
     server.serializeAttachment(att);
     const conn = new SocketConnection(server, att);
     this.sockets.set(server, conn);
     if (outcome.takeover instanceof SocketConnection) this.sockets.delete(outcome.takeover.ws);
     this.conv.admit(conn, req, outcome);
+    // A replay that reached its budget closed the socket already (replay_paused).
+    if (!this.conv.isLive(conn)) this.sockets.delete(server);
     return new Response(null, { status: 101, webSocket: client, headers: a.subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
   }
 
@@ -311,6 +329,7 @@ export class ConversationObject extends DurableObject<Env> {
     if (!parsed.ok) return this.drop(conn, parsed.reason);
     const frame = parsed.frame;
     if (frame.type === 'ping') return conn.send(PONG_FRAME);
+    if (expired(conn.expiresAt, Date.now())) return this.drop(conn, 'invalid_magic_link');
     const stream = this.conv.writableStream(conn);
     if (!stream) return this.drop(conn, 'read_only');
     if (frame.type === 'token') {
@@ -372,7 +391,7 @@ export class ConversationObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await this.guard('alarm', async () => {
       if (!this.conv.record) return;
-      const next = [this.conv.trim(), this.mcp.collectIdle()].filter((t): t is number => t !== undefined);
+      const next = [this.conv.trim(), this.mcp.collectIdle(), closeExpired(this.conv, Date.now())].filter((t): t is number => t !== undefined);
       if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
     }, () => void this.alarmBy(Date.now() + ALARM_RETRY_MS));
   }

@@ -18,13 +18,14 @@ import { LIMITS } from '../protocol/limits';
 import { Membership } from './audience';
 import { canonicalFrame, canonicalToken, chainStep } from '../protocol/chain';
 import type { Connection } from './connection';
-import { TokenBucket } from './rate';
+import { EmitRates } from './rate';
+import { StreamActivity } from './retire';
 import { planResume, type LogWindow } from './resume';
-import { chooseStream, StreamTable, type StreamChoice } from './streams';
+import { chooseStream, peerOf, StreamTable, type StreamChoice } from './streams';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import type { ConversationStore, Head, LogRow } from './store';
 import type { EmitInput, EmitOutcome, Ids, JoinOutcome, JoinRequest } from './join';
-import { broadcast, encodeFrame, encodeRow, receipt } from './wire';
+import { broadcast, encodeFrame, receipt, replayWithin } from './wire';
 
 export class Conversation {
   private current: ConversationRecord | undefined;
@@ -34,7 +35,9 @@ export class Conversation {
   /** The connection holding each connected stream. */
   private readonly holders = new Map<string, Connection>();
   private readonly connections = new Set<Connection>();
-  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly rates = new EmitRates();
+  /** When each stream was last held, released or written on: what retirement goes by. */
+  readonly activity: StreamActivity;
   /** Per stream, its last frame when that is a token without `end`: an utterance still open (what `ams_send` ends first). */
   private readonly unended = new Map<string, { seq: number; ts: number }>();
   private appendsSinceTrim = 0;
@@ -44,6 +47,7 @@ export class Conversation {
     this.current = store.loadRecord();
     this.top = store.loadHead();
     this.streams = new StreamTable(store.loadStreams());
+    this.activity = new StreamActivity(clock());
   }
 
   /** The conversation's record; undefined when nothing lives at this address. */
@@ -100,11 +104,7 @@ export class Conversation {
     return peers;
   }
 
-  /**
-   * Puts back a connection that was live when the object hibernated or
-   * restarted (its state kept by its transport), without announcing anything.
-   * False when its stream is gone or another connection holds it now.
-   */
+  /** Puts back a connection live before hibernation or a restart, announcing nothing; false when its stream is gone or held by another. */
   restore(conn: Connection): boolean {
     if (conn.streamId && (this.holders.has(conn.streamId) || !this.streams.get(conn.streamId))) return false;
     this.connections.add(conn);
@@ -116,9 +116,12 @@ export class Conversation {
   /** Decides admission for a connection that passed the link and credential checks. */
   decideJoin(req: JoinRequest): JoinOutcome {
     if (this.connections.size >= LIMITS.connectionsPerConversation) return { ok: false, reason: 'conversation_full' };
+    // Readers have their own budget, so the writers' reserve is always left to writers.
+    if (req.scope === 'read' && [...this.connections].filter((c) => c.scope === 'read').length >= LIMITS.readerConnectionsPerConversation) return { ok: false, reason: 'conversation_full' };
     let stream: StreamRecord | null = null;
     let resumed = false;
     let takeover: Connection | null = null;
+    let retire: StreamRecord | undefined;
     if (req.scope === 'write' && req.accountId) {
       const choice = chooseStream(
         { accountId: req.accountId, name: req.streamName, metadata: req.streamMetadata },
@@ -126,22 +129,19 @@ export class Conversation {
       );
       if (!choice.ok) return { ok: false, reason: choice.reason };
       stream = choice.stream;
+      retire = choice.retire;
       resumed = choice.takeover || stream.connected_once;
       takeover = choice.takeover ? this.holders.get(stream.stream_id)! : null;
     }
     const plan = planResume(req.cursor, this.window());
     if (plan.kind === 'invalid') return { ok: false, reason: 'invalid_cursor' };
-    return { ok: true, stream, resumed, takeover, plan };
+    return { ok: true, stream, resumed, takeover, plan, ...(retire ? { retire } : {}) };
   }
 
-  /**
-   * The stream an HTTP emit writes on, by the same rule as a connection's
-   * (`chooseStream`), except that an HTTP emit holds nothing: it never takes
-   * a stream over and does not count against the account's live streams.
-   * A new stream is registered (not announced: nobody holds it).
-   */
+  /** The stream an HTTP emit writes on, by `chooseStream` like a connection, but holding nothing (no takeover, not counted live); a new one is registered, not announced. */
   streamForEmit(accountId: string, name?: string, metadata?: JsonObject): StreamChoice {
     const choice = chooseStream({ accountId, name, metadata }, { table: this.streams, isHeld: () => false, heldBy: () => 0, ...this.newStreams() });
+    if (choice.ok && choice.retire) this.retire(choice.retire);
     if (choice.ok && !this.streams.get(choice.stream.stream_id)) {
       this.streams.put(choice.stream);
       this.store.saveStream(choice.stream);
@@ -150,7 +150,19 @@ export class Conversation {
   }
 
   private newStreams() {
-    return { newStreamId: this.ids.streamId, newStreamName: this.ids.streamName, now: new Date(this.clock()).toISOString() };
+    const now = this.clock();
+    return {
+      newStreamId: this.ids.streamId, newStreamName: this.ids.streamName, now: new Date(now).toISOString(),
+      retirable: (owned: StreamRecord[]) => this.activity.pick(owned, (id) => this.holders.has(id), now),
+    };
+  }
+
+  /** Forgets a quiet stream so its account may register another (decision 0106); the log keeps its frames. */
+  private retire(s: StreamRecord): void {
+    this.streams.remove(s.stream_id);
+    this.store.deleteStream(s.stream_id);
+    this.rates.forget(s.stream_id);
+    this.activity.forget(s.stream_id);
   }
 
   /** The stream a live connection may write on: its own, held with a write link; undefined when it may not write. */
@@ -159,29 +171,23 @@ export class Conversation {
     return this.streams.get(conn.streamId);
   }
 
-  /**
-   * Admits a connection after `decideJoin` said yes: takes the stream over or
-   * announces it, sends `joined`, replays what the cursor missed, then goes live.
-   * All of it in one synchronous step, so nothing can slip between replay and live.
-   */
+  /** After `decideJoin` said yes: take over or announce, send `joined`, replay, go live — one synchronous step, so nothing slips between replay and live. */
   admit(conn: Connection, req: JoinRequest, outcome: Extract<JoinOutcome, { ok: true }>): JoinedFrame {
     const { stream, takeover, plan } = outcome;
+    if (outcome.retire) this.retire(outcome.retire);
     if (stream) {
-      const metadataChanged = takeover !== null && req.streamMetadata !== undefined
-        && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata);
-      if (req.streamMetadata !== undefined) stream.metadata = req.streamMetadata;
-      const wasConnected = takeover !== null;
-      stream.connected_once = true;
+      // The new state is logged first, stored with its frame in one transaction, and only then made current.
+      const next: StreamRecord = { ...stream, metadata: req.streamMetadata ?? stream.metadata, connected_once: true };
+      const metadataChanged = takeover !== null && req.streamMetadata !== undefined && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata);
+      if (takeover) this.detach(takeover), takeover.close('stream_displaced');
+      const save = () => (this.store.saveStream(next), this.store.saveHeld([...this.holders.keys(), next.stream_id]));
+      if (!takeover) this.announce('stream_joined', next, save);
+      else if (metadataChanged) this.announce('stream_metadata', next, save);
+      else save();
+      Object.assign(stream, next);
       this.streams.put(stream);
-      this.store.saveStream(stream);
-      if (takeover) {
-        this.detach(takeover);
-        takeover.close('stream_displaced');
-      }
       this.holders.set(stream.stream_id, conn);
-      this.store.saveHeld(this.holders.keys());
-      if (!wasConnected) this.announce('stream_joined', stream);
-      else if (metadataChanged) this.announce('stream_metadata', stream);
+      this.activity.touch(stream.stream_id, this.clock());
     }
     const joined: JoinedFrame = {
       type: 'joined',
@@ -198,22 +204,24 @@ export class Conversation {
       ...(req.chain ? { head_chain: this.top.chain } : {}),
     };
     conn.send(encodeFrame(conn.member.wire, joined));
-    if (plan.kind === 'replay') this.replay(conn, plan.from, plan.truncated);
+    const complete = plan.kind !== 'replay' || this.replay(conn, plan.from, plan.truncated);
     this.connections.add(conn);
     this.membership.add(conn.member);
+    if (!complete) {
+      // The rest of the replay is the client's next connection, from its own cursor (decisions/0101).
+      this.leave(conn);
+      conn.close('replay_paused');
+    }
     return joined;
   }
 
-  /** Sends the retained frames from `from` that this connection would have heard live. */
-  private replay(conn: Connection, from: number, truncated?: { from_seq: number; to_seq: number }): void {
-    const wire = conn.member.wire;
+  /** Sends the retained frames from `from` this connection would have heard live, within the page budget; false if some remain. */
+  private replay(conn: Connection, from: number, truncated?: { from_seq: number; to_seq: number }): boolean {
     if (truncated) {
-      const frame: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.current!.epoch };
-      conn.send(encodeFrame(wire, frame));
+      const notice: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.current!.epoch };
+      conn.send(encodeFrame(conn.member.wire, notice));
     }
-    for (const row of this.store.rowsFrom(from)) {
-      if (Membership.hears(conn.member, row.owner)) conn.send(encodeRow(wire, row));
-    }
+    return replayWithin(conn, this.store.rowsFrom(from), LIMITS.pageBytes);
   }
 
   /** Removes a connection from the fan-out; announces `stream_left` if it held a stream. */
@@ -230,15 +238,12 @@ export class Conversation {
     this.membership.remove(conn.member);
     if (conn.streamId && this.holders.get(conn.streamId) === conn) {
       this.holders.delete(conn.streamId);
+      this.activity.touch(conn.streamId, this.clock());
       this.store.saveHeld(this.holders.keys());
     }
   }
 
-  /**
-   * After the object restarted: streams that were held when it stopped and
-   * that no restored connection holds (their sockets died with the process)
-   * are announced gone, so the log never shows a stream joined twice.
-   */
+  /** After a restart: streams held before it that no restored connection holds are announced gone (the log never shows a stream joined twice). */
   settlePresence(): number {
     if (!this.current) return 0;
     let gone = 0;
@@ -254,15 +259,14 @@ export class Conversation {
 
   /** Emits one token on a stream owned by the caller; `receiptTo` gets the receipt if it asked. */
   emit(stream: StreamRecord, input: EmitInput, receiptTo?: Connection): EmitOutcome {
-    const bucket = this.bucketOf(stream.stream_id);
-    if (!bucket.take(1, this.clock())) return { ok: false, reason: 'rate_limited' };
+    if (!this.rates.take(stream.stream_id, stream.owner_account_id, 1, this.clock())) return { ok: false, reason: 'rate_limited' };
     return this.emitChecked(stream, input, receiptTo);
   }
 
   /** Emits a batch all-or-nothing: every token is checked (rate included) before the first is logged. */
   emitBatch(stream: StreamRecord, inputs: EmitInput[]): EmitOutcome[] | { ok: false; reason: 'rate_limited' | 'malformed_frame' } {
     for (const input of inputs) if (!this.refValid(input.ref)) return { ok: false, reason: 'malformed_frame' };
-    if (!this.bucketOf(stream.stream_id).take(inputs.length, this.clock())) return { ok: false, reason: 'rate_limited' };
+    if (!this.rates.take(stream.stream_id, stream.owner_account_id, inputs.length, this.clock())) return { ok: false, reason: 'rate_limited' };
     return inputs.map((input) => this.emitChecked(stream, input));
   }
 
@@ -298,42 +302,39 @@ export class Conversation {
     if (input.ref !== undefined) frame.ref = input.ref;
     if (input.end === true) frame.end = true;
     const chain = this.append(frame, input.id ?? null);
+    this.activity.touch(stream.stream_id, this.clock());
     if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(seq, input.id, chain, receiptTo.member.wire, false)));
     return { ok: true, seq, chain, duplicate: false };
   }
 
+  /** Replaces a stream's metadata: logged and stored in one transaction, made current only once both succeeded. */
   setMetadata(stream: StreamRecord, metadata: JsonObject): number {
+    const next: StreamRecord = { ...stream, metadata };
+    const seq = this.announce('stream_metadata', next, () => this.store.saveStream(next));
     stream.metadata = metadata;
     this.streams.put(stream);
-    this.store.saveStream(stream);
-    return this.announce('stream_metadata', stream);
-  }
-
-  private bucketOf(streamId: string): TokenBucket {
-    let bucket = this.buckets.get(streamId);
-    if (!bucket) this.buckets.set(streamId, bucket = new TokenBucket(LIMITS.emitRatePerSecond, LIMITS.emitBurst, this.clock()));
-    return bucket;
+    return seq;
   }
 
   /** Logs a stream's arrival, departure or new metadata; returns its seq. */
-  private announce(type: 'stream_joined' | 'stream_left' | 'stream_metadata', s: StreamRecord): number {
+  private announce(type: 'stream_joined' | 'stream_left' | 'stream_metadata', s: StreamRecord, alongside?: () => void): number {
     const ts = new Date(this.clock()).toISOString();
     const seq = this.top.seq + 1;
     const frame: StreamJoinedFrame | StreamLeftFrame | StreamMetadataFrame = type === 'stream_left'
       ? { type, stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, ts, seq }
       : { type, ...peerOf(s), ts, seq };
-    this.append(frame, null);
+    this.append(frame, null, alongside);
     return seq;
   }
 
   /** Logs a frame (seq, chain), then hands it to the owner's audience (`broadcast`). */
-  private append(frame: LoggedFrame, clientId: string | null): string {
+  private append(frame: LoggedFrame, clientId: string | null, alongside?: () => void): string {
     const record = this.current!;
     const now = this.clock();
     const json = JSON.stringify(frame);
     const chain = chainStep(this.top.chain, frame.type === 'token' ? canonicalToken(frame) : canonicalFrame(frame));
     const row = { seq: frame.seq, ts: now, owner: frame.owner_account_id, stream_id: frame.stream_id, client_id: clientId, frame: json, chain };
-    this.store.append(row, record.history.max_frames > 0);
+    this.store.append(row, record.history.max_frames > 0, alongside);
     this.top = { seq: frame.seq, chain };
     if (frame.type === 'token' && frame.end !== true) this.unended.set(frame.stream_id, { seq: frame.seq, ts: now });
     else this.unended.delete(frame.stream_id);
@@ -354,9 +355,14 @@ export class Conversation {
     return oldest === undefined ? undefined : oldest + r.history.max_age_s * 1000;
   }
 
-  /** A page of logged frames for a reader who hears everything (history API, MCP observers). */
-  page(from: number, limit: number): LogRow[] {
-    return [...this.store.rowsFrom(from, limit)];
+  /** Logged rows from `from`, read lazily, for a reader who pages (history API, MCP). */
+  rows(from: number, limit?: number): Iterable<LogRow> {
+    return this.store.rowsFrom(from, limit);
+  }
+
+  /** Whether `conn` is in the fan-out (an admission whose replay paused is not). */
+  isLive(conn: Connection): boolean {
+    return this.connections.has(conn);
   }
 
   /** Revokes every link: bumps the generation and closes connections admitted with older links. Returns the new generation. */
@@ -386,8 +392,4 @@ export class Conversation {
     for (const c of all) this.detach(c);
     for (const c of all) c.close(reason);
   }
-}
-
-export function peerOf(s: StreamRecord): Peer {
-  return { stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, metadata: s.metadata };
 }

@@ -1,6 +1,7 @@
 /** What inspect (`GET /v1/{ns}/conversations/{alias}`) tells about a conversation. */
 import { utteranceGapOf } from '../protocol/records';
-import { peerOf, type Conversation } from './conversation';
+import type { Conversation } from './conversation';
+import { peerOf } from './streams';
 
 export function inspectConversation(conv: Conversation): Record<string, unknown> {
   const r = conv.record!;

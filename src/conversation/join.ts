@@ -22,7 +22,7 @@ export interface JoinRequest {
 }
 
 export type JoinOutcome =
-  | { ok: true; stream: StreamRecord | null; resumed: boolean; takeover: Connection | null; plan: ResumePlan }
+  | { ok: true; stream: StreamRecord | null; resumed: boolean; takeover: Connection | null; plan: ResumePlan; retire?: StreamRecord }
   | { ok: false; reason: CloseReason };
 
 export type EmitOutcome =

@@ -11,6 +11,8 @@ import type { Conversation } from './conversation';
 import type { McpConnection } from './member-connection';
 import type { Outcome, Received, Truncation } from './member-rpc';
 import { planResume } from './resume';
+import { utf8Length } from './wire';
+import { LIMITS } from '../protocol/limits';
 
 /** Log rows read per page, and at most per call, while looking for audible frames. */
 const PAGE = 256;
@@ -80,8 +82,11 @@ export function readHeard(conv: Conversation, conn: McpConnection, from: number,
       truncated = { from_seq: from + 1, to_seq: conn.bufferFrom - 1, epoch: w.epoch };
       last = conn.bufferFrom - 1;
     }
+    let bytes = 0;
     for (const b of conn.buffer) {
       if (b.seq <= last) continue;
+      if (frames.length > 0 && bytes + b.bytes > LIMITS.pageBytes) return { frames, next_since: last, head_seq: w.head, ...(truncated ? { truncated } : {}) };
+      bytes += b.bytes;
       frames.push(b.frame);
       last = b.seq;
       if (frames.length >= max) break;
@@ -98,16 +103,23 @@ export function readHeard(conv: Conversation, conn: McpConnection, from: number,
   let start = plan.from;
   let scanned = 0;
   const listener = { accountId: conn.row.account_id, selfSubscribe: conn.row.self_subscribe === 1 };
+  let bytes = 0;
   scan: for (;;) {
-    const rows = conv.page(start, PAGE);
-    for (const row of rows) {
+    let read = 0;
+    for (const row of conv.rows(start, PAGE)) {
+      read++;
+      if (Membership.hears(listener, row.owner)) {
+        // A page holds at most `pageBytes` of frames (at least one), like every replay (decisions/0101).
+        const size = utf8Length(row.frame);
+        if (frames.length > 0 && bytes + size > LIMITS.pageBytes) break scan;
+        frames.push(JSON.parse(row.frame) as JsonObject);
+        bytes += size;
+      }
       last = row.seq;
       scanned++;
-      if (!Membership.hears(listener, row.owner)) continue;
-      frames.push(JSON.parse(row.frame) as JsonObject);
       if (frames.length >= max) break scan;
     }
-    if (rows.length < PAGE || scanned >= SCAN_CAP) break;
+    if (read < PAGE || scanned >= SCAN_CAP) break;
     start = last + 1;
   }
   return { frames, next_since: last, head_seq: w.head, ...(truncated ? { truncated } : {}) };

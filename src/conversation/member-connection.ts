@@ -9,6 +9,8 @@ import type { JsonObject, LoggedFrame } from '../protocol/frames';
 import { Wire, type Member } from './audience';
 import type { Connection } from './connection';
 import type { MemberRow } from './member-rows';
+import { LIMITS } from '../protocol/limits';
+import { utf8Length } from './wire';
 
 /** Frames kept in memory per membership when the conversation keeps no history. */
 const BUFFER_CAP = 1_000;
@@ -25,8 +27,10 @@ export class McpConnection implements Connection {
   readonly receipts = false;
   endedBy: CloseReason | undefined;
   /** Only when history is off: what the fan-out delivered, complete from `bufferFrom`. */
-  readonly buffer: { seq: number; frame: JsonObject }[] | null;
+  readonly buffer: { seq: number; frame: JsonObject; bytes: number }[] | null;
   bufferFrom: number;
+  /** What the buffer holds, in UTF-8 bytes of the frames' JSON. */
+  private bufferBytes = 0;
   /** The seq of this member's last `ams_send {end: false}` piece while its utterance is open: the next send continues it. */
   openPiece: number | undefined;
 
@@ -39,11 +43,19 @@ export class McpConnection implements Connection {
   get streamId() { return this.row.stream_id; }
   get scope() { return this.row.scope; }
   get generation() { return this.row.generation; }
+  get expiresAt() { return this.row.expires_at ?? undefined; }
 
-  send(_text: string, frame?: LoggedFrame): void {
+  send(text: string, frame?: LoggedFrame): void {
     if (frame && this.buffer) {
-      this.buffer.push({ seq: frame.seq, frame: frame as unknown as JsonObject });
-      if (this.buffer.length > BUFFER_CAP) this.bufferFrom = this.buffer.shift()!.seq + 1;
+      const bytes = utf8Length(text);
+      this.buffer.push({ seq: frame.seq, frame: frame as unknown as JsonObject, bytes });
+      this.bufferBytes += bytes;
+      // Past either cap the oldest frames go; the next ams_recv reports them as x_truncated (decisions/0102).
+      while (this.buffer.length > 1 && (this.buffer.length > BUFFER_CAP || this.bufferBytes > LIMITS.bufferedBytesPerConnection)) {
+        const dropped = this.buffer.shift()!;
+        this.bufferBytes -= dropped.bytes;
+        this.bufferFrom = dropped.seq + 1;
+      }
     }
     this.events.heard(this, frame);
   }

@@ -15,6 +15,8 @@ export type MemberRow = {
   stream_id: string | null;
   scope: Scope;
   generation: number;
+  /** When the magic link it descends from expires (unix seconds); null: never. */
+  expires_at: number | null;
   self_subscribe: number;
   /** The last seq ams_recv returned (next_since). */
   cursor: number;
@@ -40,27 +42,35 @@ export class MemberRows {
     // Tables written before doorbells (listener columns) or utterances (carry) existed lack those columns.
     const columns = new Set(sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('mcp_members')`).toArray().map((c) => c.name));
     for (const c of ['listener', 'listen_tag', 'carry']) if (!columns.has(c)) sql.exec(`ALTER TABLE mcp_members ADD COLUMN ${c} TEXT`);
+    // And before memberships expired with their links.
+    if (!columns.has('expires_at')) sql.exec('ALTER TABLE mcp_members ADD COLUMN expires_at INTEGER');
   }
 
   get(memberId: string): MemberRow | undefined {
     return this.sql.exec<MemberRow>('SELECT * FROM mcp_members WHERE member_id = ?', memberId).toArray()[0];
   }
 
+  /** Whether a membership that can still act (it holds a lease) names this stream: such a stream is never retired. */
+  names(streamId: string): boolean {
+    return this.sql.exec('SELECT 1 FROM mcp_members WHERE stream_id = ? AND lease IS NOT NULL LIMIT 1', streamId).toArray().length > 0;
+  }
+
   attached(): MemberRow[] {
     return this.sql.exec<MemberRow>('SELECT * FROM mcp_members WHERE attached = 1').toArray();
   }
 
-  /** Attached memberships not seen since `before` (ms). */
-  idleSince(before: number): MemberRow[] {
-    return this.sql.exec<MemberRow>('SELECT * FROM mcp_members WHERE attached = 1 AND last_seen <= ?', before).toArray();
+  /** Attached memberships gone quiet (decision 0109): no call since `quietBefore` and no GET stream, or no call at all since `idleBefore`. */
+  idleSince(quietBefore: number, idleBefore: number): MemberRow[] {
+    return this.sql.exec<MemberRow>(
+      'SELECT * FROM mcp_members WHERE attached = 1 AND (last_seen <= ? OR (listener IS NULL AND last_seen <= ?))', idleBefore, quietBefore).toArray();
   }
 
   save(r: MemberRow): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended, listener, listen_tag, carry)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended, listener, listen_tag, carry, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       r.member_id, r.lease, r.account_id, r.stream_id, r.scope, r.generation, r.self_subscribe, r.cursor, r.epoch, r.last_seen, r.attached, r.ended,
-      r.listener, r.listen_tag, r.carry);
+      r.listener, r.listen_tag, r.carry, r.expires_at);
   }
 
   touch(r: MemberRow, now: number): void {
@@ -76,9 +86,9 @@ export class MemberRows {
     this.sql.exec('UPDATE mcp_members SET listener = ?, listen_tag = ?, last_seen = ? WHERE member_id = ?', r.listener, r.listen_tag, r.last_seen, r.member_id);
   }
 
-  /** Forgets the listener registered with `tag`, unless another registered since. */
-  dropListener(memberId: string, tag: string): void {
-    this.sql.exec('UPDATE mcp_members SET listener = NULL, listen_tag = NULL WHERE member_id = ? AND listen_tag = ?', memberId, tag);
+  /** Forgets the listener registered with `tag`, unless another registered since; its going counts as the last word heard (`now`). */
+  dropListener(memberId: string, tag: string, now: number): void {
+    this.sql.exec('UPDATE mcp_members SET listener = NULL, listen_tag = NULL, last_seen = MAX(last_seen, ?) WHERE member_id = ? AND listen_tag = ?', now, memberId, tag);
   }
 
   /** Detaches a membership with a reason; with `lease`, only while that lease still holds it. */
@@ -97,10 +107,12 @@ export class MemberRows {
     this.sql.exec('DELETE FROM mcp_members WHERE attached = 0 AND last_seen <= ?', before);
   }
 
-  /** The oldest `last_seen` of attached and of detached rows (null: none). */
-  oldest(): { attached: number | null; detached: number | null } {
-    const r = this.sql.exec<{ a: number | null; d: number | null }>(
-      'SELECT MIN(CASE WHEN attached = 1 THEN last_seen END) AS a, MIN(CASE WHEN attached = 0 THEN last_seen END) AS d FROM mcp_members').one();
-    return { attached: r.a, detached: r.d };
+  /** The oldest `last_seen` of attached rows with and without a GET stream, and of detached rows (null: none). */
+  oldest(): { listening: number | null; quiet: number | null; detached: number | null } {
+    const r = this.sql.exec<{ l: number | null; q: number | null; d: number | null }>(
+      `SELECT MIN(CASE WHEN attached = 1 AND listener IS NOT NULL THEN last_seen END) AS l,
+              MIN(CASE WHEN attached = 1 AND listener IS NULL THEN last_seen END) AS q,
+              MIN(CASE WHEN attached = 0 THEN last_seen END) AS d FROM mcp_members`).one();
+    return { listening: r.l, quiet: r.q, detached: r.d };
   }
 }

@@ -35,7 +35,7 @@ export interface JoinArgs {
   /** A fresh join: the verified claims of the magic link. */
   claims?: LinkClaims;
   /** A continued membership: from a verified resume_key. */
-  resume?: { conversation_id: string; member_id: string; account_id: string | null; generation: number };
+  resume?: { conversation_id: string; member_id: string; account_id: string | null; generation: number; epoch?: string; expires_at?: number };
   /** The session's identity; writers act as it. */
   account_id: string;
   stream_name?: string;
@@ -60,8 +60,12 @@ export interface Joined {
   seq: number;
   epoch: string;
   generation: number;
+  /** When the membership's magic link expires (unix seconds); the resume_key carries it. */
+  expires_at?: number;
   /** Where ams_recv continues when it is given no `since`. */
   cursor: number;
+  /** The conversation's quiet gap that closes an utterance (ms). */
+  utterance_gap_ms: number;
 }
 
 export interface RecvArgs {

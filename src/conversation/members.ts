@@ -14,7 +14,7 @@ import { ulid } from 'ulid';
 import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject, LoggedFrame } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import { claimsValid } from './admission';
+import { claimsValid, expired, sameMint } from './admission';
 import type { Conversation } from './conversation';
 import { Doorbells, type Ring } from './doorbell';
 import type { JoinRequest } from './join';
@@ -40,10 +40,7 @@ export class McpMembers {
   private readonly doorbells: Doorbells;
   private readonly reads: MemberReads;
 
-  /**
-   * Builds the memberships of `conv` from their rows: attached ones go back
-   * into the fan-out. `schedule(at)` asks the object for an alarm no later than `at` (ms).
-   */
+  /** Builds the memberships of `conv` from their rows (attached ones rejoin the fan-out); `schedule(at)` asks for an alarm by `at` (ms). */
   constructor(
     private readonly conv: Conversation,
     sql: Sql,
@@ -54,6 +51,7 @@ export class McpMembers {
     this.rows = new MemberRows(sql);
     this.reads = new MemberReads(conv, this.rows, this.polls, clock);
     this.doorbells = new Doorbells(ring, (memberId, tag) => this.unlisten(memberId, tag));
+    conv.activity.pinned = (streamId) => this.rows.names(streamId);
     if (!conv.record) return;
     for (const row of this.rows.attached()) {
       const conn = this.connectionOf(row);
@@ -128,16 +126,19 @@ export class McpMembers {
       selfSubscribe: scope === 'write' && a.self_subscribe === true,
       chain: false,
       cursor: {},
-    }, { since: a.since, lease: a.lease });
+    }, { since: a.since, lease: a.lease, expiresAt: a.claims!.expires_at ?? null });
   }
 
   private resume(a: JoinArgs): Outcome<Joined> {
     const r = this.conv.record!;
-    const { conversation_id, member_id, account_id, generation } = a.resume!;
-    if (conversation_id !== r.conversation_id) return fail('resume_key_mismatch', 'The resume_key is for an earlier conversation at this address.');
+    const { conversation_id, member_id, account_id, generation, epoch } = a.resume!;
+    if (conversation_id !== r.conversation_id || !sameMint(epoch, r)) return fail('resume_key_mismatch', 'The resume_key is for an earlier conversation at this address.');
     if (generation !== r.generation) return fail('invalid_magic_link', 'The resume_key was issued under a magic link that has since been revoked.');
+    if (expired(a.resume!.expires_at, this.clock())) return fail('invalid_magic_link', 'The resume_key expired with the magic link it was issued under.');
     const row = this.rows.get(member_id);
     if (row && row.account_id !== account_id) return fail('resume_key_mismatch');
+    // A key of the first format carries no expiry: the membership keeps the one it was admitted with.
+    const expiresAt = a.resume!.expires_at ?? (epoch === undefined ? row?.expires_at ?? null : null);
     const since = a.since ?? row?.cursor;
     const live = this.live.get(member_id);
     if (live && row && row.attached === 1) {
@@ -155,6 +156,7 @@ export class McpMembers {
       if (since !== undefined && since !== live.row.cursor) live.row.carry = null;
       live.row.cursor = since ?? live.row.cursor;
       live.row.last_seen = this.clock();
+      live.row.expires_at = expiresAt;
       this.rows.save(live.row);
       if (moved) this.polls.wake(live);
       return ok(this.describe(live, true));
@@ -162,15 +164,15 @@ export class McpMembers {
     const selfSubscribe = row ? row.self_subscribe === 1 : a.self_subscribe === true;
     const carry = a.since === undefined ? row?.carry ?? null : null;
     if (member_id.startsWith('obs_')) {
-      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since, lease: a.lease, carry });
+      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since, lease: a.lease, carry, expiresAt });
     }
     const s = this.conv.streams.get(member_id);
     if (!s || s.owner_account_id !== account_id) return fail('resume_key_mismatch');
-    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since, lease: a.lease, carry });
+    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since, lease: a.lease, carry, expiresAt });
   }
 
   /** Admits a membership through the same decision as a WebSocket, then records it. */
-  private attach(jr: JoinRequest, opts: { memberId?: string; since?: number; carry?: string | null; lease?: string; listener?: Listener | null }): Outcome<Joined> {
+  private attach(jr: JoinRequest, opts: { memberId?: string; since?: number; carry?: string | null; lease?: string; listener?: Listener | null; expiresAt: number | null }): Outcome<Joined> {
     const outcome = this.conv.decideJoin(jr);
     if (!outcome.ok) return fail(outcome.reason);
     const now = this.clock();
@@ -179,7 +181,7 @@ export class McpMembers {
       member_id: id, lease: opts.lease ?? newLease(), account_id: jr.accountId, stream_id: outcome.stream?.stream_id ?? null,
       scope: jr.scope, generation: jr.generation, self_subscribe: jr.selfSubscribe ? 1 : 0, cursor: 0, carry: null,
       epoch: this.conv.record!.epoch, last_seen: now, attached: 1, ended: null,
-      listener: opts.listener?.object ?? null, listen_tag: opts.listener?.tag ?? null,
+      listener: opts.listener?.object ?? null, listen_tag: opts.listener?.tag ?? null, expires_at: opts.expiresAt,
     };
     const conn = this.connectionOf(row);
     const before = this.live.get(id);
@@ -190,7 +192,9 @@ export class McpMembers {
     row.cursor = opts.since ?? joined.seq;
     if (opts.since !== undefined) row.carry = opts.carry ?? null;
     this.rows.save(row);
-    this.schedule(now + LIMITS.mcpPresenceIdleMs);
+    this.schedule(now + LIMITS.mcpPresenceQuietMs);
+    // The object's alarm closes it when its link expires (decision 0104).
+    if (opts.expiresAt !== null) this.schedule(opts.expiresAt * 1000);
     // A long-poll on the connection this one replaced learns it is displaced.
     if (before && before !== conn) this.polls.wake(before);
     return ok(this.describe(conn, outcome.resumed));
@@ -214,7 +218,9 @@ export class McpMembers {
       seq: this.conv.head.seq,
       epoch: r.epoch,
       generation: r.generation,
+      ...(row.expires_at !== null ? { expires_at: row.expires_at } : {}),
       cursor: row.cursor,
+      utterance_gap_ms: r.utterance_gap_ms ?? LIMITS.utteranceGapDefaultMs,
     };
   }
 
@@ -226,6 +232,12 @@ export class McpMembers {
     if (!row || row.lease === null) return fail('not_joined', undefined, true);
     if (row.lease !== ref.lease) return fail('stream_displaced', undefined, true);
     const conn = this.live.get(row.member_id);
+    if (expired(row.expires_at, this.clock())) {
+      // Its link expired: it ends as the alarm would have ended it (decision 0104).
+      if (conn && row.attached === 1) this.conv.closeWhere((c) => c === conn, 'invalid_magic_link');
+      else this.rows.ended(row.member_id, 'invalid_magic_link');
+      return fail('invalid_magic_link', 'The magic link this membership was admitted with has expired.', true);
+    }
     if (conn && row.attached === 1) return ok(conn);
     if (row.ended !== 'idle' && row.attached !== 1) return fail(row.ended as MemberErrorCode, undefined, true);
     if (row.generation !== r.generation) return fail('invalid_magic_link', undefined, true);
@@ -233,7 +245,7 @@ export class McpMembers {
     const back = this.attach({
       accountId: row.account_id, scope: row.scope, generation: row.generation, streamName: s?.stream_name,
       selfSubscribe: row.self_subscribe === 1, chain: false, cursor: {},
-    }, { memberId: row.member_id, since: row.cursor, carry: row.carry, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null });
+    }, { memberId: row.member_id, since: row.cursor, carry: row.carry, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null, expiresAt: row.expires_at });
     if (!back.ok) return back as Outcome<McpConnection>;
     return ok(this.live.get(row.member_id)!);
   }
@@ -296,11 +308,7 @@ export class McpMembers {
 
   // ---- listeners: sessions holding a GET stream, told by doorbell ----
 
-  /**
-   * The session holding `ref` has a GET stream: ring `listener` after frames
-   * this membership hears (and when it ends). Counts as a call, so a listening
-   * membership that renews its registration stays present.
-   */
+  /** The session holding `ref` has a GET stream: ring `listener` after frames it hears (and at its end); counts as a call, so renewals keep it present. */
   listen(ref: MemberRef, listener: Listener): Outcome<{ head_seq: number }> {
     const cur = this.liveOrRejoined(ref);
     if (!cur.ok) return cur as Outcome<never>;
@@ -316,8 +324,15 @@ export class McpMembers {
   unlisten(memberId: string, tag: string): void {
     this.doorbells.cancel(memberId, tag);
     const conn = this.live.get(memberId);
-    if (conn && conn.row.listen_tag === tag) conn.row.listener = conn.row.listen_tag = null;
-    if (this.conv.record) this.rows.dropListener(memberId, tag);
+    const now = this.clock();
+    if (conn && conn.row.listen_tag === tag) {
+      conn.row.listener = conn.row.listen_tag = null;
+      conn.row.last_seen = Math.max(conn.row.last_seen, now);
+    }
+    if (!this.conv.record) return;
+    this.rows.dropListener(memberId, tag, now);
+    // Without its GET stream the membership is present only while it keeps calling.
+    this.schedule(now + LIMITS.mcpPresenceQuietMs);
   }
 
   /** `ams_recv {format: "frames"}` (and the session's notification pulls): see MemberReads.frames. */
@@ -351,13 +366,14 @@ export class McpMembers {
   // ---- collection ----
 
   /**
-   * Called from the object's alarm: memberships idle past the presence window
-   * leave (`stream_left`; their next call rejoins), rows past the retention
-   * window are forgotten. Returns when to look again, if ever.
+   * Called from the object's alarm: memberships that went quiet leave
+   * (`stream_left`; their next call rejoins) — without a GET stream after
+   * `mcpPresenceQuietMs` with no call, with one after `mcpPresenceIdleMs` —
+   * and rows past the retention window are forgotten. Returns when to look again, if ever.
    */
   collectIdle(now = this.clock()): number | undefined {
     if (!this.conv.record) return undefined;
-    for (const row of this.rows.idleSince(now - LIMITS.mcpPresenceIdleMs)) {
+    for (const row of this.rows.idleSince(now - LIMITS.mcpPresenceQuietMs, now - LIMITS.mcpPresenceIdleMs)) {
       const conn = this.live.get(row.member_id);
       if (conn) {
         this.live.delete(row.member_id);
@@ -370,7 +386,8 @@ export class McpMembers {
     this.rows.forgetBefore(now - LIMITS.mcpMemberRetainMs);
     const oldest = this.rows.oldest();
     const dues = [
-      oldest.attached === null ? undefined : oldest.attached + LIMITS.mcpPresenceIdleMs,
+      oldest.listening === null ? undefined : oldest.listening + LIMITS.mcpPresenceIdleMs,
+      oldest.quiet === null ? undefined : oldest.quiet + LIMITS.mcpPresenceQuietMs,
       oldest.detached === null ? undefined : oldest.detached + LIMITS.mcpMemberRetainMs,
     ].filter((d): d is number => d !== undefined);
     return dues.length > 0 ? Math.max(now + 1000, Math.min(...dues)) : undefined;

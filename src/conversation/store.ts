@@ -90,15 +90,27 @@ export class ConversationStore {
       .map((r) => ({ ...r, metadata: JSON.parse(r.metadata) as JsonObject, connected_once: r.connected_once === 1 }));
   }
 
+  /** Forgets a retired stream's registration (its frames stay in the log). */
+  deleteStream(streamId: string): void {
+    this.sql.exec('DELETE FROM streams WHERE stream_id = ?', streamId);
+  }
+
   saveStream(s: StreamRecord): void {
     this.sql.exec(
       'INSERT OR REPLACE INTO streams (stream_id, stream_name, owner_account_id, metadata, created_at, connected_once) VALUES (?, ?, ?, ?, ?, ?)',
       s.stream_id, s.stream_name, s.owner_account_id, JSON.stringify(s.metadata), s.created_at, s.connected_once ? 1 : 0);
   }
 
-  /** Appends one logged frame and moves the head: the row is the head with history on, meta holds it with history off. */
-  append(row: AppendRow, keepHistory: boolean): void {
-    this.transact(() => this.appendRows(row, keepHistory));
+  /**
+   * Appends one logged frame and moves the head: the row is the head with
+   * history on, meta holds it with history off. `alongside` writes the state
+   * the frame announces (a stream's metadata) in the same transaction.
+   */
+  append(row: AppendRow, keepHistory: boolean, alongside?: () => void): void {
+    this.transact(() => {
+      this.appendRows(row, keepHistory);
+      alongside?.();
+    });
   }
 
   private appendRows(row: AppendRow, keepHistory: boolean): void {

@@ -13,6 +13,7 @@ import { SseConnection } from './connections';
 import type { Conversation } from './conversation';
 import type { EmitInput, JoinRequest } from './join';
 import { planResume } from './resume';
+import { utf8Length } from './wire';
 
 /** Why an HTTP stream request may not proceed: no conversation, a bad link, or (to write) no writer's credential. */
 function refusal(conv: Conversation, a: Admission, needWrite: boolean): HttpErrorCode | undefined {
@@ -40,7 +41,7 @@ export function openEvents(conv: Conversation, a: Admission, gone: (c: SseConnec
     return outcome.reason === 'invalid_cursor' ? errorResponse('invalid_cursor', `since is beyond the head (${conv.head.seq}).`) : errorResponse('conversation_full');
   }
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, gone);
+  const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, gone, a.claims!.expires_at);
   conv.admit(conn, req, outcome);
   return new Response(readable, {
     headers: {
@@ -59,8 +60,10 @@ export function postTokens(conv: Conversation, a: Admission, body: unknown): Res
   const accountId = (a.account as { account_id: string }).account_id;
   const choice = conv.streamForEmit(accountId, stream_name, stream_metadata);
   if (!choice.ok) {
-    // An HTTP emit holds no stream, so the only limit it can meet is the conversation's.
-    return choice.reason === 'stream_name_conflict' ? errorResponse('stream_name_conflict') : errorResponse('concurrency_limit', 'The conversation holds too many streams.');
+    // An HTTP emit holds no stream, so the limits it can meet are on registered streams (the account's, the conversation's).
+    return choice.reason === 'stream_name_conflict'
+      ? errorResponse('stream_name_conflict')
+      : errorResponse('concurrency_limit', `The account has ${LIMITS.streamsRegisteredPerAccount} streams in this conversation, none quiet for ${LIMITS.streamRetireIdleMs / 1000} s (or the conversation holds too many streams).`);
   }
   const stream = choice.stream;
   const results = conv.emitBatch(stream, tokens);
@@ -87,17 +90,23 @@ export function historyPage(conv: Conversation, a: Admission, url: URL): Respons
   const plan = planResume({ since: a.since ?? 0, epoch: a.epoch }, w);
   if (plan.kind === 'invalid') return errorResponse('invalid_cursor', `since is beyond the head (${w.head}).`);
   const from = plan.kind === 'replay' ? plan.from : w.head + 1;
-  const rows = conv.page(from, limit);
-  const frames = rows.map((row) => JSON.parse(withChain(row.frame, row.chain)) as unknown);
-  const last = rows.length > 0 ? rows[rows.length - 1].seq : Math.max(from - 1, a.since ?? 0);
-  return Response.json({
-    conversation_id: conv.record!.conversation_id,
-    epoch: w.epoch,
-    head_seq: w.head,
-    first_seq: w.firstRetained,
-    frames,
+  // The stored JSON of each frame is stitched in as it is, never parsed (decisions/0101).
+  const frames: string[] = [];
+  let bytes = 0;
+  let last = Math.max(from - 1, a.since ?? 0);
+  for (const row of conv.rows(from, limit)) {
+    const text = withChain(row.frame, row.chain);
+    const size = utf8Length(text) + 1;
+    if (frames.length > 0 && bytes + size > LIMITS.pageBytes) break;
+    frames.push(text);
+    bytes += size;
+    last = row.seq;
+  }
+  const head = JSON.stringify({ conversation_id: conv.record!.conversation_id, epoch: w.epoch, head_seq: w.head, first_seq: w.firstRetained });
+  const tail = JSON.stringify({
     next_since: last,
     more: last < w.head,
     ...(plan.kind === 'replay' && plan.truncated ? { truncated: plan.truncated } : {}),
   });
+  return new Response(`${head.slice(0, -1)},"frames":[${frames.join(',')}],${tail.slice(1)}`, { headers: { 'content-type': 'application/json' } });
 }

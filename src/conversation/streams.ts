@@ -1,5 +1,6 @@
 /** The conversation's stream registry and the rule for which stream a connection gets. */
-import type { JsonObject } from '../protocol/frames';
+import type { JsonObject, Peer } from '../protocol/frames';
+import type { Conversation } from './conversation';
 import { LIMITS } from '../protocol/limits';
 import type { StreamRecord } from '../protocol/records';
 
@@ -18,6 +19,13 @@ export class StreamTable {
   put(s: StreamRecord): void {
     this.byId.set(s.stream_id, s);
     this.byName.set(s.stream_name, s);
+  }
+
+  remove(streamId: string): void {
+    const s = this.byId.get(streamId);
+    if (!s) return;
+    this.byId.delete(streamId);
+    if (this.byName.get(s.stream_name) === s) this.byName.delete(s.stream_name);
   }
 
   get(streamId: string): StreamRecord | undefined {
@@ -49,20 +57,24 @@ export interface StreamContext {
   isHeld(streamId: string): boolean;
   /** How many streams this account holds live connections for. */
   heldBy(accountId: string): number;
+  /** Of these streams, the least recently active one that may be retired now (nobody holds it, quiet long enough), if any. */
+  retirable(streams: StreamRecord[]): StreamRecord | undefined;
   newStreamId(): string;
   newStreamName(): string;
   now: string;
 }
 
 export type StreamChoice =
-  | { ok: true; stream: StreamRecord; takeover: boolean }
+  | { ok: true; stream: StreamRecord; takeover: boolean; retire?: StreamRecord }
   | { ok: false; reason: 'stream_name_conflict' | 'concurrency_limit' };
 
 /**
  * - a named stream of another account: conflict;
  * - a named stream of this account: attach (taking it over if held);
  * - no name: the account's first stream nobody holds (so the minter gets its minted stream), else a new one;
- * - attaching a stream nobody holds counts against the account's cap; a takeover does not.
+ * - attaching a stream nobody holds counts against the account's cap; a takeover does not;
+ * - a new stream needs room among the account's registered streams: at the cap, its
+ *   least recently active retirable stream is retired (named in `retire`), else refused.
  */
 export function chooseStream(req: StreamRequest, ctx: StreamContext): StreamChoice {
   let existing: StreamRecord | undefined;
@@ -75,12 +87,22 @@ export function chooseStream(req: StreamRequest, ctx: StreamContext): StreamChoi
   const takeover = existing !== undefined && ctx.isHeld(existing.stream_id);
   if (!takeover && ctx.heldBy(req.accountId) >= LIMITS.streamsPerAccount) return { ok: false, reason: 'concurrency_limit' };
   if (existing) return { ok: true, stream: existing, takeover };
-  if (ctx.table.size >= LIMITS.streamsPerConversation) return { ok: false, reason: 'concurrency_limit' };
+  let retire: StreamRecord | undefined;
+  const owned = ctx.table.ownedBy(req.accountId);
+  if (owned.length >= LIMITS.streamsRegisteredPerAccount) {
+    retire = ctx.retirable(owned);
+    if (!retire) return { ok: false, reason: 'concurrency_limit' };
+  } else if (ctx.table.size >= LIMITS.streamsPerConversation) return { ok: false, reason: 'concurrency_limit' };
   let name = req.name;
   while (name === undefined || ctx.table.named(name)) name = ctx.newStreamName();
   return {
     ok: true,
     takeover: false,
+    ...(retire ? { retire } : {}),
     stream: { stream_id: ctx.newStreamId(), stream_name: name, owner_account_id: req.accountId, metadata: req.metadata ?? {}, created_at: ctx.now, connected_once: false },
   };
+}
+
+export function peerOf(s: StreamRecord): Peer {
+  return { stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, metadata: s.metadata };
 }

@@ -5,7 +5,8 @@
  * canonical text is written directly, never re-serialized per subscriber).
  */
 import type { LoggedFrame, ReceiptFrame } from '../protocol/frames';
-import { Wire, type Audience } from './audience';
+import { Membership, Wire, type Audience } from './audience';
+import type { Connection } from './connection';
 import { withChain } from '../protocol/chain';
 import type { LogRow } from './store';
 
@@ -50,4 +51,38 @@ export function encodeRow(wire: Wire, row: LogRow): string {
   if (wire === Wire.Json || wire === Wire.JsonChain) return json;
   const type = /^\{"type":"([a-z_]+)"/.exec(row.frame)?.[1] ?? 'message';
   return `${ssePrefix(row.seq, type)}${json}\n\n`;
+}
+
+/** UTF-8 length of `text` without encoding it (a lone surrogate counts as U+FFFD's 3 bytes). */
+export function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2;
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
+/**
+ * Sends `conn` the rows it hears, in order, until `budget` UTF-8 bytes have
+ * gone (always at least one frame). False when a frame it hears was left
+ * unsent: the caller closes it `replay_paused`, and its next `since` — the
+ * last seq it received — continues exactly there (decisions/0101).
+ */
+export function replayWithin(conn: Connection, rows: Iterable<LogRow>, budget: number): boolean {
+  const wire = conn.member.wire;
+  let sent = 0;
+  for (const row of rows) {
+    if (!Membership.hears(conn.member, row.owner)) continue;
+    if (sent >= budget) return false;
+    const text = encodeRow(wire, row);
+    conn.send(text);
+    sent += utf8Length(text);
+  }
+  return true;
 }

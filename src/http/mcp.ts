@@ -14,6 +14,7 @@ import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { isLegacyRequest } from '@modelcontextprotocol/server';
+import { takeForClient } from '../control/client-limit';
 import { toBase64Url } from '../control/encoding';
 import { secretsOf, type Env } from '../control/env';
 import { jsonRpcError, RPC, sessionNotFound } from '../mcp/json-rpc';
@@ -59,6 +60,13 @@ async function serve(c: Context<{ Bindings: Env }>, bound: LinkAddress | null): 
       if (req.method !== 'POST' || body === null) return jsonRpcError(400, RPC.badRequest, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
       if (message === undefined) return jsonRpcError(400, RPC.parseError, 'Parse error: Invalid JSON');
       if (!isInitializeRequest(message)) return jsonRpcError(400, RPC.badRequest, 'Bad Request: Mcp-Session-Id header is required; POST initialize first.');
+      // Every new session is counted against its client (decision 0107).
+      const verdict = await takeForClient(c.env, req, 'mcp-session', LIMITS.mcpSessionsBurst, LIMITS.mcpSessionsPerHour);
+      if (verdict && !verdict.ok) {
+        const res = jsonRpcError(429, RPC.badRequest, `Too Many Requests: this client has opened too many MCP sessions; reuse one, or try again in ${verdict.retryAfter} s.`);
+        res.headers.set('retry-after', String(verdict.retryAfter));
+        return res;
+      }
       id = newSessionId();
       headers.set(INIT_HEADER, '1');
       if (bound) headers.set(BOUND_HEADER, JSON.stringify(bound));

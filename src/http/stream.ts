@@ -77,7 +77,7 @@ function addressOf(ns: string, alias: string): boolean {
 }
 
 /** Forwards to the conversation object with the admission sealed in a header of our own making. */
-function forward(env: Env, ns: string, alias: string, path: string, a: Admission, init: RequestInit = {}): Promise<Response> {
+export function forward(env: Env, ns: string, alias: string, path: string, a: Admission, init: RequestInit = {}): Promise<Response> {
   return conversationStub(env, ns, alias).fetch(new Request(`https://conversation${path}`, { ...init, headers: sealed(a, init.headers) }));
 }
 
@@ -115,7 +115,7 @@ stream.get('/:ns/conversations/:alias/connect', async (c) => {
 });
 
 /** Checks shared by the HTTP stream routes before the object is asked. */
-async function httpAdmission(c: { env: Env; req: { raw: Request; param(): Record<string, string>; query(k: string): string | undefined } }) {
+export async function httpAdmission(c: { env: Env; req: { raw: Request; param(): Record<string, string>; query(k: string): string | undefined } }) {
   const { ns, alias } = c.req.param();
   secretsOf(c.env);
   if (!addressOf(ns, alias)) throw new AmsError('conversation_not_found');

@@ -9,6 +9,7 @@ import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { LIMITS } from '../protocol/limits';
 import { errorBody } from '../protocol/errors';
 import { notificationsFor, type AmsNotification } from './notifications';
+import { CHANNEL_METHOD, channelStep, freshChannel, pullFrom } from './channel';
 import type { Doorbell, Outcome, Received } from '../conversation/member-rpc';
 import type { JoinedState, McpSession, Notify } from './session';
 
@@ -23,6 +24,8 @@ export class Listening {
   private pulling = false;
   private pullAgain = false;
   private pullFailures = 0;
+  /** Reads again when a held utterance closes by the quiet gap (no frame comes to ring for it). */
+  private settleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly session: McpSession, private readonly listenerId: string) {}
 
@@ -57,6 +60,8 @@ export class Listening {
     this.listenTag = null;
     clearInterval(this.renewTimer);
     this.renewTimer = undefined;
+    clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
     const j = this.session.state.joined;
     if (tell && j && tag) {
       this.session.rpc(j).mcpUnlisten(j.ref.member_id, tag).catch((err: unknown) => console.error('AMS MCP session: unlisten failed', err));
@@ -132,9 +137,10 @@ export class Listening {
   private async pullOnce(): Promise<void> {
     const j = this.session.state.joined;
     if (!j || this.getOpen === 0) return;
+    const state = this.session.state;
     let out: Outcome<Received>;
     try {
-      out = await this.session.rpc(j).mcpRecv(j.ref, { since: this.session.state.notified, wait_ms: 0, max: LIMITS.mcpRecvDefault, advance: false });
+      out = await this.session.rpc(j).mcpRecv(j.ref, { since: pullFrom(state.notified, state.channel), wait_ms: 0, max: LIMITS.mcpRecvDefault, advance: false });
     } catch (err) {
       console.error('AMS MCP session: pulling notifications failed', err);
       // A few quick retries; after that the next doorbell or renewal catches up.
@@ -144,12 +150,38 @@ export class Listening {
     this.pullFailures = 0;
     if (out.ok) {
       await this.deliver(j, out.value, (x) => this.push(x)).catch(() => undefined);
+      await this.tellChannel(j, out.value).catch((err: unknown) => console.error('AMS MCP session: channel push failed', err));
       if (out.value.next_since < out.value.head_seq && this.session.state.joined === j) this.pullAgain = true;
     } else if (out.ended) {
       await this.session.ended(j, out.error, out.message ?? errorBody(out.error).message);
     }
   }
+
+  /** One `notifications/claude/channel` per utterance completed in this pull; a timer for one the quiet gap will close. */
+  private async tellChannel(j: JoinedState, r: Received): Promise<void> {
+    const state = this.session.state;
+    if (state.joined !== j) return;
+    // A session stored before the push existed starts its reader where its notifications stand.
+    const channel = (state.channel ??= freshChannel('all', state.notified));
+    const reachedHead = r.next_since >= r.head_seq;
+    const step = channelStep(channel, r, {
+      conversation: j.alias, stream_id: j.stream_id, stream_name: j.stream_name, gap_ms: j.gap_ms ?? LIMITS.utteranceGapDefaultMs, max: LIMITS.mcpRecvDefault,
+    }, reachedHead ? Date.now() : undefined);
+    for (const p of step.pushes) await this.session.server.notification({ method: CHANNEL_METHOD, params: p } as unknown as ServerNotification);
+    if (step.changed) await this.session.save();
+    clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
+    if (step.settles_at !== undefined && this.getOpen !== 0) {
+      // Time stamps are the conversation's clock: never spin when this one runs a little behind.
+      this.settleTimer = setTimeout(() => this.pull(), Math.max(step.settles_at - Date.now() + SETTLE_SLACK_MS, SETTLE_MIN_MS));
+    }
+  }
 }
+
+/** Added to a settle timer, so the read that follows finds the gap already passed. */
+const SETTLE_SLACK_MS = 25;
+/** The shortest wait before such a read: a clock behind the conversation's costs a few reads, not a spin. */
+const SETTLE_MIN_MS = 100;
 
 /** Passes a response body through, calling `onEnd` once when it finishes or the client goes away. */
 function watchEnd(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {

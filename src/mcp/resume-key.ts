@@ -5,6 +5,9 @@
  * domain label, so a magic-link token can never pass for one or the reverse.
  *
  *   amsrk_{base64url(JSON claims)}.{base64url(first 16 bytes of the tag)}
+ *
+ * Claims are `[2, ns, alias, conversation_id, member_id, account_id, generation, epoch, expires_at|null]`
+ * (decisions 0104, 0105); keys of the first format (`[1, …, generation]`) still verify, without epoch or expiry.
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -20,6 +23,10 @@ export interface ResumeClaims {
   account_id: string | null;
   /** The link generation it was issued under: a rotation revokes it too. */
   generation: number;
+  /** The epoch of the mint it was issued under: a new mint at this address revokes it (absent on keys of the first format). */
+  epoch?: string;
+  /** When the magic link it descends from expires (unix seconds); the key expires with it. */
+  expires_at?: number;
 }
 
 const PREFIX = 'amsrk_';
@@ -32,7 +39,10 @@ function tagOf(secret: string, body: string): Uint8Array {
 }
 
 export function signResumeKey(secret: string, c: ResumeClaims): string {
-  const body = toBase64Url(enc.encode(JSON.stringify([1, c.ns, c.alias, c.conversation_id, c.member_id, c.account_id, c.generation])));
+  const claims = c.epoch === undefined
+    ? [1, c.ns, c.alias, c.conversation_id, c.member_id, c.account_id, c.generation]
+    : [2, c.ns, c.alias, c.conversation_id, c.member_id, c.account_id, c.generation, c.epoch, c.expires_at ?? null];
+  const body = toBase64Url(enc.encode(JSON.stringify(claims)));
   return `${PREFIX}${body}.${toBase64Url(tagOf(secret, body))}`;
 }
 
@@ -52,10 +62,12 @@ export function verifyResumeKey(secret: string, key: string): ResumeClaims | und
   } catch {
     return undefined;
   }
-  if (!Array.isArray(v) || v[0] !== 1 || v.length !== 7) return undefined;
-  const [, ns, alias, conversation_id, member_id, account_id, generation] = v as unknown[];
+  if (!Array.isArray(v) || !((v[0] === 1 && v.length === 7) || (v[0] === 2 && v.length === 9))) return undefined;
+  const [, ns, alias, conversation_id, member_id, account_id, generation, epoch, expires_at] = v as unknown[];
   if (typeof ns !== 'string' || typeof alias !== 'string' || typeof conversation_id !== 'string' || typeof member_id !== 'string') return undefined;
   if (account_id !== null && typeof account_id !== 'string') return undefined;
   if (typeof generation !== 'number') return undefined;
-  return { ns, alias, conversation_id, member_id, account_id, generation };
+  if (v[0] === 1) return { ns, alias, conversation_id, member_id, account_id, generation };
+  if (typeof epoch !== 'string' || (expires_at !== null && typeof expires_at !== 'number')) return undefined;
+  return { ns, alias, conversation_id, member_id, account_id, generation, epoch, ...(expires_at !== null ? { expires_at } : {}) };
 }

@@ -26,6 +26,18 @@ const KEY = 'session';
 /** last_seen is written at most this often, so a busy session is not a write per call. */
 const SEEN_WRITE_MS = 60_000;
 
+/**
+ * What a rebuild needs of the client's `initialize` (decision 0107): its id,
+ * protocol version, capabilities and client info, nothing else a client sent.
+ * Undefined when even that is over `LIMITS.mcpInitStoredBytes`.
+ */
+export function storedInitialize(init: unknown): unknown {
+  const m = init as { id?: unknown; params?: { protocolVersion?: unknown; capabilities?: unknown; clientInfo?: unknown } };
+  const p = m.params ?? {};
+  const kept = { jsonrpc: '2.0', id: m.id, method: 'initialize', params: { protocolVersion: p.protocolVersion, capabilities: p.capabilities, clientInfo: p.clientInfo } };
+  return new TextEncoder().encode(JSON.stringify(kept)).length <= LIMITS.mcpInitStoredBytes ? kept : undefined;
+}
+
 function credentialHash(credential: string | undefined): string | null {
   return credential === undefined ? null : toHex(sha256(new TextEncoder().encode(credential)));
 }
@@ -56,6 +68,10 @@ export class McpSessionObject extends DurableObject<Env> {
 
   private async initialize(request: Request, id: string): Promise<Response> {
     const init = JSON.parse(await request.text()) as unknown;
+    const stored = storedInitialize(init);
+    if (stored === undefined) {
+      return jsonRpcError(400, RPC.badRequest, `Bad Request: initialize params (protocolVersion, capabilities, clientInfo) exceed ${LIMITS.mcpInitStoredBytes} bytes.`);
+    }
     const credential = bearerCredential(request);
     let account_id = newAccountId();
     let namespace: string | null = null;
@@ -69,7 +85,7 @@ export class McpSessionObject extends DurableObject<Env> {
     const boundHeader = request.headers.get(BOUND_HEADER);
     const now = Date.now();
     const state: SessionState = {
-      v: 1, id, init, origin: new URL(request.url).origin, bound: boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null,
+      v: 1, id, init: stored, origin: new URL(request.url).origin, bound: boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null,
       credential_hash: credentialHash(credential), account_id, namespace, joined: null, notified: 0, created_at: now, last_seen: now,
     };
     const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString());
@@ -79,7 +95,8 @@ export class McpSessionObject extends DurableObject<Env> {
     this.session = s;
     this.opening = Promise.resolve(s);
     await this.persist(s);
-    await this.ctx.storage.setAlarm(now + LIMITS.mcpSessionIdleMs);
+    // A session that never joins is forgotten soon (decision 0107); joining earns the long window.
+    await this.ctx.storage.setAlarm(now + LIMITS.mcpSessionUnjoinedIdleMs);
     return res;
   }
 
@@ -136,7 +153,7 @@ export class McpSessionObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const s = await this.load();
     if (!s) return;
-    const due = s.state.last_seen + LIMITS.mcpSessionIdleMs;
+    const due = s.state.last_seen + (s.state.joined ? LIMITS.mcpSessionIdleMs : LIMITS.mcpSessionUnjoinedIdleMs);
     if (Date.now() < due || s.listening.holdsStream) {
       await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 60_000));
       return;

@@ -17,6 +17,7 @@ import { conversationStub } from '../conversation/conversation-stub';
 import { AmsError, errorBody, type ErrorBody, type ErrorCode } from '../protocol/errors';
 import type { Scope } from '../protocol/frames';
 import type { LinkAddress } from './link';
+import { freshChannel, type ChannelState, type NotifyMode } from './channel';
 import { Listening } from './listening';
 import { closedNotification, type AmsNotification } from './notifications';
 import { verifyResumeKey, type ResumeClaims } from './resume-key';
@@ -34,6 +35,8 @@ export interface JoinedState {
   stream_name: string | null;
   scope: Scope;
   resume_key: string;
+  /** The conversation's quiet gap that closes an utterance (ms); absent where the join result was not seen (a stateless call). */
+  gap_ms?: number;
 }
 
 /** Everything needed to rebuild the session after its object restarted. */
@@ -54,6 +57,8 @@ export interface SessionState {
   /** Why the last membership ended on the conversation's side, told to the next call that needs one. */
   ended?: ErrorBody | null;
   notified: number;
+  /** The channel push's reader (notifications/claude/channel); absent until a join. */
+  channel?: ChannelState;
   created_at: number;
   last_seen: number;
 }
@@ -94,7 +99,7 @@ export class McpSession implements ToolHost {
   constructor(readonly env: Env, readonly state: SessionState, readonly save: () => Promise<void>, listenerId: string) {
     this.server = new Server(
       { name: 'ams', title: 'AMS — Agent Messaging Service', version: '1.0.0' },
-      { instructions: INSTRUCTIONS, jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), capabilities: { tools: { listChanged: true } } },
+      { instructions: INSTRUCTIONS, jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), capabilities: { tools: { listChanged: true }, experimental: { 'claude/channel': {} } } },
     );
     this.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: toolList() }));
     // Schema errors become `{error: "invalid_arguments"}` results like every other failure.
@@ -175,7 +180,7 @@ export class McpSession implements ToolHost {
   }
 
   /** Joins (or continues) a membership and makes it the session's. */
-  async attach(target: { ns: string; alias: string }, args: JoinArgs): Promise<Attached> {
+  async attach(target: { ns: string; alias: string }, args: JoinArgs, notify: NotifyMode = 'all'): Promise<Attached> {
     const out = await this.rpc(target).mcpJoin(args);
     if (!out.ok) throw new ToolFail(out.error, out.message);
     const v = out.value;
@@ -183,13 +188,14 @@ export class McpSession implements ToolHost {
     const resume_key = answer.resume_key;
     this.state.joined = {
       ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, ref: v.ref, account_id: v.account_id,
-      stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope, resume_key,
+      stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope, resume_key, gap_ms: v.utterance_gap_ms,
     };
     this.state.notified = v.cursor;
+    this.state.channel = freshChannel(notify, v.cursor);
     this.state.ended = null;
     await this.save();
     void this.listening.listen();
-    return answer;
+    return { ...answer, notify };
   }
 
   /** An ams_recv read up to `nextSince`: notifications need not tell it again. */

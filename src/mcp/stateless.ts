@@ -18,7 +18,7 @@ import type { JoinArgs, Outcome } from '../conversation/member-rpc';
 import { AmsError, errorBody } from '../protocol/errors';
 import type { LinkAddress } from './link';
 import { verifyResumeKey, type ResumeClaims } from './resume-key';
-import { ToolFail, type JoinedState } from './session';
+import { ToolFail, Worded, type JoinedState } from './session';
 import { freshAccount, joinedAnswer, type Attached, type HostState, type ToolHost } from './tool-host';
 import { STATELESS_INSTRUCTIONS, toolCall, toolList } from './tools';
 
@@ -105,6 +105,8 @@ export class StatelessCall implements ToolHost {
 }
 
 function textResult(value: object, isError = false): CallToolResult {
+  // ams_recv's transcript is text for a model, without structuredContent (decisions/0095).
+  if (value instanceof Worded) return { content: [{ type: 'text', text: value.text }] };
   return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown>, ...(isError ? { isError } : {}) };
 }
 

@@ -10,6 +10,7 @@ import { AmsError } from '../protocol/errors';
 import { signResumeKey } from './resume-key';
 import type { conversationStub } from '../conversation/conversation-stub';
 import type { ResumeClaims } from './resume-key';
+import type { NotifyMode } from './channel';
 import type { JoinedState, Notify, SessionState } from './session';
 
 /** The result of joining (or continuing) a membership, as ams_join returns it. */
@@ -25,7 +26,8 @@ export interface ToolHost {
   save(): Promise<void>;
   adoptFreshAccount(): Promise<{ account_id: string; namespace: string; credential: string }>;
   leaveOtherThan(memberId: string | undefined): Promise<void>;
-  attach(target: { ns: string; alias: string }, args: JoinArgs): Promise<Attached>;
+  /** `notify`: what the channel push tells this caller (sessions only; a stateless call has no push). */
+  attach(target: { ns: string; alias: string }, args: JoinArgs, notify?: NotifyMode): Promise<Attached>;
   checkedKey(key: string): ResumeClaims;
   membership(resumeKey: string | undefined): Promise<JoinedState>;
   /** Records how far ams_recv has read, so the session's push does not tell it again (nothing to record for a stateless call). */
@@ -37,6 +39,7 @@ export interface ToolHost {
 export function joinedAnswer(env: Env, target: { ns: string; alias: string }, v: Joined): Attached {
   const resume_key = signResumeKey(secretsOf(env).linkSecret, {
     ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, member_id: v.ref.member_id, account_id: v.account_id, generation: v.generation,
+    epoch: v.epoch, ...(v.expires_at !== undefined ? { expires_at: v.expires_at } : {}),
   });
   return {
     conversation_id: v.conversation_id, stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope,

@@ -19,19 +19,55 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
  * escape, where a strict JCS library would throw and fail the whole append.
  */
 export function jcs(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : jcs(v))).join(',')}]`;
-  return jcsObject(value as Record<string, unknown>);
+  return jcsObject(value);
 }
 
-function jcsObject(obj: Record<string, unknown>, skip?: string): string {
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined && k !== skip).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${jcs(obj[k])}`).join(',')}}`;
+/** Text already written out, as opposed to a value still to canonicalise. */
+class Piece {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * The JCS text of `value` (with `skip` left out of a top-level object),
+ * built with an explicit stack: depth costs heap, never the call stack, so no
+ * nesting can make the chain throw (decisions/0100).
+ */
+function jcsObject(value: unknown, skip?: string): string {
+  let out = '';
+  const todo: unknown[] = [value];
+  let top = true;
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (v instanceof Piece) {
+      out += v.text;
+    } else if (v === null || typeof v !== 'object') {
+      out += JSON.stringify(v);
+    } else if (Array.isArray(v)) {
+      // Pushed in reverse: the stack pops them in order.
+      todo.push(new Piece(']'));
+      for (let i = v.length - 1; i >= 0; i--) {
+        todo.push(v[i] === undefined ? null : v[i]);
+        if (i > 0) todo.push(new Piece(','));
+      }
+      out += '[';
+    } else {
+      const obj = v as Record<string, unknown>;
+      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined && !(top && k === skip)).sort();
+      todo.push(new Piece('}'));
+      for (let i = keys.length - 1; i >= 0; i--) {
+        todo.push(obj[keys[i]]);
+        todo.push(new Piece(`${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:`));
+      }
+      out += '{';
+    }
+    top = false;
+  }
+  return out;
 }
 
 /** The canonical text of a logged frame, as hashed (any `chain` already on it left out). */
 export function canonicalFrame(frame: LoggedFrame): string {
-  return jcsObject(frame as unknown as Record<string, unknown>, 'chain');
+  return jcsObject(frame, 'chain');
 }
 
 /** Every field a TokenFrame can have, in JCS order; the type check below fails when TokenFrame gains one. */

@@ -17,6 +17,8 @@ export const CLOSE = {
   internal_error: { code: 4500, retry: true },
   stream_displaced: { code: 4901, retry: false },
   read_only: { code: 4903, retry: false },
+  replay_paused: { code: 4906, retry: true },
+  slow_consumer: { code: 4908, retry: true },
   conversation_closed: { code: 4910, retry: false },
   conversation_full: { code: 4913, retry: true },
   invalid_cursor: { code: 4920, retry: false },

@@ -1,3 +1,7 @@
+/** Live connections per conversation: readers (read links: SSE tails, read sockets, MCP observers) have their own budget; the rest is kept for writers. */
+const READER_CONNECTIONS = 900;
+const WRITER_RESERVE = 100;
+
 /**
  * Every limit of the broker, in one place. PROTOCOL.md §Limits shows the same
  * table; each limit answers with the error or close code named beside it.
@@ -9,6 +13,8 @@ export const LIMITS = {
   frameBytes: 512 * 1024,
   /** Serialized metadata of a conversation or stream → invalid_metadata / 4400. */
   metadataBytes: 16 * 1024,
+  /** Nesting depth of metadata and of a jcs-sha256 `id_input` (a bare scalar is 0, `{}` is 1) → invalid_metadata / 4400. */
+  jsonDepth: 32,
   /** Control-plane request bodies → 413 body_too_large. */
   controlBodyBytes: 64 * 1024,
   /** `POST …/tokens` bodies → 413 body_too_large. */
@@ -17,10 +23,17 @@ export const LIMITS = {
   tokensPerBatch: 1_000,
   /** Connected streams one account may hold in one conversation → 4003 concurrency_limit. */
   streamsPerAccount: 10,
+  /** Registered streams (connected or not) one account may have in one conversation; at the cap its quietest retirable stream is retired, else → 4003 concurrency_limit / 429. */
+  streamsRegisteredPerAccount: 10,
+  /** A stream nobody holds and nobody wrote on for this long may be retired to make room (its name is free again; the log keeps its frames). */
+  streamRetireIdleMs: 60_000,
   /** Registered streams (connected or not) in one conversation → 4003 concurrency_limit. */
   streamsPerConversation: 10_000,
   /** Live connections (sockets, SSE, MCP sessions) per conversation → 4913 conversation_full / 503. */
-  connectionsPerConversation: 1_000,
+  connectionsPerConversation: READER_CONNECTIONS + WRITER_RESERVE,
+  /** Of those, read-scope connections at most → 4913 conversation_full / 503; the other `writerReserve` slots only writers take. */
+  readerConnectionsPerConversation: READER_CONNECTIONS,
+  writerReserve: WRITER_RESERVE,
   /** Read-only listeners (observer sockets, SSE tails) one audience shard holds → 4913 conversation_full / 503. */
   listenersPerShard: 1_000,
   /** Audience shards a conversation's listeners are spread over (the Worker picks one at random). */
@@ -30,6 +43,8 @@ export const LIMITS = {
   listenerBudgetCap: 16_000,
   /** Frames a shard keeps in memory to resume its listeners without asking the conversation. */
   shardTailFrames: 4_096,
+  /** …and at most this many bytes of them (the oldest go first), so a shard's memory does not follow the size of tokens. */
+  shardTailBytes: 8 * 1024 * 1024,
   /** Frames per delivery RPC, and frames queued for one shard before the oldest are dropped (the shard refills them from the log). */
   shardBatchFrames: 512,
   shardQueueFrames: 8_192,
@@ -38,6 +53,9 @@ export const LIMITS = {
   /** Emit rate per stream: token bucket refill per second and burst → 4929 rate_limited / 429. */
   emitRatePerSecond: 1_000,
   emitBurst: 2_000,
+  /** Emit rate per account within one conversation, over all its streams (same codes as per stream). */
+  emitRatePerAccountPerSecond: 2_000,
+  emitBurstPerAccount: 4_000,
   /** Client idempotency key (`token.id`) length. */
   tokenIdChars: 64,
   /** History window defaults; `history: {max_frames: 0}` disables history. */
@@ -53,6 +71,10 @@ export const LIMITS = {
   /** `GET …/history` page size. */
   historyPageDefault: 100,
   historyPageMax: 1_000,
+  /** Frame bytes in one history page, one replay on /connect or /events, one `ams_recv` answer; past it `more: true` (at least one frame). */
+  pageBytes: 4 * 1024 * 1024,
+  /** Bytes the broker holds unsent for one connection (SSE tail, MCP membership buffer) → 4908 slow_consumer. */
+  bufferedBytesPerConnection: 8 * 1024 * 1024,
   /** Account-creation attempts per client (IP, IPv6 /64): burst, then this many per hour → 429 signup_rate_limited. */
   signupBurst: 10,
   signupPerHour: 10,
@@ -67,7 +89,9 @@ export const LIMITS = {
   /** `ams_recv.max`: default and upper bound of frames per call. */
   mcpRecvDefault: 100,
   mcpRecvMax: 1_000,
-  /** An MCP membership with no call (and no GET stream) for this long leaves (`stream_left`); its next call rejoins. */
+  /** An MCP membership without a GET stream and with no call for this long leaves (`stream_left`, `connected: false`); its next call rejoins. */
+  mcpPresenceQuietMs: 60 * 1000,
+  /** An MCP membership holding a GET stream (renewed every `mcpListenRenewMs`) with no call or renewal for this long leaves too. */
   mcpPresenceIdleMs: 15 * 60 * 1000,
   /** A session holding a GET stream renews its registration with the conversation (which counts as a call) this often. */
   mcpListenRenewMs: 5 * 60 * 1000,
@@ -75,4 +99,11 @@ export const LIMITS = {
   mcpMemberRetainMs: 24 * 60 * 60 * 1000,
   /** An MCP session unused for this long is deleted; its id then answers 404 and the client initializes again. */
   mcpSessionIdleMs: 24 * 60 * 60 * 1000,
+  /** The same for a session that holds no membership (never joined, or left). */
+  mcpSessionUnjoinedIdleMs: 10 * 60 * 1000,
+  /** MCP sessions one client (IP, IPv6 /64) may open: burst, then this many per hour → HTTP 429 with a JSON-RPC error and Retry-After. */
+  mcpSessionsBurst: 100,
+  mcpSessionsPerHour: 600,
+  /** What an MCP session stores of its `initialize` (protocol version, capabilities, client info; nothing else) → 400 with a JSON-RPC error. */
+  mcpInitStoredBytes: 4 * 1024,
 } as const;

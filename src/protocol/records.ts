@@ -25,6 +25,8 @@ export interface ConversationRecord {
   epoch: string;
   /** Link generation: links of an older generation are revoked. */
   generation: number;
+  /** Links and resume keys must carry this record's epoch (every mint since decision 0105); absent on older records, which also accept links without one. */
+  links_bind_epoch?: true;
   /** Quiet gap (ms) that closes an utterance without an `end` marker; absent on records minted before it existed (then the default). */
   utterance_gap_ms?: number;
   /** Listeners admitted across the audience shards (`audience.max_listeners` at mint); absent on older records (then the default). */

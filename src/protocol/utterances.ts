@@ -118,6 +118,7 @@ export function readUtterances(frames: readonly UtteranceFrame[], opts: ReadOpti
   const close = (sid: string) => {
     const u = open.get(sid)!;
     open.delete(sid);
+    if (carry[sid]) delete carry[sid].open_ts;
     deliver(u.entry, sid, u.entry.last_seq);
     for (const ev of u.trailing) deliver(ev, sid, ev.seq);
   };
@@ -150,7 +151,8 @@ export function readUtterances(frames: readonly UtteranceFrame[], opts: ReadOpti
     }
     if (!cur) {
       const continues = c?.open_ts !== undefined && ts - c.open_ts <= opts.gapMs;
-      if (c) delete c.open_ts;
+      // A continuation keeps the mark until it is told (it may be held back, and read again next time).
+      if (c && !continues) delete c.open_ts;
       cur = {
         entry: {
           kind: 'message', stream_id: sid, stream_name: f.stream_name, owner_account_id: f.owner_account_id,
@@ -171,7 +173,7 @@ export function readUtterances(frames: readonly UtteranceFrame[], opts: ReadOpti
   if (opts.now !== undefined) {
     // Quiet for more than the gap, as between two tokens: a token logged at `now` or later could no longer continue it.
     for (const [sid, u] of [...open]) if (opts.now - u.lastTs > opts.gapMs) close(sid);
-    for (const c of Object.values(carry)) if (c.open_ts !== undefined && opts.now - c.open_ts > opts.gapMs) delete c.open_ts;
+    for (const [sid, c] of Object.entries(carry)) if (c.open_ts !== undefined && !open.has(sid) && opts.now - c.open_ts > opts.gapMs) delete c.open_ts;
   }
   let nextSince = readThrough;
   let settlesAt: number | undefined;

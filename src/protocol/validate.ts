@@ -10,9 +10,24 @@ export function isJsonObject(value: unknown): value is JsonObject {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** A metadata object the broker will carry: a JSON object no larger than the limit, well-formed text. */
+/**
+ * Whether a JSON value nests no deeper than `max` (a scalar is 0, `{}` and
+ * `[]` are 1). Walked with an explicit stack, so no input can exhaust ours.
+ */
+export function withinDepth(value: unknown, max: number = LIMITS.jsonDepth): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > max) return false;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
+/** A metadata object the broker will carry: a JSON object no larger and no deeper than the limits, well-formed text. */
 export function isAcceptableMetadata(value: unknown): value is JsonObject {
-  if (!isJsonObject(value)) return false;
+  if (!isJsonObject(value) || !withinDepth(value)) return false;
   let text: string;
   try {
     text = JSON.stringify(value);

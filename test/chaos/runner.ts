@@ -8,8 +8,9 @@ import { World, type Scale, type Tally } from './world';
 import { recoveryStorm, killRestart, restartMidStream } from './scenarios/recovery';
 import { concurrentEmitters, takeoverRaces, unrecoverableCursors } from './scenarios/order';
 import { slowAndVanishing } from './scenarios/clients';
-import { connectionCap, flood, malformedProtocol, oversizedFrames, rawWebSocket } from './scenarios/abuse';
+import { connectionCap, flood, malformedProtocol, oversizedFrames, rawWebSocket, streamRegistry } from './scenarios/abuse';
 import { mcpSessions } from './scenarios/mcp';
+import { limitsUnderAbuse } from './scenarios/limits';
 
 export interface Scenario {
   name: string;
@@ -29,6 +30,8 @@ export const SCENARIOS: Scenario[] = [
   slowAndVanishing,
   flood,
   connectionCap,
+  streamRegistry,
+  limitsUnderAbuse,
   recoveryStorm,
   restartMidStream,
   killRestart,

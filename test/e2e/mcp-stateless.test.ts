@@ -132,14 +132,14 @@ describe('stateless agents', () => {
 
     const sent = await ok(link, 'ams_send', { data: 'hello from alice', resume_key: a.resume_key });
     expect(sent.seq).toBeGreaterThan(0);
-    const got = await ok(bare, 'ams_recv', { wait_ms: 5_000, resume_key: b.resume_key });
+    const got = await ok(bare, 'ams_recv', { wait_ms: 5_000, resume_key: b.resume_key, format: 'frames' });
     expect(got.frames.filter((f: any) => f.type === 'token').map((f: any) => [f.stream_id, f.data])).toEqual([[a.stream_id, 'hello from alice']]);
 
     // The cursor lives with the membership: the next call continues after what was read.
     await ok(bare, 'ams_send', { data: 'hi alice', resume_key: b.resume_key });
-    const back = await ok(link, 'ams_recv', { wait_ms: 5_000, resume_key: a.resume_key });
+    const back = await ok(link, 'ams_recv', { wait_ms: 5_000, resume_key: a.resume_key, format: 'frames' });
     expect(back.frames.filter((f: any) => f.type === 'token').map((f: any) => f.data)).toEqual(['hi alice']);
-    const again = await ok(bare, 'ams_recv', { resume_key: b.resume_key });
+    const again = await ok(bare, 'ams_recv', { resume_key: b.resume_key, format: 'frames' });
     expect(again.frames.filter((f: any) => f.type === 'token')).toEqual([]);
 
     await waitFor(() => ws.frames.filter((f) => f.type === 'token').length >= 2, 20_000, 'the peer hears both');
@@ -155,7 +155,7 @@ describe('stateless agents', () => {
     const c = await conversation();
     const a = await ok(c.magic_link, 'ams_join', {});
     const b = await ok(c.magic_link, 'ams_join', {});
-    const waiting = call(c.magic_link, 'ams_recv', { wait_ms: 15_000, resume_key: a.resume_key });
+    const waiting = call(c.magic_link, 'ams_recv', { wait_ms: 15_000, resume_key: a.resume_key, format: 'frames' });
     await new Promise((r) => setTimeout(r, 300));
     await ok(c.magic_link, 'ams_send', { data: 'meanwhile', resume_key: a.resume_key });
     await ok(c.magic_link, 'ams_send', { data: 'for a', resume_key: b.resume_key });
@@ -163,7 +163,7 @@ describe('stateless agents', () => {
     expect(first.isError).toBe(false);
     const tokens: string[] = first.value.frames.filter((f: any) => f.type === 'token').map((f: any) => f.data);
     for (let i = 0; i < 5 && tokens.length === 0; i++) {
-      const got = await ok(c.magic_link, 'ams_recv', { wait_ms: 5_000, resume_key: a.resume_key });
+      const got = await ok(c.magic_link, 'ams_recv', { wait_ms: 5_000, resume_key: a.resume_key, format: 'frames' });
       tokens.push(...got.frames.filter((f: any) => f.type === 'token').map((f: any) => f.data));
     }
     expect(tokens).toEqual(['for a']);
@@ -177,7 +177,7 @@ describe('stateless agents', () => {
       const peer = await ok(c.magic_link, 'ams_join', {});
       // A stateless call with the session's key continues the same stream (and displaces the session).
       const sent = await ok(c.magic_link, 'ams_send', { data: 'now stateless', resume_key: joined.resume_key });
-      const heard = await ok(c.magic_link, 'ams_recv', { wait_ms: 5_000, resume_key: peer.resume_key });
+      const heard = await ok(c.magic_link, 'ams_recv', { wait_ms: 5_000, resume_key: peer.resume_key, format: 'frames' });
       expect(heard.frames.filter((f: any) => f.type === 'token').map((f: any) => [f.stream_id, f.data, f.seq])).toEqual([[joined.stream_id, 'now stateless', sent.seq]]);
       const displaced = await session.call('ams_send', { data: 'from the old session' });
       expect(displaced.isError).toBe(true);
@@ -188,7 +188,7 @@ describe('stateless agents', () => {
       await ok(c.magic_link, 'ams_send', { data: 'stateless again', resume_key: joined.resume_key });
       const tokens: string[] = [];
       for (let i = 0; i < 5 && tokens.length < 2; i++) {
-        const got = await ok(c.magic_link, 'ams_recv', { wait_ms: 5_000, resume_key: peer.resume_key });
+        const got = await ok(c.magic_link, 'ams_recv', { wait_ms: 5_000, resume_key: peer.resume_key, format: 'frames' });
         tokens.push(...got.frames.filter((f: any) => f.type === 'token').map((f: any) => f.data));
       }
       expect(tokens).toEqual(['session again', 'stateless again']);
@@ -226,7 +226,7 @@ describe('stateless agents', () => {
     expect(sent.seq).toBeGreaterThan(0);
     // A peer hears it on the minted (owner's) stream.
     const peer = await ok(made.magic_link, 'ams_join', { since: 0 });
-    const heard = await ok(made.magic_link, 'ams_recv', { resume_key: peer.resume_key });
+    const heard = await ok(made.magic_link, 'ams_recv', { resume_key: peer.resume_key, format: 'frames' });
     expect(heard.frames.filter((f: any) => f.type === 'token').map((f: any) => [f.stream_id, f.data])).toEqual([[made.stream_id, 'first words']]);
   });
 });
@@ -256,7 +256,7 @@ describe('the SDK v2 client (@modelcontextprotocol/client)', () => {
       const ja = await result(a, 'ams_join', { stream_name: 'v2-a' });
       const jb = await result(b, 'ams_join', { magic_link: conv.magic_link, stream_name: 'v2-b' });
       await result(a, 'ams_send', { data: 'over the v2 client', resume_key: ja.resume_key });
-      const got = await result(b, 'ams_recv', { wait_ms: 5_000, resume_key: jb.resume_key });
+      const got = await result(b, 'ams_recv', { wait_ms: 5_000, resume_key: jb.resume_key, format: 'frames' });
       expect(got.frames.filter((f: any) => f.type === 'token').map((f: any) => [f.stream_id, f.data])).toEqual([[ja.stream_id, 'over the v2 client']]);
       const heard = await ws.next((f) => f.type === 'token' && f.stream_id === ja.stream_id);
       expect(heard).toMatchObject({ data: 'over the v2 client', stream_name: 'v2-a' });

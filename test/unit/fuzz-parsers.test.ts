@@ -11,7 +11,7 @@ import { signLink, verifyLink, type LinkClaims } from '../../src/control/links';
 import { parseMintRequest } from '../../src/control/mint';
 import { AmsError, type HttpErrorCode } from '../../src/protocol/errors';
 import { LIMITS } from '../../src/protocol/limits';
-import { ALIAS_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isAcceptableMetadata, parseCursor, parseFlag } from '../../src/protocol/validate';
+import { ALIAS_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isAcceptableMetadata, parseCursor, parseFlag, withinDepth } from '../../src/protocol/validate';
 import { RUNS, SEED, hostileText, jsonObjectArb, loneSurrogateString } from '../fuzz/arbitraries';
 
 const SECRET = 'fuzz-link-secret-of-at-least-32-characters';
@@ -204,7 +204,7 @@ function mintVerdict(body: Record<string, unknown>): HttpErrorCode | 'ok' {
   const { alias, stream_name, metadata, stream_metadata, id_kind, id_input, history } = body;
   if (alias !== undefined && (typeof alias !== 'string' || !ALIAS_RE.test(alias))) return 'invalid_alias';
   if (stream_name !== undefined && (typeof stream_name !== 'string' || !STREAM_NAME_RE.test(stream_name))) return 'invalid_stream_name';
-  const objectOk = (m: unknown) => m !== null && typeof m === 'object' && !Array.isArray(m) && new TextEncoder().encode(JSON.stringify(m)).length <= LIMITS.metadataBytes;
+  const objectOk = (m: unknown) => m !== null && typeof m === 'object' && !Array.isArray(m) && withinDepth(m) && new TextEncoder().encode(JSON.stringify(m)).length <= LIMITS.metadataBytes;
   if (metadata !== undefined && !objectOk(metadata)) return 'invalid_metadata';
   if (stream_metadata !== undefined && !objectOk(stream_metadata)) return 'invalid_stream_metadata';
   if (id_kind !== undefined && !['ulid', 'uuid', 'jcs-sha256'].includes(id_kind as string)) return 'unsupported_id_kind';

@@ -114,6 +114,20 @@ describe('one reading of a log', () => {
     expect(second.carry).toEqual({});
   });
 
+  it('a continuation held back open keeps its mark, so the reading that tells it still says it continues', () => {
+    const log = new Log().token('alice', 'Hello', 0);
+    const first = readUtterances(log.frames, { since: 0, gapMs: GAP, now: T0 + 10, flush: true });
+    log.token('alice', ' there', 100);
+    // Read while the continuation is still open (even with the clock past the old mark): held, mark kept.
+    const held = readUtterances(log.frames.slice(1), { since: 1, gapMs: GAP, carry: first.carry, now: T0 + GAP + 50 });
+    expect(held.entries).toEqual([]);
+    expect(held.carry.str_alice?.open_ts).toBe(T0);
+    log.token('alice', '!', 150, true);
+    const told = readUtterances(log.frames.slice(held.next_since), { since: held.next_since, gapMs: GAP, carry: held.carry });
+    expect(told.entries).toEqual([expect.objectContaining({ text: ' there!', first_seq: 2, last_seq: 3, complete: true, continues: true })]);
+    expect(told.carry).toEqual({});
+  });
+
   it('a continuation after the quiet gap is a new utterance, and an expired half-told mark is dropped', () => {
     const first = readUtterances(new Log().token('a', 'x', 0).frames, { since: 0, gapMs: GAP, flush: true });
     const late = { type: 'token' as const, ...who('a'), ts: iso(GAP + 1), data: 'y', seq: 2, end: true };

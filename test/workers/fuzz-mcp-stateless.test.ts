@@ -106,7 +106,7 @@ it('a stateless call acts only as the identity its resume_key names', async () =
   expect(new Set(joins.map((j) => j.stream_id)).size).toBe(4);
   const sent = await Promise.all(joins.map((j, i) => call('ams_send', { data: `from ${i}`, resume_key: j.resume_key })));
   const reader = await call('ams_join', { since: 0 });
-  const got = await call('ams_recv', { resume_key: reader.resume_key, max: 100 });
+  const got = await call('ams_recv', { resume_key: reader.resume_key, max: 100, format: 'frames' });
   const bySeq = new Map(got.frames.filter((f: any) => f.type === 'token').map((f: any) => [f.seq, f]));
   joins.forEach((j, i) => expect(bySeq.get(sent[i]!.seq)).toMatchObject({ stream_id: j.stream_id, data: `from ${i}` }));
 });

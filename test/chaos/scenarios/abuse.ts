@@ -135,9 +135,9 @@ export const malformedProtocol: Scenario = {
       const round = Array.from({ length: perWave }, (_, i) => {
         const binary = w.pick(10) === 0;
         const bad = BAD_FRAMES[w.pick(BAD_FRAMES.length)];
-        // At most nine writers of B at once: an account holds ten live streams per conversation.
+        // Nine writers of B, the same nine names every wave: an account registers at most ten streams per conversation.
         const observer = i >= 9;
-        const s = observer ? w.open(conv.observer_link) : w.open(conv.magic_link, { credential: B.credential, streamName: `bad-${wave}-${i}` });
+        const s = observer ? w.open(conv.observer_link) : w.open(conv.magic_link, { credential: B.credential, streamName: `bad-${i}` });
         return { s, bad, binary, observer };
       });
       await Promise.all(round.map((r) => r.s.joined));
@@ -283,12 +283,13 @@ export const flood: Scenario = {
 
 export const connectionCap: Scenario = {
   name: 'connection-cap',
-  what: `a conversation filled to ${LIMITS.connectionsPerConversation.toLocaleString('en')} live connections (its writer and a listener budget of the rest) refuses the next listener politely (4913 / 503) and admits again once some leave`,
+  what: `read-only listeners fill the conversation's listener budget (audience.max_listeners, held by its audience shards) and the next is refused (4913 / 503), while writers still join the conversation object; listeners are admitted again once some leave`,
   async run(w) {
-    const cap = LIMITS.connectionsPerConversation;
-    // One writer; the other places are the listener budget (decision 0112).
-    const { A, conv, beat, intact } = await stage(w, 'cap', { audience: { max_listeners: cap - 1 } });
+    const budget = LIMITS.readerConnectionsPerConversation;
+    const { A, conv, beat, intact } = await stage(w, 'cap', { audience: { max_listeners: budget } });
     const base = (await w.inspect(A, conv.alias)).connections;
+    // The stage holds one listener (the bystander, on a shard) and one writer (the emitter, on the conversation object).
+    const baseListeners = 1;
     const sockets: Sock[] = [];
     const tails: AbortController[] = [];
     for (let i = 0; i < 10; i++) {
@@ -298,31 +299,79 @@ export const connectionCap: Scenario = {
       tails.push(ac);
     }
     w.tally.connections += tails.length;
-    while (base + tails.length + sockets.length < cap) {
-      const wave = Array.from({ length: Math.min(100, cap - base - tails.length - sockets.length) }, () => w.open(conv.observer_link));
+    while (baseListeners + tails.length + sockets.length < budget) {
+      const wave = Array.from({ length: Math.min(100, budget - baseListeners - tails.length - sockets.length) }, () => w.open(conv.observer_link));
       await Promise.all(wave.map((s) => s.joined));
       sockets.push(...wave);
     }
-    await w.connectionsReach(A, conv.alias, cap);
-    const extra = w.open(conv.observer_link);
-    await closedWith(extra, 'conversation_full', 'one socket over the cap');
+    const full = base - baseListeners + budget;
+    await w.connectionsReach(A, conv.alias, full);
+    await closedWith(w.open(conv.observer_link), 'conversation_full', 'one listener over the budget');
     const sse = await fetch(linkRoute(conv.observer_link, 'events'), { headers: { accept: 'text/event-stream' } });
     assert.equal(sse.status, 503);
     assert.equal(((await sse.json()) as { error: string }).error, 'conversation_full');
     w.tally.badInputs += 2;
-    // Ten leave; ten more are admitted; the next is refused again.
+    // Listeners never take a writer's place: a new account's ten streams all join.
+    const acct = await w.account('cap-w');
+    const writers = Array.from({ length: LIMITS.streamsPerAccount }, (_, i) => w.open(conv.magic_link, { credential: acct.credential, streamName: `${acct.namespace}-${i}` }));
+    await Promise.all(writers.map((s) => s.joined));
+    await w.connectionsReach(A, conv.alias, full + writers.length);
+    // Ten listeners leave; ten more are admitted; the next is refused again.
     for (const s of sockets.splice(0, 10)) s.close();
-    await w.connectionsReach(A, conv.alias, cap - 10);
+    await w.connectionsReach(A, conv.alias, full + writers.length - 10);
     const again = Array.from({ length: 10 }, () => w.open(conv.observer_link));
     await Promise.all(again.map((s) => s.joined));
     sockets.push(...again);
-    await closedWith(w.open(conv.observer_link), 'conversation_full', 'over the cap again');
+    await closedWith(w.open(conv.observer_link), 'conversation_full', 'over the budget again');
     await intact();
-    for (const s of sockets) s.close();
-    for (const ac of tails) ac.abort();
+    for (const s of [...sockets, ...writers]) s.close();
     await w.connectionsReach(A, conv.alias, base + tails.length);
+    for (const ac of tails) ac.abort();
     await w.tailsGone(A, conv.alias, base, () => beat());
     await intact();
-    return { cap, held: cap, refused: 2, readmitted: 10 };
+    return { listener_budget: budget, writers_admitted_at_full_audience: writers.length, refused: 3, readmitted: 10 };
+  },
+};
+
+export const streamRegistry: Scenario = {
+  name: 'abuse-registry',
+  what: `one account rotating stream names over POST …/tokens registers at most ${LIMITS.streamsRegisteredPerAccount} streams (then 429 concurrency_limit) and gets no more than its account's emit budget across them; another account still registers and emits`,
+  async run(w) {
+    const { A, B, conv, intact } = await stage(w, 'registry');
+    const post = (credential: string, streamName: string, tokens: string[]) => fetch(linkRoute(conv.magic_link, 'tokens', { stream_name: streamName }), {
+      method: 'POST', headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' }, body: JSON.stringify(tokens),
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 3 * LIMITS.streamsRegisteredPerAccount; i++) {
+      const res = await post(B.credential, `rot-${i}`, [`r${i}`]);
+      statuses.push(res.status);
+      if (res.status !== 200) assert.equal(((await res.json()) as { error: string }).error, 'concurrency_limit', `rot-${i}`);
+      else await res.body?.cancel();
+    }
+    w.tally.badInputs += statuses.filter((st) => st !== 200).length;
+    assert.deepEqual(statuses.slice(0, LIMITS.streamsRegisteredPerAccount), new Array(LIMITS.streamsRegisteredPerAccount).fill(200), 'the first ten register');
+    assert.ok(statuses.slice(LIMITS.streamsRegisteredPerAccount).every((st) => st === 429), `then refused: ${statuses}`);
+    const streams = (await w.inspect(A, conv.alias)).streams as unknown as Array<{ owner_account_id: string }>;
+    assert.equal(streams.filter((st) => st.owner_account_id === B.account_id).length, LIMITS.streamsRegisteredPerAccount);
+    // Another account is never refused because of B.
+    const C = await w.account('registry-c');
+    const cRes = await post(C.credential, 'c-own', ['from c']);
+    assert.equal(cRes.status, 200);
+    await cRes.body?.cancel();
+    // B's ten streams share one account budget: full batches on all of them take at most burst + refill.
+    const started = Date.now();
+    let accepted = 0;
+    for (let i = 0; i < LIMITS.streamsRegisteredPerAccount; i++) {
+      const res = await post(B.credential, `rot-${i}`, Array.from({ length: LIMITS.tokensPerBatch }, (_, k) => `b${i}-${k}`));
+      if (res.status === 200) accepted += LIMITS.tokensPerBatch;
+      else assert.equal(((await res.json()) as { error: string }).error, 'rate_limited');
+      if (res.status === 200) await res.body?.cancel();
+    }
+    const elapsed = (Date.now() - started) / 1000;
+    w.tally.tokensEmitted += accepted;
+    assert.ok(accepted <= LIMITS.emitBurstPerAccount + LIMITS.emitRatePerAccountPerSecond * elapsed + LIMITS.tokensPerBatch, `accepted ${accepted} in ${elapsed.toFixed(2)} s`);
+    assert.ok(accepted < LIMITS.streamsRegisteredPerAccount * LIMITS.tokensPerBatch, 'rotating streams did not multiply the budget');
+    await intact();
+    return { registered: LIMITS.streamsRegisteredPerAccount, refused: statuses.filter((st) => st !== 200).length, batch_tokens_accepted: accepted };
   },
 };

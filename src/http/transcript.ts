@@ -1,0 +1,194 @@
+/**
+ * `GET {link path}/transcript`: the conversation as plain text for a shell
+ * (`curl -N`). The Worker reads the conversation's SSE tail (`/events`, read
+ * scope, the same admission) and cuts it into utterances with the shared
+ * reader: one line per completed utterance, `name: text`, and `name joined` /
+ * `name left`. A timer at the reader's `settles_at` closes an utterance by
+ * the quiet gap when no frame comes to do it (decision 0098).
+ */
+import { Hono } from 'hono';
+import { conversationStub } from '../conversation/conversation-stub';
+import type { Env } from '../control/env';
+import { LIMITS } from '../protocol/limits';
+import { readUtterances, type Entry, type UtteranceCarry, type UtteranceFrame } from '../protocol/utterances';
+import { forward, httpAdmission } from './stream';
+
+export const transcript = new Hono<{ Bindings: Env }>();
+
+/** After this long without a byte, an empty line (never part of an utterance: its line breaks are indented). */
+export const TRANSCRIPT_KEEP_ALIVE_MS = 30_000;
+/** Frames of open utterances held at most; past it they are written as they stand and continued (`name (cont.): …`). */
+export const TRANSCRIPT_HELD_MAX = 1_000;
+
+const READ_TYPES = new Set(['token', 'stream_joined', 'stream_left']);
+
+/**
+ * Text as a terminal may show it: control characters (which could move the
+ * cursor, clear the screen or retitle the window) become visible stand-ins —
+ * C0 as their Unicode control pictures (ESC as ␛), DEL as ␡, C1 as U+FFFD —
+ * and every line break is followed by two spaces, so no text can begin a line
+ * that looks like another speaker's.
+ */
+export function transcriptText(text: string): string {
+  return text
+    .replace(/\r\n|\r|\n/g, '\n')
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (ch) => {
+      const c = ch.charCodeAt(0);
+      return c < 0x20 ? String.fromCharCode(0x2400 + c) : c === 0x7f ? '\u2421' : '\ufffd';
+    })
+    .replace(/\n/g, '\n  ');
+}
+
+/** One entry as a transcript line (without its line feed); null for what the transcript does not show. */
+export function transcriptLine(e: Entry): string | null {
+  if (e.kind === 'joined' || e.kind === 'left') return `${e.stream_name} ${e.kind}`;
+  if (e.kind !== 'message') return null;
+  return `${e.stream_name}${e.continues ? ' (cont.)' : ''}: ${transcriptText(e.text)}`;
+}
+
+/** The reader behind one transcript response: frames in, lines out. */
+export class TranscriptReader {
+  private since: number | undefined;
+  private carry: UtteranceCarry = {};
+  private frames: UtteranceFrame[] = [];
+  /** The head when the tail began: frames up to it are a replay, which the clock must not cut (all of it is old). */
+  private replayTo = 0;
+  private lastSeq = 0;
+
+  constructor(private readonly gapMs: number, since?: number) {
+    this.since = since;
+  }
+
+  /** The welcome's head: without a `since`, the transcript starts there. */
+  start(head: number): void {
+    this.since ??= head;
+    this.replayTo = head;
+  }
+
+  add(f: UtteranceFrame): void {
+    this.since ??= f.seq - 1;
+    this.lastSeq = Math.max(this.lastSeq, f.seq);
+    if (f.seq > (this.frames.at(-1)?.seq ?? this.since)) this.frames.push(f);
+  }
+
+  /** Reads what is there; returns the lines and when to read again if nothing comes. */
+  read(now: number): { lines: string[]; settles_at?: number } {
+    if (this.since === undefined) return { lines: [] };
+    const caughtUp = this.lastSeq >= this.replayTo;
+    const opts = { since: this.since, gapMs: this.gapMs, carry: this.carry, ...(caughtUp ? { now } : {}) };
+    let r = readUtterances(this.frames, opts);
+    if (r.held > 0 && this.frames.filter((f) => f.seq > r.next_since).length > TRANSCRIPT_HELD_MAX) r = readUtterances(this.frames, { ...opts, flush: true });
+    this.since = r.next_since;
+    this.carry = r.carry;
+    this.frames = this.frames.filter((f) => f.seq > r.next_since);
+    const lines = r.entries.map(transcriptLine).filter((l): l is string => l !== null);
+    return { lines, ...(r.settles_at !== undefined ? { settles_at: r.settles_at } : {}) };
+  }
+}
+
+/** One SSE event of the tail, as far as the transcript cares. */
+function parseEvent(block: string): { event: string; data: string } | null {
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event: ')) event = line.slice(7);
+    else if (line.startsWith('data: ')) data.push(line.slice(6));
+  }
+  return data.length > 0 ? { event, data: data.join('\n') } : null;
+}
+
+/** The tail's SSE body as transcript text. */
+export function transcriptBody(sse: ReadableStream<Uint8Array>, reader: TranscriptReader): ReadableStream<Uint8Array> {
+  const upstream = sse.getReader();
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const out = writable.getWriter();
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  let settle: ReturnType<typeof setTimeout> | undefined;
+  let keepAlive: ReturnType<typeof setTimeout> | undefined;
+  let done = false;
+  const stop = () => {
+    done = true;
+    clearTimeout(settle);
+    clearTimeout(keepAlive);
+  };
+  const write = (text: string) => {
+    if (done) return;
+    // The reader went away: stop reading the tail too.
+    out.write(encoder.encode(text)).catch(() => {
+      stop();
+      void upstream.cancel().catch(() => {});
+    });
+    clearTimeout(keepAlive);
+    keepAlive = setTimeout(() => write('\n'), TRANSCRIPT_KEEP_ALIVE_MS);
+  };
+  const writeLines = (lines: string[]) => {
+    if (lines.length > 0) write(`${lines.join('\n')}\n`);
+  };
+  const finish = (closing?: string) => {
+    if (done) return;
+    // Whatever is still held is told as it stands: the conversation will say no more.
+    writeLines(reader.read(Number.MAX_SAFE_INTEGER).lines);
+    if (closing) write(`-- closed: ${closing}\n`);
+    stop();
+    void out.close().catch(() => {});
+  };
+  const readNow = () => {
+    if (done) return;
+    const { lines, settles_at } = reader.read(Date.now());
+    writeLines(lines);
+    clearTimeout(settle);
+    // The conversation's clock stamps the frames: never spin when this one runs behind it.
+    if (settles_at !== undefined) settle = setTimeout(readNow, Math.max(settles_at - Date.now() + 25, 100));
+  };
+  keepAlive = setTimeout(() => write('\n'), TRANSCRIPT_KEEP_ALIVE_MS);
+  void (async () => {
+    let buffered = '';
+    try {
+      for (;;) {
+        const { done: ended, value } = await upstream.read();
+        if (ended || done) break;
+        buffered += decoder.decode(value, { stream: true });
+        let cut: number;
+        let changed = false;
+        while ((cut = buffered.indexOf('\n\n')) !== -1) {
+          const ev = parseEvent(buffered.slice(0, cut));
+          buffered = buffered.slice(cut + 2);
+          if (!ev) continue;
+          const frame = JSON.parse(ev.data) as { type?: string; seq?: number; reason?: string };
+          if (ev.event === 'joined' && typeof frame.seq === 'number') reader.start(frame.seq);
+          else if (ev.event === 'close') return finish(frame.reason ?? 'closed');
+          else if (READ_TYPES.has(ev.event) && frame.type === ev.event) {
+            reader.add(frame as UtteranceFrame);
+            changed = true;
+          }
+        }
+        if (changed) readNow();
+      }
+      finish();
+    } catch (err) {
+      console.error('AMS: a transcript failed', err);
+      stop();
+      void out.abort(err).catch(() => {});
+    }
+  })();
+  return readable;
+}
+
+transcript.get('/:ns/conversations/:alias/transcript', async (c) => {
+  const { ns, alias, a } = await httpAdmission(c);
+  const events = await forward(c.env, ns, alias, '/events', { ...a, integrity: false });
+  if (events.status !== 200 || !events.body) return events;
+  const record = await conversationStub(c.env, ns, alias).describe();
+  const gap = record?.utterance_gap_ms ?? LIMITS.utteranceGapDefaultMs;
+  return new Response(transcriptBody(events.body, new TranscriptReader(gap, a.since)), {
+    headers: {
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+      'x-content-type-options': 'nosniff',
+      // Compressed, a line would wait in the encoder's buffer; each line must reach the shell as it is written.
+      'content-encoding': 'identity',
+    },
+  });
+});
