@@ -37,7 +37,7 @@ export function claimsValid(claims: LinkClaims | null, record: ConversationRecor
 }
 
 /** A credential carrying an epoch must carry this mint's; one without is accepted only by a record minted before links carried it. */
-export function sameMint(epoch: string | undefined, record: ConversationRecord): boolean {
+export function sameMint(epoch: string | undefined, record: Pick<ConversationRecord, 'epoch' | 'links_bind_epoch'>): boolean {
   return epoch === undefined ? record.links_bind_epoch !== true : epoch === record.epoch;
 }
 

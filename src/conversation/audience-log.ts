@@ -18,6 +18,7 @@ const TYPE_RE = /^\{"type":"([a-z_]+)"/;
 export class ShardLog {
   readonly conversationId: string;
   readonly epoch: string;
+  readonly linksBindEpoch: boolean;
   generation: number;
   fed: number;
   chain: string;
@@ -31,6 +32,7 @@ export class ShardLog {
   constructor(s: ShardSnapshot) {
     this.conversationId = s.conversation_id;
     this.epoch = s.epoch;
+    this.linksBindEpoch = s.links_bind_epoch;
     this.generation = s.generation;
     this.fed = s.seq;
     this.chain = s.chain;

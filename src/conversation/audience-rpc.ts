@@ -42,6 +42,8 @@ export interface ShardRpc {
 export interface ShardSnapshot {
   conversation_id: string;
   epoch: string;
+  /** Whether links must carry this mint's epoch (see `sameMint`). */
+  links_bind_epoch: boolean;
   generation: number;
   seq: number;
   chain: string;

@@ -18,7 +18,7 @@ import { CLOSE, type CloseReason } from '../protocol/close-codes';
 import { errorResponse } from '../protocol/errors';
 import { parseClientFrame, PONG_FRAME, type JoinedFrame, type TruncatedFrame } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import { ADMISSION_HEADER, type Admission } from './admission';
+import { ADMISSION_HEADER, expired, sameMint, type Admission } from './admission';
 import { Wire, type Member } from './audience';
 import { ShardLog } from './audience-log';
 import type { FeedItem, ShardAck, ShardJoin } from './audience-rpc';
@@ -80,6 +80,8 @@ export class AudienceShard extends DurableObject<Env> {
   /** Admissions under way (counted against the lease and the cap). */
   private pending = 0;
   private readonly listeners = new Set<Listener>();
+  /** Listeners admitted with an expiring link, closed 4001 when it expires (issue 14: expiry binds what a link admitted). */
+  private readonly expiries = new Map<Listener, ReturnType<typeof setTimeout>>();
   private filling: Promise<void> = Promise.resolve();
   /** The conversation's head when a cursor was last refused for being beyond it (the SSE error names it). */
   private beyond = 0;
@@ -115,7 +117,8 @@ export class AudienceShard extends DurableObject<Env> {
   private async prepare(a: Admission): Promise<Replay | Refusal> {
     const log = await this.joined(a);
     if (typeof log === 'string') return log;
-    if (!a.claims || a.claims.conversation_id !== log.conversationId || a.claims.generation !== log.generation) return 'invalid_magic_link';
+    if (!a.claims || a.claims.conversation_id !== log.conversationId || a.claims.generation !== log.generation
+      || !sameMint(a.claims.epoch, { epoch: log.epoch, ...(log.linksBindEpoch ? { links_bind_epoch: true as const } : {}) }) || expired(a.claims.expires_at, Date.now())) return 'invalid_magic_link';
     if (a.since_invalid) return 'invalid_cursor';
     this.pending++;
     try {
@@ -180,7 +183,7 @@ export class AudienceShard extends DurableObject<Env> {
   }
 
   /** Sends `joined` and the replay, then makes the listener live — one synchronous step, so nothing slips between. */
-  private start(listener: Listener & { member: Member }, chain: boolean, replay: Replay): void {
+  private start(listener: Listener & { member: Member }, chain: boolean, replay: Replay, expiresAt?: number): void {
     const log = this.log!;
     const wire = listener.member.wire;
     const joined: JoinedFrame = {
@@ -201,6 +204,7 @@ export class AudienceShard extends DurableObject<Env> {
     }
     this.listeners.add(listener);
     log.join(listener.member);
+    if (expiresAt !== undefined) this.expiries.set(listener, setTimeout(() => this.drop(listener, 'invalid_magic_link'), Math.max(0, expiresAt * 1000 - Date.now())));
   }
 
   /** Sends the replay, then the tail up to `fed`, within one page of bytes; false if frames remain past the budget. */
@@ -241,7 +245,7 @@ export class AudienceShard extends DurableObject<Env> {
       }
     });
     server.addEventListener('error', () => this.remove(listener));
-    this.start(listener, a.integrity, replay);
+    this.start(listener, a.integrity, replay, a.claims!.expires_at);
     return new Response(null, { status: 101, webSocket: client, headers: a.subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
   }
 
@@ -249,7 +253,7 @@ export class AudienceShard extends DurableObject<Env> {
     if (!this.log) return errorResponse('conversation_not_found');
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const conn = new SseConnection(writable.getWriter(), a.claims!.generation, a.integrity, (c) => this.remove(c));
-    this.start(conn, a.integrity, replay);
+    this.start(conn, a.integrity, replay, a.claims!.expires_at);
     return new Response(readable, {
       headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' },
     });
@@ -263,6 +267,8 @@ export class AudienceShard extends DurableObject<Env> {
   }
 
   private remove(listener: Listener): void {
+    clearTimeout(this.expiries.get(listener));
+    this.expiries.delete(listener);
     if (!this.listeners.delete(listener)) return;
     this.log?.leave(listener.member);
     this.releaseSoon();

@@ -174,7 +174,7 @@ export class ConversationObject extends DurableObject<Env> {
       const granted = await this.feeds.lease(shard, 1, want);
       // The snapshot is taken after the lease's awaits, in the same step that follows them, so the feed starts right after it.
       const { seq, chain } = this.conv.head;
-      const snapshot = { conversation_id: r.conversation_id, epoch: r.epoch, generation: r.generation, seq, chain, peers: this.conv.peersFor(null, false, null) };
+      const snapshot = { conversation_id: r.conversation_id, epoch: r.epoch, links_bind_epoch: r.links_bind_epoch === true, generation: r.generation, seq, chain, peers: this.conv.peersFor(null, false, null) };
       return { ok: true, snapshot, granted };
     });
   }

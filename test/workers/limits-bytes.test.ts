@@ -175,11 +175,12 @@ describe('a reader that never reads', () => {
     const conv = await mint(owner);
     const res = await SELF.fetch(route(conv.observer_link, 'events'), { headers: { accept: 'text/event-stream' } });
     expect(res.status).toBe(200);
-    expect((await inspect(owner, conv.alias)).connections).toBe(1);
+    // An observer's tail is held by an audience shard: it counts among the listeners (decision 0110).
+    expect((await inspect(owner, conv.alias)).audience.listeners).toBe(1);
     // 30 heavy frames are 11 MiB of SSE: far past the cap, and nobody reads.
     const total = 30;
     await heavyTokens(owner, conv, total);
-    expect((await inspect(owner, conv.alias)).connections).toBe(0);
+    expect((await inspect(owner, conv.alias)).audience.listeners).toBe(0);
     const events = await readSse(res);
     expect(events.at(-1)).toMatchObject({ event: 'close', data: JSON.stringify({ code: 4908, reason: 'slow_consumer' }) });
     const got = events.filter((e) => e.event === 'token').map((e) => e.id!);
