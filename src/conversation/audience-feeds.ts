@@ -7,9 +7,9 @@
  *
  * A slow shard's queue is bounded: past `shardQueueFrames` the oldest rows
  * are dropped and the shard fills the gap from the log when the next row
- * shows it (decision 0111). The registry (shard names only) is kept in
- * SQLite so a conversation that hibernated keeps feeding its shards; the
- * capacity each holds is learned again from their acknowledgements.
+ * shows it (decision 0111). The registry (shard names and the capacity each
+ * holds) is kept in SQLite, so a conversation that hibernated keeps feeding
+ * its shards and keeps its listener budget exact.
  */
 import type { CloseReason } from '../protocol/close-codes';
 import { LIMITS } from '../protocol/limits';
@@ -44,8 +44,8 @@ export class AudienceFeeds {
     private readonly budget: () => number,
     private readonly keepAwake: (work: Promise<unknown>) => void = () => {},
   ) {
-    sql.exec('CREATE TABLE IF NOT EXISTS audience_shards (name TEXT PRIMARY KEY)');
-    for (const { name } of sql.exec<{ name: string }>('SELECT name FROM audience_shards')) this.feeds.set(name, newFeed());
+    sql.exec('CREATE TABLE IF NOT EXISTS audience_shards (name TEXT PRIMARY KEY, lease INTEGER NOT NULL DEFAULT 0)');
+    for (const { name, lease } of sql.exec<{ name: string; lease: number }>('SELECT name, lease FROM audience_shards')) this.feeds.set(name, { ...newFeed(), lease });
   }
 
   get shards(): number {
@@ -59,26 +59,50 @@ export class AudienceFeeds {
   }
 
   /**
-   * Grants `shard` capacity for `need` listeners and, while the budget is
+   * Grants `shard` `need` more listeners' capacity and, while the budget is
    * roomy, some headroom up to `want` (a quarter of what is left, so no shard
-   * hoards it); less than `need` when the budget is spent. Registers the
-   * shard, so every frame logged from now on is queued for it.
+   * hoards it); less than `need` when the budget is spent. Answers the amount
+   * added. Registers the shard, so every frame logged from now on is queued
+   * for it.
+   *
+   * Capacity moves only in amounts (added here, given back by `release` and
+   * `reclaim`), never as a total one side overwrites, so the conversation's
+   * count for a shard is never below what the shard holds, whatever order
+   * calls cross in: the budget is exact, and errs only toward refusing.
    */
-  async lease(shard: string, need: number, want: number): Promise<number> {
+  async lease(shard: string, need: number, want: number, fresh = false): Promise<number> {
     let feed = this.feeds.get(shard);
+    // A shard that joins holds nothing yet (its state is memory only): whatever an earlier instance held is free again.
+    if (feed && fresh) this.setLease(shard, feed, 0);
     if (!feed) {
       feed = newFeed();
       this.feeds.set(shard, feed);
-      this.sql.exec('INSERT OR IGNORE INTO audience_shards (name) VALUES (?)', shard);
+      this.sql.exec('INSERT OR IGNORE INTO audience_shards (name, lease) VALUES (?, 0)', shard);
     }
     if (this.available(shard) < need) {
       // Other shards may hold headroom they do not use: take it back before refusing.
       await Promise.all([...this.feeds].filter(([name]) => name !== shard).map(([name, f]) =>
-        this.stubOf(name).reclaim().then((lease) => void (f.lease = lease), () => undefined)));
+        this.stubOf(name).reclaim().then((back) => this.setLease(name, f, f.lease - back), () => undefined)));
     }
+    if (this.feeds.get(shard) !== feed) return 0;
     const available = this.available(shard);
-    feed.lease = available < need ? available : Math.min(want, need + Math.floor((available - need) / 4));
-    return feed.lease;
+    const granted = available < need ? available : Math.min(want, need + Math.floor((available - need) / 4));
+    this.setLease(shard, feed, feed.lease + granted);
+    return granted;
+  }
+
+  /** `shard` gives back `n` of its capacity (listeners left). */
+  release(shard: string, n: number): void {
+    const feed = this.feeds.get(shard);
+    if (feed) this.setLease(shard, feed, feed.lease - n);
+  }
+
+  /** Every lease is written through: after hibernation the budget is as exact as before it. */
+  private setLease(name: string, feed: Feed, lease: number): void {
+    lease = Math.max(0, lease);
+    if (feed.lease === lease || this.feeds.get(name) !== feed) return;
+    feed.lease = lease;
+    if (!this.closed) this.sql.exec('UPDATE audience_shards SET lease = ? WHERE name = ?', lease, name);
   }
 
   /** The budget left after every other shard's lease. */
@@ -155,7 +179,6 @@ export class AudienceFeeds {
       this.forget(name);
       return;
     }
-    feed.lease = ack.lease;
     this.flush(name, feed);
   }
 
@@ -180,4 +203,16 @@ function shed(queue: FeedItem[]): FeedItem[] {
   for (const item of queue) if ('row' in item) rows++;
   let drop = Math.floor(rows / 2);
   return queue.filter((item) => !('row' in item) || drop-- <= 0);
+}
+
+/** Rows a shard asks for, within `budget` bytes of frame text (always at least one row): a page never holds more than that. */
+export function rowsWithin(source: Iterable<LogRow>, budget: number): LogRow[] {
+  const rows: LogRow[] = [];
+  let bytes = 0;
+  for (const row of source) {
+    if (rows.length > 0 && bytes + row.frame.length > budget) break;
+    rows.push(row);
+    bytes += row.frame.length;
+  }
+  return rows;
 }

@@ -19,6 +19,7 @@ export class ShardLog {
   readonly conversationId: string;
   readonly epoch: string;
   readonly linksBindEpoch: boolean;
+  private readonly history: { max_frames: number; max_age_s: number };
   generation: number;
   fed: number;
   chain: string;
@@ -33,6 +34,7 @@ export class ShardLog {
     this.conversationId = s.conversation_id;
     this.epoch = s.epoch;
     this.linksBindEpoch = s.links_bind_epoch;
+    this.history = s.history;
     this.generation = s.generation;
     this.fed = s.seq;
     this.chain = s.chain;
@@ -47,6 +49,22 @@ export class ShardLog {
   /** Whether the tail holds every row from `seq` to `fed` (trivially, when `seq` is past `fed`). */
   covers(seq: number): boolean {
     return seq > this.fed || (this.tail.length > this.tailStart && this.tail[this.tailStart].seq <= seq);
+  }
+
+  /**
+   * The first seq the conversation's history window holds, as far as the tail
+   * can tell (with `fed` as the head): the same rule as the log's own
+   * (`ConversationStore.firstRetained`), so a resume from the tail replays
+   * nothing the log would not.
+   */
+  firstRetained(now: number): number {
+    if (this.history.max_frames === 0) return this.fed + 1;
+    const oldestTs = now - this.history.max_age_s * 1000;
+    for (let i = this.tailStart; i < this.tail.length; i++) {
+      const row = this.tail[i];
+      if (row.seq > this.fed - this.history.max_frames && row.ts >= oldestTs) return row.seq;
+    }
+    return this.fed + 1;
   }
 
   /** Tail rows after `after`, up to `fed`. */

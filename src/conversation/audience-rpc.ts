@@ -8,7 +8,7 @@
  *   holds it; `rotate` and `close` travel in the same order as the frames,
  *   so a listener hears every frame logged before its link was revoked.
  * - Pull (shard → conversation): `shardJoin` (snapshot + capacity),
- *   `shardLease` (more capacity), `shardResume` / `shardPage` (log ranges
+ *   `shardLease` / `shardRelease` (capacity, moved in amounts), `shardResume` / `shardPage` (log ranges
  *   for resuming listeners and for the shard's own gap fill).
  */
 import type { LinkClaims } from '../control/links';
@@ -22,10 +22,9 @@ export type FeedItem =
   | { rotate: number }
   | { close: CloseReason };
 
-/** What a shard answers to each delivery: its listeners, the capacity it still wants, and whether it is done. */
+/** What a shard answers to each delivery: its listeners, and whether it is done. */
 export interface ShardAck {
   listeners: number;
-  lease: number;
   /** No listener left: the conversation stops feeding it (it joins again with its next listener). */
   gone: boolean;
 }
@@ -34,7 +33,7 @@ export interface ShardRpc {
   deliver(items: FeedItem[]): Promise<ShardAck>;
   /** Listeners held now (inspect). */
   census(): Promise<number>;
-  /** Gives back unused capacity: the lease shrinks to the listeners held and being admitted; answers the new lease. */
+  /** Gives back unused capacity: the lease shrinks to the listeners held and being admitted; answers the amount given back. */
   reclaim(): Promise<number>;
 }
 
@@ -44,6 +43,8 @@ export interface ShardSnapshot {
   epoch: string;
   /** Whether links must carry this mint's epoch (see `sameMint`). */
   links_bind_epoch: boolean;
+  /** The conversation's history window: a shard never replays from its tail what the log would no longer hold. */
+  history: { max_frames: number; max_age_s: number };
   generation: number;
   seq: number;
   chain: string;
@@ -70,7 +71,10 @@ export interface ShardPage {
 /** The calls the conversation object answers for its shards. */
 export interface ConversationShardRpc {
   shardJoin(shard: string, claims: LinkClaims | null, want: number): Promise<ShardJoin>;
+  /** Asks for `need` more capacity (and up to `want` with headroom); answers the amount granted. */
   shardLease(shard: string, need: number, want: number): Promise<number>;
+  /** Gives back `n` of the capacity granted. */
+  shardRelease(shard: string, n: number): Promise<void>;
   shardResume(cursor: Cursor, limit: number): Promise<ShardResume>;
   shardPage(from: number, limit: number): Promise<ShardPage>;
 }

@@ -149,8 +149,11 @@ export class AudienceShard extends DurableObject<Env> {
   private async reserve(): Promise<boolean> {
     const need = this.listeners.size + this.pending;
     if (need > LIMITS.listenersPerShard) return false;
-    if (need > this.lease) this.lease = await this.conversation.shardLease(this.name, need, need + LIMITS.shardLeaseBlock);
-    return need <= this.lease;
+    if (need > this.lease) {
+      const granted = await this.conversation.shardLease(this.name, need - this.lease, need - this.lease + LIMITS.shardLeaseBlock);
+      this.lease += granted; // Not `+= await`: that would add to the lease read before the call.
+    }
+    return this.listeners.size + this.pending <= this.lease;
   }
 
   /**
@@ -161,7 +164,8 @@ export class AudienceShard extends DurableObject<Env> {
   private async catchUp(log: ShardLog, a: Admission): Promise<Replay | Refusal> {
     if (a.since === undefined) return { rows: [], after: null };
     if (a.since > log.fed) await this.fillTo(a.since);
-    if ((a.epoch === undefined || a.epoch === log.epoch) && a.since <= log.fed && log.covers(a.since + 1)) return { rows: [], after: a.since };
+    const fromTail = (a.epoch === undefined || a.epoch === log.epoch) && a.since <= log.fed && log.covers(a.since + 1);
+    if (fromTail && (a.since === log.fed || a.since + 1 >= log.firstRetained(Date.now()))) return { rows: [], after: a.since };
     const r = await this.conversation.shardResume({ since: a.since, epoch: a.epoch }, PAGE);
     if (!r.ok) {
       this.beyond = r.head;
@@ -283,9 +287,11 @@ export class AudienceShard extends DurableObject<Env> {
     setTimeout(() => {
       this.releasing = false;
       const need = this.listeners.size + this.pending;
-      if (!this.log || this.lease <= need) return;
-      const lease = this.conversation.shardLease(this.name, need, need === 0 ? 0 : need + LIMITS.shardLeaseBlock);
-      lease.then((granted) => (this.lease = Math.max(granted, this.listeners.size + this.pending)), () => {});
+      // Keep a block of headroom while listening; give back everything once empty.
+      const spare = this.lease - need - (need === 0 ? 0 : LIMITS.shardLeaseBlock);
+      if (!this.log || spare <= 0) return;
+      this.lease -= spare;
+      this.conversation.shardRelease(this.name, spare).catch((err) => console.error(`AMS audience shard ${this.name}: release failed`, err));
     }, 0);
   }
 
@@ -328,19 +334,18 @@ export class AudienceShard extends DurableObject<Env> {
   }
 
   reclaim(): number {
-    this.lease = Math.min(this.lease, this.listeners.size + this.pending);
-    return this.lease;
+    const spare = Math.max(0, this.lease - this.listeners.size - this.pending);
+    this.lease -= spare;
+    return spare;
   }
 
   private ack(): ShardAck {
     const listeners = this.listeners.size + this.pending;
     if (listeners === 0 && !this.joining) {
       this.reset();
-      return { listeners: 0, lease: 0, gone: true };
+      return { listeners: 0, gone: true };
     }
-    const block = LIMITS.shardLeaseBlock;
-    this.lease = Math.min(this.lease, Math.ceil((listeners + block) / block) * block);
-    return { listeners, lease: this.lease, gone: false };
+    return { listeners, gone: false };
   }
 
   private reset(): void {

@@ -23,9 +23,9 @@ import { sessionDoorbell } from './conversation-stub';
 import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, RecvMessagesArgs, SendArgs } from './member-rpc';
 import { fail, McpMembers } from './members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
-import { ConversationStore, type LogRow } from './store';
+import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
-import { AudienceFeeds } from './audience-feeds';
+import { AudienceFeeds, rowsWithin } from './audience-feeds';
 import type { ShardJoin, ShardPage, ShardResume } from './audience-rpc';
 import { audienceShardRpc } from './conversation-stub';
 import type { LinkClaims } from '../control/links';
@@ -171,16 +171,20 @@ export class ConversationObject extends DurableObject<Env> {
       const r = this.conv.record;
       if (!r) return { ok: false, reason: 'conversation_not_found' };
       if (!claimsValid(claims, r)) return { ok: false, reason: 'invalid_magic_link' };
-      const granted = await this.feeds.lease(shard, 1, want);
+      const granted = await this.feeds.lease(shard, 1, want, true);
       // The snapshot is taken after the lease's awaits, in the same step that follows them, so the feed starts right after it.
       const { seq, chain } = this.conv.head;
-      const snapshot = { conversation_id: r.conversation_id, epoch: r.epoch, links_bind_epoch: r.links_bind_epoch === true, generation: r.generation, seq, chain, peers: this.conv.peersFor(null, false, null) };
+      const snapshot = { conversation_id: r.conversation_id, epoch: r.epoch, links_bind_epoch: r.links_bind_epoch === true, history: r.history, generation: r.generation, seq, chain, peers: this.conv.peersFor(null, false, null) };
       return { ok: true, snapshot, granted };
     });
   }
 
   shardLease(shard: string, need: number, want: number): Promise<number> {
     return this.guard('shardLease', () => (this.conv.record ? this.feeds.lease(shard, need, want) : 0));
+  }
+
+  shardRelease(shard: string, n: number): Promise<void> {
+    return this.guard('shardRelease', () => this.feeds.release(shard, n));
   }
 
   shardResume(cursor: Cursor, limit: number): Promise<ShardResume> {
@@ -190,7 +194,7 @@ export class ConversationObject extends DurableObject<Env> {
       const plan = planResume(cursor, this.conv.window());
       if (plan.kind === 'invalid') return { ok: false, reason: 'invalid_cursor', head };
       if (plan.kind === 'live') return { ok: true, rows: [], head };
-      return { ok: true, rows: this.pageOf(plan.from, limit), head, ...(plan.truncated ? { truncated: plan.truncated } : {}) };
+      return { ok: true, rows: rowsWithin(this.conv.rows(plan.from, limit), LIMITS.pageBytes), head, ...(plan.truncated ? { truncated: plan.truncated } : {}) };
     });
   }
 
@@ -198,20 +202,8 @@ export class ConversationObject extends DurableObject<Env> {
     return this.guard('shardPage', (): ShardPage => {
       const { seq: head, chain } = this.conv.head;
       if (!this.conv.record) return { rows: [], firstRetained: head + 1, head, chain };
-      return { rows: this.pageOf(from, limit), firstRetained: this.conv.window().firstRetained, head, chain };
+      return { rows: rowsWithin(this.conv.rows(from, limit), LIMITS.pageBytes), firstRetained: this.conv.window().firstRetained, head, chain };
     });
-  }
-
-  /** Up to `limit` logged rows from `from`, within the page byte budget (always at least one row). */
-  private pageOf(from: number, limit: number): LogRow[] {
-    const rows: LogRow[] = [];
-    let bytes = 0;
-    for (const row of this.conv.rows(from, limit)) {
-      if (rows.length > 0 && bytes + row.frame.length > LIMITS.pageBytes) break;
-      rows.push(row);
-      bytes += row.frame.length;
-    }
-    return rows;
   }
 
   // ---- stream plane ----

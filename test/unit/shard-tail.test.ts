@@ -8,9 +8,10 @@ import { ShardLog } from '../../src/conversation/audience-log';
 import type { LogRow } from '../../src/conversation/store';
 import { LIMITS } from '../../src/protocol/limits';
 
-const snapshot = { conversation_id: 'conv_x', epoch: 'e1', links_bind_epoch: true, generation: 1, seq: 0, chain: '', peers: [] };
-const row = (seq: number, bytes: number): LogRow => ({
-  seq, ts: 0, owner: 'acct_a', stream_id: 'str_a', client_id: null, chain: `c${seq}`,
+const history = { max_frames: 100_000, max_age_s: 86_400 };
+const snapshot = { conversation_id: 'conv_x', epoch: 'e1', links_bind_epoch: true, history, generation: 1, seq: 0, chain: '', peers: [] };
+const row = (seq: number, bytes: number, ts = 0): LogRow => ({
+  seq, ts, owner: 'acct_a', chain: `c${seq}`,
   frame: JSON.stringify({ type: 'token', stream_id: 'str_a', seq, data: 'x'.repeat(bytes) }),
 });
 
@@ -46,5 +47,17 @@ describe('ShardLog tail', () => {
     expect(kept).toHaveLength(LIMITS.shardTailFrames);
     expect(kept[0].seq).toBe(n - LIMITS.shardTailFrames + 1);
     expect([...log.tailAfter(n - 3)].map((r) => r.seq)).toEqual([n - 2, n - 1, n]);
+  });
+
+  it('knows the history window as the log does: by frames, by age, and none without history', () => {
+    const byFrames = new ShardLog({ ...snapshot, history: { max_frames: 10, max_age_s: 86_400 } });
+    for (let seq = 1; seq <= 30; seq++) byFrames.apply(row(seq, 1, 1_000));
+    expect(byFrames.firstRetained(2_000)).toBe(21);
+    const byAge = new ShardLog({ ...snapshot, history: { max_frames: 1_000, max_age_s: 10 } });
+    for (let seq = 1; seq <= 30; seq++) byAge.apply(row(seq, 1, seq * 1_000));
+    expect(byAge.firstRetained(35_000)).toBe(25);
+    const none = new ShardLog({ ...snapshot, history: { max_frames: 0, max_age_s: 0 } });
+    for (let seq = 1; seq <= 5; seq++) none.apply(row(seq, 1));
+    expect(none.firstRetained(0)).toBe(6);
   });
 });

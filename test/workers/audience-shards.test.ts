@@ -110,8 +110,9 @@ describe('audience shards', () => {
     }
   });
 
-  it('x_truncated when the window no longer holds the range; 4920 for a cursor beyond the head', async () => {
-    const { conv, writer } = await writerAndListeners(1, { history: { max_frames: 10 } });
+  it('x_truncated when the window no longer holds the range, even where a shard tail still holds it; 4920 for a cursor beyond the head', async () => {
+    // 200 listeners leave no shard without a tail (all 16 empty of them: p ≈ 4·10⁻⁵), so the resume below meets one.
+    const { conv, writer } = await writerAndListeners(200, { history: { max_frames: 10 } });
     for (let i = 0; i < 30; i++) writer.send({ type: 'token', data: `t${i}` });
     await barrier(writer);
     const l = await connect(conv.observer_link, { params: { since: '1', epoch: conv.epoch } });

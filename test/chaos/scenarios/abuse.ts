@@ -47,7 +47,9 @@ async function stage(w: World, prefix: string, body: Record<string, unknown> = {
 }
 
 async function closedWith(s: Sock, reason: keyof typeof CLOSE, what: string): Promise<void> {
-  const closed = await s.closed;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still open after 30 s, expected ${CLOSE[reason].code} ${reason}`)), 30_000)));
+  const closed = await Promise.race([s.closed, late]).finally(() => clearTimeout(timer));
   assert.deepEqual(closed, { code: CLOSE[reason].code, reason }, what);
 }
 
