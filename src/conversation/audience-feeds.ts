@@ -79,13 +79,13 @@ export class AudienceFeeds {
       this.feeds.set(shard, feed);
       this.sql.exec('INSERT OR IGNORE INTO audience_shards (name, lease) VALUES (?, 0)', shard);
     }
-    if (this.available(shard) < need) {
+    if (this.available() < need) {
       // Other shards may hold headroom they do not use: take it back before refusing.
       await Promise.all([...this.feeds].filter(([name]) => name !== shard).map(([name, f]) =>
         this.stubOf(name).reclaim().then((back) => this.setLease(name, f, f.lease - back), () => undefined)));
     }
     if (this.feeds.get(shard) !== feed) return 0;
-    const available = this.available(shard);
+    const available = this.available();
     const granted = available < need ? available : Math.min(want, need + Math.floor((available - need) / 4));
     this.setLease(shard, feed, feed.lease + granted);
     return granted;
@@ -105,11 +105,11 @@ export class AudienceFeeds {
     if (!this.closed) this.sql.exec('UPDATE audience_shards SET lease = ? WHERE name = ?', lease, name);
   }
 
-  /** The budget left after every other shard's lease. */
-  private available(shard: string): number {
-    let others = 0;
-    for (const [name, f] of this.feeds) if (name !== shard) others += f.lease;
-    return Math.max(0, this.budget() - others);
+  /** The budget no shard holds. */
+  private available(): number {
+    let held = 0;
+    for (const f of this.feeds.values()) held += f.lease;
+    return Math.max(0, this.budget() - held);
   }
 
   /** Queues a logged row for every shard. */

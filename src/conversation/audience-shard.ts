@@ -77,8 +77,10 @@ export class AudienceShard extends DurableObject<Env> {
   /** Rows delivered before the join answer arrived. */
   private early: FeedItem[] = [];
   private lease = 0;
-  /** Admissions under way (counted against the lease and the cap). */
+  /** Admissions under way (the shard is not done while any is). */
   private pending = 0;
+  /** Of those, the ones holding a place (counted against the lease and the cap until they are listeners or refused). */
+  private holding = 0;
   private readonly listeners = new Set<Listener>();
   /** Listeners admitted with an expiring link, closed 4001 when it expires (issue 14: expiry binds what a link admitted). */
   private readonly expiries = new Map<Listener, ReturnType<typeof setTimeout>>();
@@ -121,11 +123,15 @@ export class AudienceShard extends DurableObject<Env> {
       || !sameMint(a.claims.epoch, { epoch: log.epoch, ...(log.linksBindEpoch ? { links_bind_epoch: true as const } : {}) }) || expired(a.claims.expires_at, Date.now())) return 'invalid_magic_link';
     if (a.since_invalid) return 'invalid_cursor';
     this.pending++;
+    let held = false;
     try {
-      if (!(await this.reserve())) return 'conversation_full';
+      held = await this.reserve();
+      if (!held) return 'conversation_full';
       return await this.catchUp(log, a);
     } finally {
       this.pending--;
+      // The place passes to the listener `start` adds in the same step, or is freed.
+      if (held) this.holding--;
     }
   }
 
@@ -145,15 +151,27 @@ export class AudienceShard extends DurableObject<Env> {
     return this.log ?? (join.ok ? 'internal_error' : join.reason);
   }
 
-  /** Room for one more listener: under the per-shard cap and within the capacity leased from the conversation. */
+  /** Places taken: listeners, and admissions holding a place. */
+  private get taken(): number {
+    return this.listeners.size + this.holding;
+  }
+
+  /**
+   * Holds a place for one more listener: under the per-shard cap and within
+   * the capacity leased from the conversation, asking it for more when the
+   * lease is full (each waiting admission asks for its own shortfall; what is
+   * over is given back as listeners leave, or reclaimed).
+   */
   private async reserve(): Promise<boolean> {
-    const need = this.listeners.size + this.pending;
-    if (need > LIMITS.listenersPerShard) return false;
-    if (need > this.lease) {
-      const granted = await this.conversation.shardLease(this.name, need - this.lease, need - this.lease + LIMITS.shardLeaseBlock);
+    if (this.taken >= LIMITS.listenersPerShard) return false;
+    if (this.taken >= this.lease) {
+      const short = this.taken + 1 - this.lease;
+      const granted = await this.conversation.shardLease(this.name, short, short + LIMITS.shardLeaseBlock);
       this.lease += granted; // Not `+= await`: that would add to the lease read before the call.
+      if (this.taken >= this.lease || this.taken >= LIMITS.listenersPerShard) return false;
     }
-    return this.listeners.size + this.pending <= this.lease;
+    this.holding++;
+    return true;
   }
 
   /**
@@ -286,7 +304,7 @@ export class AudienceShard extends DurableObject<Env> {
     this.releasing = true;
     setTimeout(() => {
       this.releasing = false;
-      const need = this.listeners.size + this.pending;
+      const need = this.taken;
       // Keep a block of headroom while listening; give back everything once empty.
       const spare = this.lease - need - (need === 0 ? 0 : LIMITS.shardLeaseBlock);
       if (!this.log || spare <= 0) return;
@@ -334,7 +352,7 @@ export class AudienceShard extends DurableObject<Env> {
   }
 
   reclaim(): number {
-    const spare = Math.max(0, this.lease - this.listeners.size - this.pending);
+    const spare = Math.max(0, this.lease - this.taken);
     this.lease -= spare;
     return spare;
   }

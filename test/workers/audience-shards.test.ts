@@ -155,6 +155,23 @@ describe('audience shards', () => {
     for (const l of fresh) expect(await l.closed).toEqual({ code: 4910, reason: 'conversation_closed' });
   });
 
+  it('a budget is filled exactly: every listener up to it is admitted, in concurrent waves, and the next is refused', async () => {
+    const budget = 300;
+    const { owner, conv } = await writerAndListeners(0, { audience: { max_listeners: budget } });
+    const admitted: TestSocket[] = [];
+    while (admitted.length < budget) {
+      const wave = await Promise.all(Array.from({ length: 100 }, () => connect(conv.observer_link)));
+      await Promise.all(wave.map((l) => l.next(isType('joined'))));
+      admitted.push(...wave);
+    }
+    expect((await inspect(owner, conv.alias)).audience).toMatchObject({ listeners: budget, max_listeners: budget });
+    for (let i = 0; i < 5; i++) {
+      const s = await connect(conv.observer_link);
+      const first = await Promise.race([s.next(isType('joined')).then(() => 'joined'), s.closed]);
+      expect(first).toEqual({ code: 4913, reason: 'conversation_full' });
+    }
+  }, 90_000);
+
   it('the listener budget set at mint refuses the next listener 4913, never a writer', async () => {
     const { owner, conv, listeners } = await writerAndListeners(3, { audience: { max_listeners: 3 } });
     expect(listeners).toHaveLength(3);
