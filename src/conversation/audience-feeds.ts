@@ -70,7 +70,16 @@ export class AudienceFeeds {
    * count for a shard is never below what the shard holds, whatever order
    * calls cross in: the budget is exact, and errs only toward refusing.
    */
-  async lease(shard: string, need: number, want: number, fresh = false): Promise<number> {
+  lease(shard: string, need: number, want: number, fresh = false): Promise<number> {
+    // One at a time: a grant decided while another call awaits its reclaims would count capacity twice.
+    const turn = this.leasing.then(() => this.grant(shard, need, want, fresh));
+    this.leasing = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private leasing: Promise<unknown> = Promise.resolve();
+
+  private async grant(shard: string, need: number, want: number, fresh: boolean): Promise<number> {
     let feed = this.feeds.get(shard);
     // A shard that joins holds nothing yet (its state is memory only): whatever an earlier instance held is free again.
     if (feed && fresh) this.setLease(shard, feed, 0);

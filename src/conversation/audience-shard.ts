@@ -20,6 +20,7 @@ import { parseClientFrame, PONG_FRAME, type JoinedFrame, type TruncatedFrame } f
 import { LIMITS } from '../protocol/limits';
 import { ADMISSION_HEADER, expired, sameMint, type Admission } from './admission';
 import { Wire, type Member } from './audience';
+import { ShardCapacity } from './audience-capacity';
 import { ShardLog } from './audience-log';
 import type { FeedItem, ShardAck, ShardJoin } from './audience-rpc';
 import { rejectSocket, SseConnection } from './connections';
@@ -76,12 +77,13 @@ export class AudienceShard extends DurableObject<Env> {
   private joining: Promise<ShardJoin> | null = null;
   /** Rows delivered before the join answer arrived. */
   private early: FeedItem[] = [];
-  private lease = 0;
   /** Admissions under way (the shard is not done while any is). */
   private pending = 0;
-  /** Of those, the ones holding a place (counted against the lease and the cap until they are listeners or refused). */
-  private holding = 0;
   private readonly listeners = new Set<Listener>();
+  private readonly capacity = new ShardCapacity(() => this.listeners.size, () => ({
+    grant: (need, want) => this.conversation.shardLease(this.name, need, want),
+    release: (n) => this.conversation.shardRelease(this.name, n),
+  }));
   /** Listeners admitted with an expiring link, closed 4001 when it expires (issue 14: expiry binds what a link admitted). */
   private readonly expiries = new Map<Listener, ReturnType<typeof setTimeout>>();
   private filling: Promise<void> = Promise.resolve();
@@ -125,13 +127,13 @@ export class AudienceShard extends DurableObject<Env> {
     this.pending++;
     let held = false;
     try {
-      held = await this.reserve();
+      held = await this.capacity.hold();
       if (!held) return 'conversation_full';
       return await this.catchUp(log, a);
     } finally {
       this.pending--;
       // The place passes to the listener `start` adds in the same step, or is freed.
-      if (held) this.holding--;
+      if (held) this.capacity.unhold();
     }
   }
 
@@ -143,35 +145,12 @@ export class AudienceShard extends DurableObject<Env> {
     if (!join.ok) this.early = [];
     if (!this.log && join.ok) {
       this.log = new ShardLog(join.snapshot);
-      this.lease = join.granted;
+      this.capacity.start(join.granted);
       const early = this.early;
       this.early = [];
       await this.take(early);
     }
     return this.log ?? (join.ok ? 'internal_error' : join.reason);
-  }
-
-  /** Places taken: listeners, and admissions holding a place. */
-  private get taken(): number {
-    return this.listeners.size + this.holding;
-  }
-
-  /**
-   * Holds a place for one more listener: under the per-shard cap and within
-   * the capacity leased from the conversation, asking it for more when the
-   * lease is full (each waiting admission asks for its own shortfall; what is
-   * over is given back as listeners leave, or reclaimed).
-   */
-  private async reserve(): Promise<boolean> {
-    if (this.taken >= LIMITS.listenersPerShard) return false;
-    if (this.taken >= this.lease) {
-      const short = this.taken + 1 - this.lease;
-      const granted = await this.conversation.shardLease(this.name, short, short + LIMITS.shardLeaseBlock);
-      this.lease += granted; // Not `+= await`: that would add to the lease read before the call.
-      if (this.taken >= this.lease || this.taken >= LIMITS.listenersPerShard) return false;
-    }
-    this.holding++;
-    return true;
   }
 
   /**
@@ -293,24 +272,7 @@ export class AudienceShard extends DurableObject<Env> {
     this.expiries.delete(listener);
     if (!this.listeners.delete(listener)) return;
     this.log?.leave(listener.member);
-    this.releaseSoon();
-  }
-
-  private releasing = false;
-
-  /** Hands capacity back to the conversation once the listeners that left this turn are gone (one call per burst of leaves). */
-  private releaseSoon(): void {
-    if (this.releasing || !this.log) return;
-    this.releasing = true;
-    setTimeout(() => {
-      this.releasing = false;
-      const need = this.taken;
-      // Keep a block of headroom while listening; give back everything once empty.
-      const spare = this.lease - need - (need === 0 ? 0 : LIMITS.shardLeaseBlock);
-      if (!this.log || spare <= 0) return;
-      this.lease -= spare;
-      this.conversation.shardRelease(this.name, spare).catch((err) => console.error(`AMS audience shard ${this.name}: release failed`, err));
-    }, 0);
+    if (this.log) this.capacity.releaseSoon();
   }
 
   private drop(listener: Listener, reason: CloseReason): void {
@@ -352,9 +314,7 @@ export class AudienceShard extends DurableObject<Env> {
   }
 
   reclaim(): number {
-    const spare = Math.max(0, this.lease - this.taken);
-    this.lease -= spare;
-    return spare;
+    return this.capacity.reclaim();
   }
 
   private ack(): ShardAck {
@@ -368,7 +328,7 @@ export class AudienceShard extends DurableObject<Env> {
 
   private reset(): void {
     this.log = null;
-    this.lease = 0;
+    this.capacity.reset();
     this.early = [];
   }
 
