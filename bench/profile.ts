@@ -3,12 +3,14 @@
  *   npx tsx bench/profile.ts [listeners=10] [tokens per stream=1500] [--hop] [--history-off]
  *     [--root=<copy of the project>] [--state-in=<dir>] [--no-profile] [--no-compression]
  * Prints the runtime's CPU time per token and per delivery (robust on a busy
- * machine) and the functions with the most self time. Not part of `npm run bench`.
+ * machine), the JavaScript time per token of each object (bench/lib/object-cpu.ts)
+ * and the functions with the most self time. Not part of `npm run bench`.
  * Its clients offer permessage-deflate as default clients do (decision 0080)
  * unless --no-compression.
  */
 import { rmSync, writeFileSync } from 'node:fs';
-import { Inspector, selfTimes, type CpuProfile } from './lib/cpu-profile';
+import { selfTimes, type CpuProfile } from './lib/cpu-profile';
+import { profileObjects, type ObjectCpu } from './lib/object-cpu';
 import { cpuMs } from './lib/proc';
 import { snapshot } from './lib/snapshot';
 import { runTraffic } from './lib/traffic';
@@ -37,18 +39,27 @@ try {
   await runTraffic([warm], { tokensPerPublisher: hopMode ? 50 : 300, window, windowScope: 'global', rate: EMIT_PACE, payloadBytes: PAYLOAD_BYTES, stallMs: 15_000 });
   await warm.close();
   const room = await target.room(shape);
-  const inspector = profiling ? await Inspector.connect(port) : undefined;
-  await inspector?.call('Profiler.enable');
-  await inspector?.call('Profiler.setSamplingInterval', { interval: 100 });
-  await inspector?.call('Profiler.start');
-  const cpu0 = cpuMs(ams.runtimePid);
-  const r = await runTraffic([room], { tokensPerPublisher: perStream, window, windowScope: 'global', rate: EMIT_PACE, payloadBytes: PAYLOAD_BYTES, stallMs: 15_000 });
-  const cpu = cpuMs(ams.runtimePid) - cpu0;
-  const profile = (await inspector?.call<{ profile: CpuProfile }>('Profiler.stop'))?.profile;
-  inspector?.close();
+  let cpu = 0;
+  const traffic = async () => {
+    const cpu0 = cpuMs(ams.runtimePid);
+    const value = await runTraffic([room], { tokensPerPublisher: perStream, window, windowScope: 'global', rate: EMIT_PACE, payloadBytes: PAYLOAD_BYTES, stallMs: 15_000 });
+    cpu = cpuMs(ams.runtimePid) - cpu0;
+    return value;
+  };
+  let profile: CpuProfile | undefined;
+  let objects: ObjectCpu | undefined;
+  let r: Awaited<ReturnType<typeof traffic>>;
+  if (profiling) {
+    const p = await profileObjects(port, 100, traffic);
+    ({ value: r, profile, cpu: objects } = p);
+  } else r = await traffic();
   await room.close();
   console.log(`${hopMode ? 'hop' : `1 → ${listeners}`}: ${Math.round(r.deliveriesPerSecond)} deliveries/s, ${Math.round(r.tokensPerSecond)} tokens/s over ${Math.round(r.elapsedMs)} ms (bucket waits ${r.bucketWaits}, p50 ${r.latency.p50.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms)`);
   console.log(`runtime CPU: ${((cpu * 1000) / r.tokens).toFixed(1)} µs/token, ${((cpu * 1000) / r.deliveries).toFixed(2)} µs/delivery${profiling ? ' (profiler on)' : ''}`);
+  if (objects) {
+    console.log(`JavaScript per token by object (samples × the sampler's period of ${objects.periodUs} µs):`);
+    for (const [owner, v] of Object.entries(objects.js).sort((a, b) => b[1].samples - a[1].samples)) console.log(`${((v.ms * 1000) / r.tokens).toFixed(1).padStart(10)} µs  ${owner} (${v.samples} samples)`);
+  }
   if (profile) {
     writeFileSync('/tmp/ams-broker.cpuprofile', JSON.stringify(profile));
     console.log('self time (ms, share) — profile written to /tmp/ams-broker.cpuprofile');

@@ -103,14 +103,26 @@ export function render(r: Results): string {
 
   if (Object.keys(r.audience).length > 0) {
     out.push('', '2c. Audience: 1 writer → N read-only listeners (AMS: observer links), every delivery checked; refused listeners are counted, not measured');
+    const profiled = Object.values(r.audience).map((by) => amsOf(by)?.objectCpu).find((o) => o !== undefined);
+    if (profiled) {
+      out.push(`  "conversation object CPU µs/token": its JavaScript CPU per token, median (range) of ${profiled.runs.length} profiled repeat${profiled.runs.length > 1 ? 's' : ''} of the row on a second broker`);
+      out.push(`  (V8 profiler at ${profiled.intervalUs} µs; samples attributed by the first owned source module on their stack; bench/lib/object-cpu.ts). "server CPU" stays the runtime process's total, unprofiled.`);
+    }
     for (const [n, by] of Object.entries(r.audience)) {
       const a = amsOf(by);
-      const rows = Object.entries(by).map(([name, e]) => skippedRow(name, e, 10) ?? (() => {
+      const rows = Object.entries(by).map(([name, e]) => skippedRow(name, e, 11) ?? (() => {
         const t = e as AudienceResult;
         const refused = Object.entries(t.refused).map(([code, count]) => `${n0(count)} × ${code}`).join(', ') || '0';
-        return [name, `${n0(t.admitted)} / ${n0(t.asked)}`, refused, n0(t.deliveriesPerSecond), ms(t.latency.p50), ms(t.latency.p99), n0(t.deliveries), n0(t.serverCpuUsPerToken), t.serverCpuUsPerDelivery.toFixed(1), name === AMS ? '' : versus(a?.deliveriesPerSecond, t.deliveriesPerSecond, true)];
+        const conv = t.objectCpu ? `${n0(t.objectCpu.conversation.median)} (${n0(t.objectCpu.conversation.min)}–${n0(t.objectCpu.conversation.max)})` : '';
+        return [name, `${n0(t.admitted)} / ${n0(t.asked)}`, refused, n0(t.deliveriesPerSecond), ms(t.latency.p50), ms(t.latency.p99), n0(t.deliveries), n0(t.serverCpuUsPerToken), t.serverCpuUsPerDelivery.toFixed(1), conv, name === AMS ? '' : versus(a?.deliveriesPerSecond, t.deliveriesPerSecond, true)];
       })());
-      out.push(`  N = ${Number(n).toLocaleString('en-US')}`, ...table(['', 'admitted', 'refused', 'deliveries/s', 'p50 ms', 'p99 ms', 'deliveries', 'server CPU µs/token', 'µs/delivery', 'vs AMS'], rows).map((l) => `  ${l}`));
+      out.push(`  N = ${Number(n).toLocaleString('en-US')}`, ...table(['', 'admitted', 'refused', 'deliveries/s', 'p50 ms', 'p99 ms', 'deliveries', 'server CPU µs/token', 'µs/delivery', 'conversation object CPU µs/token', 'vs AMS'], rows).map((l) => `  ${l}`));
+      if (a?.objectCpu) {
+        for (const [i, run] of a.objectCpu.runs.entries()) {
+          const parts = Object.entries(run.usPerToken).filter(([, us]) => us > 0).map(([owner, us]) => `${owner} ${n0(us)} (${n0(run.samples[owner])} samples)`);
+          out.push(`    profiled repeat ${i + 1}: JS µs/token — ${parts.join(', ')}; sampler period ${n0(run.periodUs)} µs; runtime total ${n0(run.runtimeUsPerToken)} µs/token with the profiler on`);
+        }
+      }
     }
   }
 

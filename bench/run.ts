@@ -8,7 +8,8 @@
  * Options: --quick (small counts, a smoke run), --ref=<git ref> (benchmark a
  * commit instead of the working tree), --only=hop,fanout,compression,audience,many,resume,mcp,utterances,memory,
  * --no-baselines, --no-dev-proxy, --no-disk, --no-compression (AMS clients decline
- * permessage-deflate instead of offering it as default clients do).
+ * permessage-deflate instead of offering it as default clients do), --no-profile
+ * (skip the audience rows' profiled repeats, which weigh the conversation object apart).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -28,7 +29,7 @@ import { FULL, QUICK, fanout, hop, many } from './scenarios/traffic';
 import { AmsTarget } from './targets/ams';
 import { JetStreamTarget, NatsTarget } from './targets/nats';
 import { RedisStreamsTarget, RedisTarget } from './targets/redis';
-import { AUDIENCES, audience, audienceTokens } from './scenarios/audience';
+import { AUDIENCES, audience, audienceObjectCpu, audienceTokens } from './scenarios/audience';
 import { RelayTarget } from './targets/relay';
 import type { Target } from './targets/target';
 
@@ -205,11 +206,39 @@ async function main(): Promise<number> {
   }
   if (runs('audience')) {
     process.stderr.write('8. audience: one writer → N read-only listeners\n');
+    // The conversation object's own CPU comes from profiled repeats on a second broker of the same snapshot:
+    // the profiler costs the runtime CPU, so it never runs in the process the timed rows weigh.
+    let profiled: { b: WorkerdProcesses; t: AmsTarget } | undefined;
+    const profiledBroker = async () => {
+      const b = await startWorkerd(snap.dir, ramDir);
+      cleanups.push(async () => rmSync(b.broker.stateDir, { recursive: true, force: true }));
+      cleanups.push(() => b.broker.stop());
+      brokers.push({ label: 'AMS, profiled repeats', broker: b.broker });
+      if (!b.inspectorPort) throw new Error('wrangler dev gave no inspector port');
+      const t = new AmsTarget('AMS, profiled repeats', b.directUrl ?? b.devUrl, () => [b.runtimePid], undefined, client);
+      t.onError = (m) => failures.push(`${t.name}: ${m}`);
+      await audience(t, 100, 100);
+      return { b, t };
+    };
     for (const n of AUDIENCES) {
       const by: ByTarget<Awaited<ReturnType<typeof audience>>> = {};
-      for (const t of targets) if (runsOn(t, `audience${n}`)) by[t.name] = await measure(`audience 1 → ${n.toLocaleString('en-US')} ${t.name}`, () => audience(t, n, audienceTokens(n, quick)));
+      const tokens = audienceTokens(n, quick);
+      for (const t of targets) if (runsOn(t, `audience${n}`)) by[t.name] = await measure(`audience 1 → ${n.toLocaleString('en-US')} ${t.name}`, () => audience(t, n, tokens));
+      const a = by[AMS];
+      if (a?.status === 'ok' && !flag('no-profile')) {
+        const repeats = quick ? 1 : 3;
+        const p = await measure(`audience 1 → ${n.toLocaleString('en-US')} ${AMS}, ${repeats} profiled repeat${repeats > 1 ? 's' : ''}`, async () => {
+          profiled ??= await profiledBroker();
+          return audienceObjectCpu(profiled.t, profiled.b.inspectorPort!, n, tokens, repeats);
+        });
+        if (p.status === 'ok') {
+          const { status: _, ...objectCpu } = p;
+          a.objectCpu = objectCpu;
+        }
+      }
       results.audience[String(n)] = withSkipped(by);
     }
+    if (profiled) await profiled.b.broker.stop();
   }
   if (runs('many')) {
     process.stderr.write('3. many conversations\n');

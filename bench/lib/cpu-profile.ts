@@ -1,13 +1,14 @@
 /**
  * CPU profiles of the Worker's isolate through `wrangler dev`'s inspector
  * proxy (Chrome DevTools Protocol): where the broker spends its time while a
- * scenario runs. Used by bench/profile.ts, not by the timed run.
+ * scenario runs. Used by bench/profile.ts and by the audience rows' profiled
+ * repeat (bench/lib/object-cpu.ts), never during a timed row.
  */
 import WebSocket from 'ws';
 
-interface ProfileNode {
+export interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; scriptId: string; url: string; lineNumber: number };
   hitCount?: number;
   children?: number[];
 }

@@ -75,12 +75,13 @@ export function listeningPorts(pid: number): number[] {
   return ports;
 }
 
-/** CPU time (ms) all threads of `pid` have run so far, from schedstat (nanosecond precision). */
-export function cpuMs(pid: number): number {
+/** CPU time (ms) all threads of `pid` (or those whose name matches `thread`) have run so far, from schedstat (nanosecond precision). */
+export function cpuMs(pid: number, thread?: RegExp): number {
   let ns = 0;
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
+        if (thread && !thread.test(readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())) continue;
         ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
       } catch {
         // thread exited

@@ -2,7 +2,7 @@
  * What a model pays to hear a peer, and how soon: a WebSocket peer speaks one
  * utterance of 10, 100 or 1,000 tokens (the last with `end: true`), and two
  * MCP agents (the official SDK client on the magic link's `/mcp`) hear it —
- * one waiting in `ams_recv` (wait_ms 25,000, looping with next_since), one
+ * one waiting in `ams_recv` (wait_ms 25,000, looping; the membership keeps its cursor), one
  * holding the GET stream for the channel push.
  *
  * Context bytes per character of peer text: for `ams_recv`, the text content
@@ -44,11 +44,26 @@ const WORDS = ['the ', 'build ', 'is ', 'green ', 'and ', 'I ', 'will ', 'take '
 const utf8 = (s: string) => new TextEncoder().encode(s).length;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** The text a result carries, in either format: message entries or token frames. */
-function textOf(r: Record<string, any>): string {
-  if (Array.isArray(r.entries)) return r.entries.filter((e: any) => e.kind === 'message').map((e: any) => e.text as string).join('');
-  if (Array.isArray(r.frames)) return r.frames.filter((f: any) => f.type === 'token').map((f: any) => f.data as string).join('');
-  return '';
+/**
+ * The speaker's text a result carries: from the transcript a model reads
+ * (`ams_recv`'s default, decision 0095: `[first-last+…] name: text`, later
+ * lines of a message indented by two spaces), or from JSON entries or frames.
+ */
+function textOf(r: { value?: Record<string, any>; text: string }, speaker: string): string {
+  const v = r.value;
+  if (Array.isArray(v?.entries)) return v.entries.filter((e: any) => e.kind === 'message').map((e: any) => e.text as string).join('');
+  if (Array.isArray(v?.frames)) return v.frames.filter((f: any) => f.type === 'token').map((f: any) => f.data as string).join('');
+  let out = '';
+  let inSpeaker = false;
+  for (const line of r.text.split('\n')) {
+    const head = /^\[\d+(?:-\d+)?\+?…?\] ([^:\s]+): (.*)$/.exec(line);
+    if (head) {
+      inSpeaker = head[1] === speaker;
+      if (inSpeaker) out += head[2];
+    } else if (line.startsWith('  ') && inSpeaker) out += `\n${line.slice(2)}`;
+    else inSpeaker = false;
+  }
+  return out;
 }
 
 /** The block Claude Code shows the model for a channel notification (attribute values as sent; these need no escaping). */
@@ -70,15 +85,15 @@ export async function utterances(t: AmsTarget, rounds: number, compression: bool
   await pushed.connect(new StreamableHTTPClientTransport(new URL(url)));
   const call = async (c: Client, name: string, args: Record<string, unknown>) => {
     const r = (await c.callTool({ name, arguments: args })) as ToolResult;
-    if (r.isError || !r.structuredContent) throw new Error(`${name} failed: ${JSON.stringify(r.structuredContent ?? r.content)}`);
-    return { value: r.structuredContent, text: (r.content ?? []).map((x) => x.text ?? '').join('') };
+    const text = (r.content ?? []).map((x) => x.text ?? '').join('');
+    if (r.isError) throw new Error(`${name} failed: ${JSON.stringify(r.structuredContent ?? r.content)}`);
+    return { value: r.structuredContent, text };
   };
   const sockets: WebSocket[] = [];
   const receipts = new Map<string, () => void>();
   try {
-    const joined = await call(poller, 'ams_join', { stream_name: 'listener' });
+    await call(poller, 'ams_join', { stream_name: 'listener' });
     await call(pushed, 'ams_join', { stream_name: 'pushed' });
-    let since = Number(joined.value.next_since ?? joined.value.seq);
     const account = await t.account(1);
     let speakerClosed = '';
     const speaker = await openAms(conv.magic_link, { credential: account.credential, streamName: 'speaker', compression, receipts: true }, (text) => {
@@ -89,11 +104,12 @@ export async function utterances(t: AmsTarget, rounds: number, compression: bool
       for (const r of receipts.values()) r();
     });
     sockets.push(speaker);
-    // The speaker's stream_joined is not part of any utterance: read past it first.
-    for (;;) {
-      const r = await call(poller, 'ams_recv', { since, wait_ms: 2_000 });
-      since = Number(r.value.next_since);
-      if (since >= Number(r.value.head_seq)) break;
+    // The joins before the first utterance are not part of it: read past them (the membership keeps the cursor).
+    for (let seen = ''; ;) {
+      const r = await call(poller, 'ams_recv', { wait_ms: 0 });
+      seen += r.text;
+      if (r.text === '(nothing new)' && seen.includes('speaker joined')) break;
+      if (r.text === '(nothing new)') await new Promise((res) => setTimeout(res, 20));
     }
 
     const rows: UtteranceRow[] = [];
@@ -111,9 +127,8 @@ export async function utterances(t: AmsTarget, rounds: number, compression: bool
         let recvDone = 0;
         const polling = (async () => {
           while (heard.length < text.length) {
-            const r = await call(poller, 'ams_recv', { since, wait_ms: 25_000 });
-            since = Number(r.value.next_since);
-            const got = textOf(r.value);
+            const r = await call(poller, 'ams_recv', { wait_ms: 25_000 });
+            const got = textOf(r, 'speaker');
             if (got !== '') {
               heard += got;
               recvBytes += utf8(r.text);

@@ -104,6 +104,7 @@ export class AmsTarget implements Target {
   private readonly accounts: Promise<Account>[] = [];
   private readonly run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   private rooms = 0;
+  private minter: Promise<Account> | undefined;
 
   constructor(readonly name: string, readonly base: string, private readonly serverPids: () => number[], private readonly history?: { max_frames: number }, readonly client: AmsClientOptions = { compression: true }) {
     this.api = new AmsClient(base);
@@ -135,8 +136,14 @@ export class AmsTarget implements Target {
     return this.accounts[i];
   }
 
+  /**
+   * Conversations are minted by an account of their own: minting registers a
+   * stream for the minter, and an account registers at most ten streams in a
+   * conversation, which the ten streams of a fan-out owner need.
+   */
   async mint(body: Record<string, unknown> = {}): Promise<Minted> {
-    return this.api.createConversation(await this.account(0), { ...(this.history ? { history: this.history } : {}), ...body } as never);
+    this.minter ??= this.api.createAccount(`bench-${this.run}-minter`);
+    return this.api.createConversation(await this.minter, { ...(this.history ? { history: this.history } : {}), ...body } as never);
   }
 
   async room(spec: RoomSpec): Promise<Room> {
