@@ -14,7 +14,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../control/env';
-import { CLOSE, type CloseReason } from '../protocol/close-codes';
+import type { CloseReason } from '../protocol/close-codes';
 import { errorResponse } from '../protocol/errors';
 import { parseClientFrame, PONG_FRAME, type JoinedFrame, type TruncatedFrame } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
@@ -23,7 +23,7 @@ import { Wire, type Member } from './audience';
 import { ShardCapacity } from './audience-capacity';
 import { ShardLog } from './audience-log';
 import type { FeedItem, ShardAck, ShardJoin } from './audience-rpc';
-import { rejectSocket, SseConnection } from './connections';
+import { closeSocket, rejectSocket, sendTo, SseConnection } from './connections';
 import { conversationOfShard } from './conversation-stub';
 import type { LogRow } from './store';
 import { encodeFrame, encodeRow, utf8Length } from './wire';
@@ -48,18 +48,10 @@ class ShardSocket implements Listener {
     this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.JsonChain : Wire.Json };
   }
   send(text: string): void {
-    try {
-      this.ws.send(text);
-    } catch {
-      // Closing; its close event removes it.
-    }
+    sendTo(this.ws, text);
   }
   close(reason: CloseReason): void {
-    try {
-      this.ws.close(CLOSE[reason].code, reason);
-    } catch {
-      // Already closed.
-    }
+    closeSocket(this.ws, reason);
   }
 }
 

@@ -37,19 +37,33 @@ export class SocketConnection implements Connection {
   get expiresAt() { return this.att.expires_at; }
   get receipts() { return this.att.receipts; }
   send(text: string): void {
-    try {
-      this.ws.send(text);
-    } catch {
-      // The socket is closing; its close event removes it.
-    }
+    sendTo(this.ws, text);
   }
   close(reason: CloseReason): void {
     try {
       this.ws.serializeAttachment({ ...this.att, closed: true });
-      this.ws.close(CLOSE[reason].code, reason);
     } catch {
       // Already closed.
     }
+    closeSocket(this.ws, reason);
+  }
+}
+
+/** Sends on a socket that may be closing (its close event removes it). */
+export function sendTo(ws: WebSocket, text: string): void {
+  try {
+    ws.send(text);
+  } catch {
+    // Closing.
+  }
+}
+
+/** Closes a socket with a broker close code, if it is not closed already. */
+export function closeSocket(ws: WebSocket, reason: CloseReason): void {
+  try {
+    ws.close(CLOSE[reason].code, reason);
+  } catch {
+    // Already closed.
   }
 }
 
