@@ -22,9 +22,8 @@ export type FeedItem =
   | { rotate: number }
   | { close: CloseReason };
 
-/** What a shard answers to each delivery: its listeners, and whether it is done. */
+/** What a shard answers to each delivery: whether it is done. */
 export interface ShardAck {
-  listeners: number;
   /** No listener left: the conversation stops feeding it (it joins again with its next listener). */
   gone: boolean;
 }

@@ -310,12 +310,9 @@ export class AudienceShard extends DurableObject<Env> {
   }
 
   private ack(): ShardAck {
-    const listeners = this.listeners.size + this.pending;
-    if (listeners === 0 && !this.joining) {
-      this.reset();
-      return { listeners: 0, gone: true };
-    }
-    return { listeners, gone: false };
+    const gone = this.listeners.size + this.pending === 0 && !this.joining;
+    if (gone) this.reset();
+    return { gone };
   }
 
   private reset(): void {

@@ -13,19 +13,9 @@ import { LIMITS } from '../../src/protocol/limits';
 import { decodeMetadataHeader, isAcceptableMetadata, withinDepth } from '../../src/protocol/validate';
 import type { LoggedFrame } from '../../src/protocol/frames';
 import { memorySql } from '../support/sqlite';
+import { brackets, nested } from '../support/shapes';
 
-function nested(depth: number): Record<string, unknown> {
-  let v: Record<string, unknown> = {};
-  for (let i = 1; i < depth; i++) v = { a: v };
-  return v;
-}
 const b64 = (v: unknown) => btoa(JSON.stringify(v));
-/** `[[[…]]]` nested `depth` deep: 8 KiB at 4,000, the report's shape. */
-function brackets(depth: number): unknown[] {
-  let v: unknown[] = [];
-  for (let i = 1; i < depth; i++) v = [v];
-  return v;
-}
 
 describe('nesting depth', () => {
   it('counts a scalar as 0 and each object or array as one level', () => {

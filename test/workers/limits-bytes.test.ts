@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../src/protocol/limits';
 import { account, connect, inspect, isType, mint, route, type TestSocket } from './support';
 import { openSession } from './mcp-support';
+import { readSse } from '../support/shapes';
 import type { TestAccount, TestConversation } from '../fuzz/workerd';
 
 const HEAVY = '\u0001'.repeat(LIMITS.tokenBytes);
@@ -31,35 +32,6 @@ async function heavyTokens(owner: TestAccount, conv: TestConversation, n: number
 
 function expectContiguous(seqs: number[], from: number, to: number): void {
   expect(seqs).toEqual(Array.from({ length: to - from + 1 }, (_, i) => from + i));
-}
-
-type SseEvent = { event: string; id?: number; data: string };
-
-/** Reads an SSE body until it ends, or (cancelling it) until a token with id `until` has arrived. */
-async function readSse(res: Response, until = Infinity): Promise<SseEvent[]> {
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  const events: SseEvent[] = [];
-  let buffer = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return events;
-    buffer += decoder.decode(value, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const lines = buffer.slice(0, end).split('\n');
-      buffer = buffer.slice(end + 2);
-      const field = (name: string) => lines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2);
-      const event = field('event');
-      if (!event) continue;
-      const id = field('id');
-      events.push({ event, id: id === undefined ? undefined : Number(id), data: field('data')! });
-      if (event === 'token' && Number(id) >= until) {
-        await reader.cancel();
-        return events;
-      }
-    }
-  }
 }
 
 describe('pages and replays are capped by bytes', () => {

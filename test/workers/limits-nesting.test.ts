@@ -9,20 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../src/protocol/limits';
 import { account, connect, inspect, isType, mint, route } from './support';
 import { openSession } from './mcp-support';
+import { brackets, nested } from '../support/shapes';
 
-/** `{"a":{"a":…{}}}` nested `depth` deep: about 6 bytes a level, far under 16 KiB at 2,000. */
-function nested(depth: number): Record<string, unknown> {
-  let v: Record<string, unknown> = {};
-  for (let i = 1; i < depth; i++) v = { a: v };
-  return v;
-}
 const b64 = (v: unknown) => btoa(JSON.stringify(v));
-/** `[[[…]]]` nested `depth` deep: 8 KiB at 4,000, the report's shape. */
-function brackets(depth: number): unknown[] {
-  let v: unknown[] = [];
-  for (let i = 1; i < depth; i++) v = [v];
-  return v;
-}
 const deep = { a: brackets(4_000) };
 
 describe('metadata nesting', () => {

@@ -10,41 +10,9 @@ import { CLOSE } from '../../../src/protocol/close-codes';
 import { LIMITS } from '../../../src/protocol/limits';
 import { assert, assertContiguous, loggedOf, type World } from '../world';
 import type { Scenario } from '../runner';
+import { brackets, readSse } from '../../support/shapes';
 
 const HEAVY = '\u0001'.repeat(LIMITS.tokenBytes);
-
-function brackets(depth: number): unknown[] {
-  let v: unknown[] = [];
-  for (let i = 1; i < depth; i++) v = [v];
-  return v;
-}
-
-/** Reads SSE events from a response until it ends, or until a token with id `until` (then cancels). */
-async function sseEvents(res: Response, until: number): Promise<Array<{ event: string; id?: number; data: string }>> {
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  const events: Array<{ event: string; id?: number; data: string }> = [];
-  let buffer = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return events;
-    buffer += decoder.decode(value, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const lines = buffer.slice(0, end).split('\n');
-      buffer = buffer.slice(end + 2);
-      const field = (name: string) => lines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2);
-      const event = field('event');
-      if (!event) continue;
-      const id = field('id');
-      events.push({ event, id: id === undefined ? undefined : Number(id), data: field('data')! });
-      if (event === 'token' && Number(id) >= until) {
-        await reader.cancel();
-        return events;
-      }
-    }
-  }
-}
 
 export const limitsUnderAbuse: Scenario = {
   name: 'limits-under-abuse',
@@ -120,12 +88,12 @@ export const limitsUnderAbuse: Scenario = {
     w.tally.tokensEmitted += more;
     const end = head + more;
     await w.connectionsReach(A, conv.alias, 0);
-    const shed = await sseEvents(tail, end);
+    const shed = await readSse(tail, end);
     assert.deepEqual(shed.at(-1), { event: 'close', id: undefined, data: JSON.stringify({ code: CLOSE.slow_consumer.code, reason: 'slow_consumer' }) }, 'the tail is shed');
     const heard = shed.filter((e) => e.event === 'token').map((e) => e.id!);
     for (let round = 0; heard.at(-1)! < end && round < 20; round++) {
       const res = await fetch(linkRoute(conv.observer_link, 'events'), { headers: { accept: 'text/event-stream', 'last-event-id': String(heard.at(-1)) } });
-      heard.push(...(await sseEvents(res, end)).filter((e) => e.event === 'token').map((e) => e.id!));
+      heard.push(...(await readSse(res, end)).filter((e) => e.event === 'token').map((e) => e.id!));
     }
     assertContiguous(heard, head + 1, end, 'the shed tail, resumed');
     w.tally.framesVerified += heard.length;
