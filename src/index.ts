@@ -4,7 +4,7 @@ import { app } from './app';
 export { AccountObject } from './control/account-object';
 export { ClientLimitObject } from './control/client-limit';
 export { ConversationObject } from './conversation/conversation-object';
-export { AudienceShard } from './conversation/audience-shard';
+export { AudienceShard } from './conversation/shards/shard';
 export { McpSessionObject } from './mcp/session-object';
 
 export default app;

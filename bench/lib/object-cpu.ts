@@ -27,8 +27,10 @@ export const LIBRARY = 'runtime and library JS';
 export const GC = 'garbage collector';
 
 /** Modules under src/conversation/ that the Worker or the shards run too: they name no owner. */
-const SHARED_CONVERSATION = new Set(['admission', 'audience', 'audience-rpc', 'connections', 'conversation-stub', 'mint', 'wire'].map((m) => `src/conversation/${m}.ts`));
-const SHARD_MODULES = new Set(['src/conversation/audience-shard.ts', 'src/conversation/audience-log.ts']);
+const SHARED_CONVERSATION = new Set(
+  ['admission', 'audience', 'connections', 'conversation-stub', 'mint', 'wire', 'shards/rpc'].map((m) => `src/conversation/${m}.ts`),
+);
+const SHARD_MODULES = new Set(['src/conversation/shards/shard.ts', 'src/conversation/shards/log.ts']);
 
 /** The object whose code a project module is, or undefined for shared modules and libraries. */
 export function ownerOf(module: string): Owner | undefined {

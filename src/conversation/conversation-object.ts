@@ -20,13 +20,13 @@ import { Conversation } from './conversation';
 import { inspectConversation } from './inspect';
 import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
-import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, RecvMessagesArgs, SendArgs } from './member-rpc';
-import { fail, McpMembers } from './members';
+import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
+import { fail, McpMembers } from './members/members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
-import { AudienceFeeds, rowsWithin } from './audience-feeds';
-import type { ShardJoin, ShardPage, ShardResume } from './audience-rpc';
+import { AudienceFeeds, rowsWithin } from './shards/feeds';
+import type { ShardJoin, ShardPage, ShardResume } from './shards/rpc';
 import { audienceShardRpc } from './conversation-stub';
 import type { LinkClaims } from '../control/links';
 import { LIMITS } from '../protocol/limits';
@@ -164,7 +164,7 @@ export class ConversationObject extends DurableObject<Env> {
     return this.guard('mcpUnlisten', () => this.mcp.unlisten(memberId, tag), () => undefined);
   }
 
-  // ---- audience shards (RPC from AudienceShard; see audience-rpc.ts) ----
+  // ---- audience shards (RPC from AudienceShard; see shards/rpc.ts) ----
 
   shardJoin(shard: string, claims: LinkClaims | null, want: number): Promise<ShardJoin> {
     return this.guard('shardJoin', async (): Promise<ShardJoin> => {

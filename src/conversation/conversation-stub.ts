@@ -5,9 +5,9 @@
  */
 import type { Env, Remote } from '../control/env';
 import type { ConversationObject } from './conversation-object';
-import type { McpSessionRpc } from './member-rpc';
-import type { ShardRpc } from './audience-rpc';
-import type { AudienceShard } from './audience-shard';
+import type { McpSessionRpc } from './members/rpc';
+import type { ShardRpc } from './shards/rpc';
+import type { AudienceShard } from './shards/shard';
 
 export function conversationStub(env: Env, namespace: string, alias: string): Remote<ConversationObject> {
   return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(`${namespace}/${alias}`)) as unknown as Remote<ConversationObject>;

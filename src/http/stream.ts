@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import { ADMISSION_HEADER, type Admission } from '../conversation/admission';
 import { rejectSocket } from '../conversation/connections';
 import { audienceShardName, audienceShardStub, conversationStub } from '../conversation/conversation-stub';
-import { SHARD_HEADER } from '../conversation/audience-shard';
+import { SHARD_HEADER } from '../conversation/shards/shard';
 import { bearerCredential, checkCredential } from '../control/accounts';
 import { secretsOf, type Env } from '../control/env';
 import { verifyLink } from '../control/links';

@@ -9,7 +9,7 @@
  * quiet gap, so a speaker who never marks ends is heard too (decision 0097).
  */
 import { channelParams, mentions, readUtterances, type MessageEntry, type UtteranceCarry, type UtteranceFrame } from '../protocol/utterances';
-import type { Received } from '../conversation/member-rpc';
+import type { Received } from '../conversation/members/rpc';
 
 export const CHANNEL_METHOD = 'notifications/claude/channel';
 export const NOTIFY_MODES = ['all', 'mentions', 'off'] as const;

@@ -10,7 +10,7 @@ import { LIMITS } from '../protocol/limits';
 import { errorBody } from '../protocol/errors';
 import { notificationsFor, type AmsNotification } from './notifications';
 import { CHANNEL_METHOD, channelStep, freshChannel, pullFrom } from './channel';
-import type { Doorbell, Outcome, Received } from '../conversation/member-rpc';
+import type { Doorbell, Outcome, Received } from '../conversation/members/rpc';
 import type { JoinedState, McpSession, Notify } from './session';
 
 export class Listening {

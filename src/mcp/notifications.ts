@@ -6,7 +6,7 @@
  */
 import { CLOSE, type CloseReason } from '../protocol/close-codes';
 import type { JsonObject } from '../protocol/frames';
-import type { Received } from '../conversation/member-rpc';
+import type { Received } from '../conversation/members/rpc';
 
 export interface AmsNotification {
   method: string;

@@ -14,7 +14,7 @@ import { LIMITS } from '../protocol/limits';
 import { errorBody } from '../protocol/errors';
 import { jsonRpcError, RPC, sessionNotFound } from './json-rpc';
 import type { LinkAddress } from './link';
-import type { Doorbell } from '../conversation/member-rpc';
+import type { Doorbell } from '../conversation/members/rpc';
 import { McpSession, type SessionState } from './session';
 
 /** Headers the Worker sets (after deleting any a client sent) when it forwards to this object. */

@@ -21,7 +21,7 @@ import { freshChannel, type ChannelState, type NotifyMode } from './channel';
 import { Listening } from './listening';
 import { closedNotification, type AmsNotification } from './notifications';
 import { verifyResumeKey, type ResumeClaims } from './resume-key';
-import type { JoinArgs, MemberRef, Outcome } from '../conversation/member-rpc';
+import type { JoinArgs, MemberRef, Outcome } from '../conversation/members/rpc';
 import { INSTRUCTIONS, toolCall, toolList } from './tools';
 import { freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
 

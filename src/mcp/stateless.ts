@@ -14,7 +14,7 @@ import { bearerCredential, checkCredential } from '../control/accounts';
 import { secretsOf, type Env } from '../control/env';
 import { newAccountId } from '../control/ids';
 import { conversationStub } from '../conversation/conversation-stub';
-import type { JoinArgs, Outcome } from '../conversation/member-rpc';
+import type { JoinArgs, Outcome } from '../conversation/members/rpc';
 import { AmsError, errorBody } from '../protocol/errors';
 import type { LinkAddress } from './link';
 import { verifyResumeKey, type ResumeClaims } from './resume-key';

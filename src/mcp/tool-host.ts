@@ -5,7 +5,7 @@
  */
 import { createAccount } from '../control/accounts';
 import { secretsOf, type Env } from '../control/env';
-import type { JoinArgs, Joined, Outcome } from '../conversation/member-rpc';
+import type { JoinArgs, Joined, Outcome } from '../conversation/members/rpc';
 import { AmsError } from '../protocol/errors';
 import { signResumeKey } from './resume-key';
 import type { conversationStub } from '../conversation/conversation-stub';

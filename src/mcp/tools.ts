@@ -10,7 +10,7 @@ import { secretsOf } from '../control/env';
 import { verifyLink } from '../control/links';
 import { parseMintRequest } from '../control/mint';
 import { mintConversation } from '../conversation/mint';
-import type { JoinArgs, ReceivedMessages } from '../conversation/member-rpc';
+import type { JoinArgs, ReceivedMessages } from '../conversation/members/rpc';
 import { errorBody, type ErrorBody } from '../protocol/errors';
 import { exceedsUtf8Bytes, type JsonObject } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { channelStep, freshChannel, pullFrom, type ChannelContext, type ChannelPush, type ChannelState } from '../../src/mcp/channel';
-import type { Received } from '../../src/conversation/member-rpc';
+import type { Received } from '../../src/conversation/members/rpc';
 import type { JsonObject } from '../../src/protocol/frames';
 import { RUNS, SEED } from '../fuzz/arbitraries';
 

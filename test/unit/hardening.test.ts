@@ -13,7 +13,7 @@ import { signResumeKey, verifyResumeKey } from '../../src/mcp/resume-key';
 import type { Connection } from '../../src/conversation/connection';
 import { Conversation } from '../../src/conversation/conversation';
 import type { JoinRequest } from '../../src/conversation/join';
-import { McpMembers } from '../../src/conversation/members';
+import { McpMembers } from '../../src/conversation/members/members';
 import { ConversationStore } from '../../src/conversation/store';
 import type { CloseReason } from '../../src/protocol/close-codes';
 import type { Scope } from '../../src/protocol/frames';

@@ -3,7 +3,9 @@
  * count): protocol ← control ← conversation ← mcp ← http ← the entry files
  * (app.ts, index.ts). A module may import its own layer or any below it,
  * never one above; src/client imports only protocol. A new folder under src/
- * fails here until it is given a place in LAYERS.
+ * fails here until it is given a place in LAYERS. Inside conversation/, the
+ * rooms (shards/: the audience shards; members/: MCP memberships) may use the
+ * conversation's own modules but never each other.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -21,6 +23,15 @@ function layerOf(path: string): string {
   return parts.length === 1 ? '.' : parts[0];
 }
 
+/** The rooms of src/conversation/: sub-folders that must not import each other. */
+const ROOMS = ['shards', 'members'];
+
+/** The room of a src-relative path inside conversation/, or undefined. */
+function roomOf(path: string): string | undefined {
+  const parts = path.split(sep);
+  return parts[0] === 'conversation' && parts.length > 2 ? parts[1] : undefined;
+}
+
 /** Why an import of `to` from `from` (both src-relative) breaks the rule, or undefined when it keeps it. */
 function violation(from: string, to: string): string | undefined {
   const a = layerOf(from);
@@ -28,6 +39,9 @@ function violation(from: string, to: string): string | undefined {
   if (a === 'client') return b === 'client' || b === 'protocol' ? undefined : `src/client may import only src/protocol`;
   if (b === 'client') return `only src/client itself may import src/client`;
   for (const layer of [a, b]) if (!LAYERS.includes(layer)) return `src/${layer} has no place in the layer order`;
+  const [ra, rb] = [roomOf(from), roomOf(to)];
+  for (const room of [ra, rb]) if (room && !ROOMS.includes(room)) return `src/conversation/${room} is not a known room`;
+  if (ra && rb && ra !== rb) return `conversation/${ra} may not import from conversation/${rb}`;
   return LAYERS.indexOf(b) > LAYERS.indexOf(a) ? `${a} may not import from ${b}, a layer above it` : undefined;
 }
 
@@ -87,6 +101,10 @@ describe('the layers of src/', () => {
     expect(violation('app.ts', 'index.ts')).toBeUndefined();
     expect(violation('client/chain.ts', 'protocol/chain.ts')).toBeUndefined();
     expect(violation('mcp/a.ts', 'mcp/b.ts')).toBeUndefined();
+    expect(violation(join('conversation', 'shards', 'a.ts'), join('conversation', 'members', 'b.ts'))).toMatch(/may not import from conversation\/members/);
+    expect(violation(join('conversation', 'misc', 'a.ts'), 'conversation/b.ts')).toMatch(/not a known room/);
+    expect(violation(join('conversation', 'shards', 'a.ts'), 'conversation/wire.ts')).toBeUndefined();
+    expect(violation('conversation/conversation.ts', join('conversation', 'members', 'b.ts'))).toBeUndefined();
   });
 
   it('holds for every import in src/', () => {

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Conversation } from '../../src/conversation/conversation';
-import type { Joined, Outcome } from '../../src/conversation/member-rpc';
-import { McpMembers } from '../../src/conversation/members';
+import type { Joined, Outcome } from '../../src/conversation/members/rpc';
+import { McpMembers } from '../../src/conversation/members/members';
 import type { Sql } from '../../src/conversation/sql';
 import { ConversationStore } from '../../src/conversation/store';
 import type { ConversationRecord } from '../../src/protocol/records';

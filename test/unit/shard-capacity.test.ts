@@ -5,7 +5,7 @@
  * they give back is never more than they were granted.
  */
 import { describe, expect, it } from 'vitest';
-import { ShardCapacity, type CapacitySource } from '../../src/conversation/audience-capacity';
+import { ShardCapacity, type CapacitySource } from '../../src/conversation/shards/capacity';
 
 function budgeted(total: number) {
   const state = { left: total, calls: 0, inFlight: 0, maxInFlight: 0, released: 0 };

@@ -4,7 +4,7 @@
  * shard's memory does not follow the size of the tokens it relays.
  */
 import { describe, expect, it } from 'vitest';
-import { ShardLog } from '../../src/conversation/audience-log';
+import { ShardLog } from '../../src/conversation/shards/log';
 import type { LogRow } from '../../src/conversation/store';
 import { LIMITS } from '../../src/protocol/limits';
 

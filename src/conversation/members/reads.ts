@@ -5,13 +5,13 @@
  * (`LongPolls.until`) and store where the next call continues in the
  * membership's row — the cursor, and for messages the carry.
  */
-import { LIMITS } from '../protocol/limits';
-import type { UtteranceCarry } from '../protocol/utterances';
-import type { Conversation } from './conversation';
+import { LIMITS } from '../../protocol/limits';
+import type { UtteranceCarry } from '../../protocol/utterances';
+import type { Conversation } from '../conversation';
 import { readHeard, type LongPolls } from './long-poll';
-import type { McpConnection } from './member-connection';
-import type { Outcome, Received, ReceivedMessages, RecvArgs, RecvMessagesArgs } from './member-rpc';
-import type { MemberRows } from './member-rows';
+import type { McpConnection } from './connection';
+import type { Outcome, Received, ReceivedMessages, RecvArgs, RecvMessagesArgs } from './rpc';
+import type { MemberRows } from './rows';
 import { MessageReader } from './messages';
 
 type Gone = () => Outcome<never> | undefined;

@@ -11,11 +11,11 @@
  *   `shardLease` / `shardRelease` (capacity, moved in amounts), `shardResume` / `shardPage` (log ranges
  *   for resuming listeners and for the shard's own gap fill).
  */
-import type { LinkClaims } from '../control/links';
-import type { CloseReason } from '../protocol/close-codes';
-import type { Peer } from '../protocol/frames';
-import type { Cursor } from './resume';
-import type { LogRow } from './store';
+import type { LinkClaims } from '../../control/links';
+import type { CloseReason } from '../../protocol/close-codes';
+import type { Peer } from '../../protocol/frames';
+import type { Cursor } from '../resume';
+import type { LogRow } from '../store';
 
 export type FeedItem =
   | { row: LogRow }

@@ -4,13 +4,13 @@
  * off it keeps what the fan-out hands it — the frame objects themselves, not
  * their text — in a bounded buffer.
  */
-import type { CloseReason } from '../protocol/close-codes';
-import type { JsonObject, LoggedFrame } from '../protocol/frames';
-import { Wire, type Member } from './audience';
-import type { Connection } from './connection';
-import type { MemberRow } from './member-rows';
-import { LIMITS } from '../protocol/limits';
-import { utf8Length } from './wire';
+import type { CloseReason } from '../../protocol/close-codes';
+import type { JsonObject, LoggedFrame } from '../../protocol/frames';
+import { Wire, type Member } from '../audience';
+import type { Connection } from '../connection';
+import type { MemberRow } from './rows';
+import { LIMITS } from '../../protocol/limits';
+import { utf8Length } from '../wire';
 
 /** Frames kept in memory per membership when the conversation keeps no history. */
 const BUFFER_CAP = 1_000;

@@ -1,31 +1,31 @@
 /**
  * MCP memberships inside a conversation object. An MCP session (which lives in
- * its own object) joins through RPC (src/conversation/member-rpc.ts); here its
+ * its own object) joins through RPC (src/conversation/members/rpc.ts); here its
  * membership becomes a `Connection` in the same fan-out as WebSockets and SSE
  * tails, so it is a connected peer (`stream_joined` / `stream_left`), takes
  * streams over and is taken over by the same rules, and is closed by rotation
  * and deletion.
  *
- * The seams: rows in SQLite (member-rows.ts) carry a membership across
+ * The seams: rows in SQLite (rows.ts) carry a membership across
  * hibernation; the doorbell (doorbell.ts) tells a listening session about new
  * frames; the long-poll (long-poll.ts) serves `ams_recv`.
  */
 import { ulid } from 'ulid';
-import type { CloseReason } from '../protocol/close-codes';
-import type { JsonObject, LoggedFrame } from '../protocol/frames';
-import { LIMITS } from '../protocol/limits';
-import { claimsValid, expired, sameMint } from './admission';
-import type { Conversation } from './conversation';
+import type { CloseReason } from '../../protocol/close-codes';
+import type { JsonObject, LoggedFrame } from '../../protocol/frames';
+import { LIMITS } from '../../protocol/limits';
+import { claimsValid, expired, sameMint } from '../admission';
+import type { Conversation } from '../conversation';
 import { Doorbells, type Ring } from './doorbell';
-import type { JoinRequest } from './join';
+import type { JoinRequest } from '../join';
 import { LongPolls } from './long-poll';
-import { MemberReads } from './member-reads';
-import { McpConnection } from './member-connection';
-import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Received, ReceivedMessages, RecvArgs, RecvMessagesArgs, SendArgs } from './member-rpc';
+import { MemberReads } from './reads';
+import { McpConnection } from './connection';
+import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Received, ReceivedMessages, RecvArgs, RecvMessagesArgs, SendArgs } from './rpc';
 import { say } from './messages';
-import { MemberRows, type MemberRow } from './member-rows';
-import type { Sql } from './sql';
-import type { StreamRecord } from '../protocol/records';
+import { MemberRows, type MemberRow } from './rows';
+import type { Sql } from '../sql';
+import type { StreamRecord } from '../../protocol/records';
 
 export function fail<T>(error: MemberErrorCode, message?: string, ended = false): Outcome<T> {
   return { ok: false, error, ...(message !== undefined ? { message } : {}), ...(ended ? { ended } : {}) };

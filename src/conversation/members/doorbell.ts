@@ -5,7 +5,7 @@
  * pulls what it has not told yet. Nothing is held open between frames, so the
  * object hibernates with listeners attached.
  */
-import type { Doorbell } from './member-rpc';
+import type { Doorbell } from './rpc';
 
 /** Rings a session's doorbell; resolves whether it still listens for that membership. */
 export type Ring = (listener: string, bell: Doorbell) => Promise<boolean>;

@@ -13,20 +13,20 @@
  * the shard pull the gap from the log before going on.
  */
 import { DurableObject } from 'cloudflare:workers';
-import type { Env } from '../control/env';
-import type { CloseReason } from '../protocol/close-codes';
-import { errorResponse } from '../protocol/errors';
-import { parseClientFrame, PONG_FRAME, type JoinedFrame, type TruncatedFrame } from '../protocol/frames';
-import { LIMITS } from '../protocol/limits';
-import { ADMISSION_HEADER, expired, sameMint, type Admission } from './admission';
-import { Wire, type Member } from './audience';
-import { ShardCapacity } from './audience-capacity';
-import { ShardLog } from './audience-log';
-import type { FeedItem, ShardAck, ShardJoin } from './audience-rpc';
-import { closeSocket, rejectSocket, sendTo, SseConnection } from './connections';
-import { conversationOfShard } from './conversation-stub';
-import type { LogRow } from './store';
-import { encodeFrame, encodeRow, utf8Length } from './wire';
+import type { Env } from '../../control/env';
+import type { CloseReason } from '../../protocol/close-codes';
+import { errorResponse } from '../../protocol/errors';
+import { parseClientFrame, PONG_FRAME, type JoinedFrame, type TruncatedFrame } from '../../protocol/frames';
+import { LIMITS } from '../../protocol/limits';
+import { ADMISSION_HEADER, expired, sameMint, type Admission } from '../admission';
+import { Wire, type Member } from '../audience';
+import { ShardCapacity } from './capacity';
+import { ShardLog } from './log';
+import type { FeedItem, ShardAck, ShardJoin } from './rpc';
+import { closeSocket, rejectSocket, sendTo, SseConnection } from '../connections';
+import { conversationOfShard } from '../conversation-stub';
+import type { LogRow } from '../store';
+import { encodeFrame, encodeRow, utf8Length } from '../wire';
 
 export const SHARD_HEADER = 'x-ams-shard';
 
@@ -272,7 +272,7 @@ export class AudienceShard extends DurableObject<Env> {
     listener.close(reason);
   }
 
-  // ---- the feed (RPC from the conversation object; see audience-rpc.ts) ----
+  // ---- the feed (RPC from the conversation object; see rpc.ts) ----
 
   async deliver(items: FeedItem[]): Promise<ShardAck> {
     if (!this.log) {

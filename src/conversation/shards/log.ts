@@ -6,12 +6,12 @@
  * twice — and each goes to every listener with the same wire text the
  * conversation itself would have written (`broadcast`).
  */
-import type { LoggedFrame, Peer } from '../protocol/frames';
-import { LIMITS } from '../protocol/limits';
-import { Membership, type Member } from './audience';
-import type { ShardSnapshot } from './audience-rpc';
-import type { LogRow } from './store';
-import { broadcast } from './wire';
+import type { LoggedFrame, Peer } from '../../protocol/frames';
+import { LIMITS } from '../../protocol/limits';
+import { Membership, type Member } from '../audience';
+import type { ShardSnapshot } from './rpc';
+import type { LogRow } from '../store';
+import { broadcast } from '../wire';
 
 const TYPE_RE = /^\{"type":"([a-z_]+)"/;
 

@@ -11,14 +11,14 @@
  *   the call wakes), cuts them with `readUtterances`, and says whether to
  *   return now or when to look again.
  */
-import type { LoggedFrame } from '../protocol/frames';
-import { utteranceGapOf, type StreamRecord } from '../protocol/records';
-import { readUtterances, type UtteranceCarry } from '../protocol/utterances';
-import type { Conversation } from './conversation';
-import type { EmitInput, EmitOutcome } from './join';
+import type { LoggedFrame } from '../../protocol/frames';
+import { utteranceGapOf, type StreamRecord } from '../../protocol/records';
+import { readUtterances, type UtteranceCarry } from '../../protocol/utterances';
+import type { Conversation } from '../conversation';
+import type { EmitInput, EmitOutcome } from '../join';
 import { readHeard } from './long-poll';
-import type { McpConnection } from './member-connection';
-import type { ReceivedMessages, Truncation } from './member-rpc';
+import type { McpConnection } from './connection';
+import type { ReceivedMessages, Truncation } from './rpc';
 
 /** Logs one `ams_send` token; `continuing` is the seq of the sender's own open piece, if any. */
 export function say(conv: Conversation, stream: StreamRecord, input: EmitInput, continuing: number | undefined, now: number): EmitOutcome {

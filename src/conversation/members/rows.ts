@@ -4,8 +4,8 @@
  * restarts. The table is created (and migrated) once, when the object builds
  * its memberships, not on every call.
  */
-import type { Scope } from '../protocol/frames';
-import type { Sql } from './sql';
+import type { Scope } from '../../protocol/frames';
+import type { Sql } from '../sql';
 
 export type MemberRow = {
   member_id: string;

@@ -6,7 +6,7 @@
  * released, reclaimed — and this side subtracts before it gives back, so the
  * conversation's count for the shard is never below what the shard uses.
  */
-import { LIMITS } from '../protocol/limits';
+import { LIMITS } from '../../protocol/limits';
 
 /** The conversation's side of the exchange (RPC). */
 export interface CapacitySource {

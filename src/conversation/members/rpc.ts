@@ -7,11 +7,11 @@
  * the lease changes whenever another session takes the membership over, so a
  * superseded session learns it at once.
  */
-import type { LinkClaims } from '../control/links';
-import type { CloseReason } from '../protocol/close-codes';
-import type { ErrorCode } from '../protocol/errors';
-import type { JsonObject, Peer, Scope } from '../protocol/frames';
-import type { Entry } from '../protocol/utterances';
+import type { LinkClaims } from '../../control/links';
+import type { CloseReason } from '../../protocol/close-codes';
+import type { ErrorCode } from '../../protocol/errors';
+import type { JsonObject, Peer, Scope } from '../../protocol/frames';
+import type { Entry } from '../../protocol/utterances';
 
 export interface MemberRef {
   member_id: string;

@@ -5,14 +5,14 @@
  * call is woken only by a frame its own membership hears, or by that
  * membership's end — never by frames meant for others).
  */
-import type { JsonObject } from '../protocol/frames';
-import { Membership } from './audience';
-import type { Conversation } from './conversation';
-import type { McpConnection } from './member-connection';
-import type { Outcome, Received, Truncation } from './member-rpc';
-import { planResume } from './resume';
-import { utf8Length } from './wire';
-import { LIMITS } from '../protocol/limits';
+import type { JsonObject } from '../../protocol/frames';
+import { Membership } from '../audience';
+import type { Conversation } from '../conversation';
+import type { McpConnection } from './connection';
+import type { Outcome, Received, Truncation } from './rpc';
+import { planResume } from '../resume';
+import { utf8Length } from '../wire';
+import { LIMITS } from '../../protocol/limits';
 
 /** Log rows read per page, and at most per call, while looking for audible frames. */
 const PAGE = 256;

@@ -11,10 +11,10 @@
  * holds) is kept in SQLite, so a conversation that hibernated keeps feeding
  * its shards and keeps its listener budget exact.
  */
-import type { CloseReason } from '../protocol/close-codes';
-import { LIMITS } from '../protocol/limits';
-import type { FeedItem, ShardAck, ShardRpc } from './audience-rpc';
-import type { LogRow } from './store';
+import type { CloseReason } from '../../protocol/close-codes';
+import { LIMITS } from '../../protocol/limits';
+import type { FeedItem, ShardAck, ShardRpc } from './rpc';
+import type { LogRow } from '../store';
 
 interface Feed {
   queue: FeedItem[];
