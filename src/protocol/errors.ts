@@ -25,6 +25,7 @@ export const ERRORS = {
   invalid_limit: [400, 'limit must be an integer from 1 to 1000.'],
   invalid_token: [400, 'A token must be a string, or {data, id?, ref?, end?} with the documented types; ?end= must be true or false.'],
   invalid_ref: [400, 'ref must be the seq of a frame already in the conversation.'],
+  invalid_subscription: [400, 'subscribe_streams must be 1 to 64 comma-separated stream names (^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$), and cannot be combined with integrity=chain.'],
   missing_credential: [401, 'This call needs Authorization: Bearer ams_sk_….'],
   invalid_credential: [401, 'The bearer credential is not valid.'],
   signup_forbidden: [403, 'Account creation on this broker needs the signup token (X-AMS-Signup-Token).'],
