@@ -12,6 +12,7 @@ import { notificationsFor, type AmsNotification } from './notifications';
 import { CHANNEL_METHOD, channelStep, freshChannel, pullFrom } from './channel';
 import type { Doorbell, Outcome, Received } from '../conversation/members/rpc';
 import type { JoinedState, McpSession, Notify } from './session';
+import { watchEnd } from './read-commits';
 
 export class Listening {
   /** The GET stream now held (0: none); each new GET gets the next number. */
@@ -182,33 +183,3 @@ export class Listening {
 const SETTLE_SLACK_MS = 25;
 /** The shortest wait before such a read: a clock behind the conversation's costs a few reads, not a spin. */
 const SETTLE_MIN_MS = 100;
-
-/** Passes a response body through, calling `onEnd` once when it finishes or the client goes away. */
-function watchEnd(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let ended = false;
-  const end = () => {
-    if (!ended) {
-      ended = true;
-      onEnd();
-    }
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) {
-          end();
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (err) {
-        end();
-        controller.error(err);
-      }
-    },
-    cancel(reason) {
-      end();
-      return reader.cancel(reason);
-    },
-  });
-}
