@@ -6,7 +6,8 @@
  * cancelled (`notifications/cancelled` aborts the handler's signal, and the
  * SDK then sends nothing) and its HTTP response not known to be gone (the
  * request's signal aborted, or its body cancelled). A wait its client gave up
- * on commits nothing, so the next call reads the same messages.
+ * on commits nothing, so the next call reads the same messages; an answer
+ * stored after its client left commits when a resumption replays it.
  */
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { ReadProposal } from '../conversation/members/rpc';
@@ -22,12 +23,17 @@ interface Wire {
   gone: boolean;
 }
 
+/** Stranded answers remembered per session. */
+const STRANDED_KEPT = 16;
+
 export class ReadCommits {
   /** The POST response each in-flight JSON-RPC request will be answered on. */
   private readonly wires = new Map<RequestId, Wire>();
   private readonly held = new Map<RequestId, { answer: ReadAnswer; signal: AbortSignal }>();
   /** Request streams a client resumed (GET with Last-Event-ID) and still holds: answers stored for them reach it. */
   private readonly resumed = new Set<string>();
+  /** Answers stored while their client was gone, by event id: a resumption that replays one commits it then. */
+  private readonly stranded = new Map<string, ReadAnswer>();
 
   constructor(private readonly commit: (answer: ReadAnswer) => Promise<void>) {}
 
@@ -78,15 +84,32 @@ export class ReadCommits {
     else this.resumed.delete(streamId);
   }
 
-  /** Called after each message is stored for `streamId`: a held answer's position is committed now, before its bytes are written. */
-  async stored(streamId: string, message: JSONRPCMessage): Promise<void> {
+  /** Called after each message is stored for `streamId` as `eventId`: a held answer's position is committed now, before its bytes are written. */
+  async stored(streamId: string, eventId: string, message: JSONRPCMessage): Promise<void> {
     const id = 'method' in message ? undefined : (message as { id?: RequestId }).id;
     const h = id === undefined ? undefined : this.held.get(id);
     if (id === undefined || !h) return;
     this.held.delete(id);
     const wire = this.wires.get(id);
     const live = !h.signal.aborted && ((wire !== undefined && !wire.gone) || this.resumed.has(streamId));
-    if (live) await this.commit(h.answer).catch((err: unknown) => console.error('AMS MCP session: committing a read failed', err));
+    if (live) await this.settle(h.answer);
+    else {
+      this.stranded.set(eventId, h.answer);
+      // Only the latest few wait for a resumption; an older one is read again by the next call.
+      for (const old of this.stranded.keys()) if (this.stranded.size > STRANDED_KEPT) this.stranded.delete(old);
+    }
+  }
+
+  /** A resumption is about to send `eventId` again: an answer stranded there is delivered now, so it commits. */
+  async replaying(eventId: string): Promise<void> {
+    const a = this.stranded.get(eventId);
+    if (!a) return;
+    this.stranded.delete(eventId);
+    await this.settle(a);
+  }
+
+  private async settle(a: ReadAnswer): Promise<void> {
+    await this.commit(a).catch((err: unknown) => console.error('AMS MCP session: committing a read failed', err));
   }
 }
 

@@ -117,10 +117,15 @@ export class McpSession implements ToolHost {
       eventStore: {
         storeEvent: async (stream, message) => {
           const id = await events.storeEvent(stream, message);
-          await this.commits.stored(stream, message);
+          await this.commits.stored(stream, id, message);
           return id;
         },
-        replayEventsAfter: (last, send) => events.replayEventsAfter(last, send),
+        replayEventsAfter: (last, { send }) => events.replayEventsAfter(last, {
+          send: async (id, message) => {
+            await this.commits.replaying(id);
+            await send(id, message);
+          },
+        }),
       },
       retryInterval: LIMITS.mcpSseRetryMs,
       keepAliveMs: LIMITS.sseKeepAliveMs,
