@@ -179,9 +179,11 @@ describe('webhooks over a real wrangler dev', () => {
     await until(async () => (await listWebhooks(conv.magic_link, owner.credential))[0]!.backlog!.skipped === 5, 'the bound');
     const [listed] = await listWebhooks(conv.magic_link, owner.credential);
     expect(listed!.backlog).toMatchObject({ messages: POLICY.backlogMessages, skipped: 5 });
+    // Attempts before this point were all answered 500 (whichever message was at the head then); from here every one succeeds.
+    const from = r.deliveries.length;
     r.answer = () => ({ status: 204 });
     await waitFor(() => r.deliveries.some((d) => d.body.text === 'u9'), 30_000, 'the last one');
-    const delivered = r.deliveries.filter((d) => d.body.text !== 'u0');
+    const delivered = r.deliveries.slice(from);
     expect(delivered.map((d) => d.body.text)).toEqual(['u5', 'u6', 'u7', 'u8', 'u9']);
     expect(delivered[0]!.body.skipped).toBe(5);
     expect(delivered.slice(1).every((d) => d.body.skipped === undefined)).toBe(true);
