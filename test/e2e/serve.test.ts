@@ -9,8 +9,10 @@ import { resolve } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AmsClient, connectUrl } from '../../src/client';
+import { startReceiver } from '../support/receiver';
 import { startServe, type Served } from '../support/serve';
-import { accounts, open } from './support';
+import { accounts, open, waitFor } from './support';
+import { registerWebhook } from './webhook-support';
 
 let served: Served;
 let api: AmsClient;
@@ -61,6 +63,26 @@ describe('npm run serve (plain workerd, the Worker outermost)', () => {
     ws.close();
     // The decision lives in one place: the flag in wrangler.toml's top level, which the runtime was generated from.
     expect(readFileSync(resolve(import.meta.dirname, '../../wrangler.toml'), 'utf8')).toMatch(/^compatibility_flags\s*=\s*\[[^\]]*"no_web_socket_compression"/m);
+  });
+
+  it('lets the Worker reach localhost in development: a webhook is delivered to a local receiver', async () => {
+    const [owner, peer] = await accounts(api, 2);
+    const conv = await api.createConversation(owner);
+    const r = await startReceiver();
+    try {
+      const reg = await registerWebhook(conv.magic_link, owner.credential, { url: r.url });
+      expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+      r.secret = reg.body.secret;
+      const speaker = open(conv.magic_link, { credential: peer.credential, streamName: 'alice' });
+      await speaker.joined;
+      speaker.send('to localhost', { end: true });
+      await waitFor(() => r.deliveries.length >= 1, 20_000, 'a webhook delivery');
+      expect(r.deliveries[0]!.body).toMatchObject({ type: 'utterance', text: 'to localhost' });
+      expect(r.rejected).toEqual([]);
+      await speaker.close();
+    } finally {
+      await r.close();
+    }
   });
 
   it('serves the pages without an assets binding: the demo page, a magic link in a browser, static files, short names', async () => {
