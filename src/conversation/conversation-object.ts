@@ -273,6 +273,7 @@ export class ConversationObject extends DurableObject<Env> {
       streamName: a.stream_name,
       streamMetadata: a.stream_metadata,
       selfSubscribe: claims.scope === 'write' && a.self_subscribe,
+      ...(a.subscribe_streams ? { streams: a.subscribe_streams } : {}),
       chain: a.integrity,
       cursor: { since: a.since, epoch: a.epoch },
     };
@@ -285,6 +286,7 @@ export class ConversationObject extends DurableObject<Env> {
     const att: SocketAttachment = {
       v: 1, account_id: req.accountId, stream_id: outcome.stream?.stream_id ?? null, scope: req.scope,
       generation: req.generation, self_subscribe: req.selfSubscribe, receipts: a.receipts, chain: a.integrity,
+      ...(req.streams ? { streams: req.streams } : {}),
       ...(claims.expires_at !== undefined ? { expires_at: claims.expires_at } : {}),
     };
     // Its link's expiry ends it (decision 0104): the alarm closes what is still open then.

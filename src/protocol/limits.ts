@@ -56,6 +56,10 @@ export const LIMITS = {
   /** Emit rate per account within one conversation, over all its streams (same codes as per stream). */
   emitRatePerAccountPerSecond: 2_000,
   emitBurstPerAccount: 4_000,
+  /** Stream names one subscription filter may list (`subscribe_streams`). */
+  subscribeStreams: 64,
+  /** Rows a filtered history page passes over before it ends (`more: true`, `next_since` past them). */
+  subscribeScanRows: 10_000,
   /** Client idempotency key (`token.id`) length. */
   tokenIdChars: 64,
   /** History window defaults; `history: {max_frames: 0}` disables history. */
