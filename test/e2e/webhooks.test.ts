@@ -136,6 +136,20 @@ describe('webhooks over a real wrangler dev', () => {
     expect(replies()).toHaveLength(10);
   });
 
+  it('a reply over the limit is not spoken and says why in the list; a redirect is a failed delivery, never followed', async () => {
+    const { r, speaker, conv, owner } = await setup();
+    r.answer = (d) => (d.body.text === 'big' ? { status: 200, body: 'x'.repeat(70 * 1024) } : { status: 302, body: '', type: 'text/plain' });
+    speaker.send('big', { end: true });
+    await waitFor(() => r.deliveries.length >= 1, 20_000, 'the first delivery');
+    speaker.send('moved', { end: true });
+    await until(async () => (await listWebhooks(conv.magic_link, owner.credential))[0]!.state === 'failing', 'the redirect to fail');
+    const [listed] = await listWebhooks(conv.magic_link, owner.credential);
+    expect(listed).toMatchObject({ delivered: 1, last_reply_error: { reason: 'reply_too_large' }, last_error: 'HTTP 302: redirects are not followed', backlog: { messages: 1 } });
+    expect(r.deliveries.filter((d) => d.body.text === 'big')).toHaveLength(1);
+    await barrier(speaker);
+    expect(speaker.frames.filter((f) => f.type === 'token' && f.stream_id !== undefined && f.stream_name !== 'alice')).toHaveLength(0);
+  });
+
   it('notify "mentions" delivers only utterances that name the webhook\'s stream', async () => {
     const { r, speaker } = await setup({ stream_name: 'bot', notify: 'mentions' });
     speaker.send('nothing for the bot', { end: true });
