@@ -82,8 +82,10 @@ accountAdmin.get('/v1/:ns/conversations', async (c) => {
   });
 });
 
-accountAdmin.delete('/v1/:ns', async (c) => {
+accountAdmin.delete('/v1/:ns', async (c, next) => {
   const ns = c.req.param('ns');
+  // `/v1/accounts` is where accounts are created, not a namespace to delete.
+  if (ns === 'accounts') return next();
   secretsOf(c.env);
   const hash = ownerHash(c, ns);
   const removed = await accountStub(c.env, ns).remove(hash);
