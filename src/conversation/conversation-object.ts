@@ -20,7 +20,7 @@ import { Conversation } from './conversation';
 import { inspectConversation, summarizeConversation, type ConversationSummary } from './inspect';
 import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
-import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
+import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, ReadProposal, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
 import { fail, McpMembers } from './members/members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { ConversationStore } from './store';
@@ -185,6 +185,7 @@ export class ConversationObject extends DurableObject<Env> {
   mcpSend(ref: MemberRef, args: SendArgs) { return this.member('mcpSend', () => this.mcp.send(ref, args)); }
   mcpRecv(ref: MemberRef, args: RecvArgs) { return this.member('mcpRecv', () => this.mcp.recv(ref, args)); }
   mcpRecvMessages(ref: MemberRef, args: RecvMessagesArgs) { return this.member('mcpRecvMessages', () => this.mcp.recvMessages(ref, args)); }
+  mcpCommitRead(ref: MemberRef, p: ReadProposal) { return this.member('mcpCommitRead', () => this.mcp.commitRead(ref, p)); }
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject) { return this.member('mcpSetMetadata', () => this.mcp.setMetadata(ref, metadata)); }
   mcpLeave(ref: MemberRef) { return this.member('mcpLeave', () => this.mcp.leave(ref)); }
   mcpPeers(ref: MemberRef) { return this.member('mcpPeers', () => this.mcp.peers(ref)); }
@@ -288,6 +289,7 @@ export class ConversationObject extends DurableObject<Env> {
       streamName: a.stream_name,
       streamMetadata: a.stream_metadata,
       selfSubscribe: claims.scope === 'write' && a.self_subscribe,
+      ...(a.subscribe_streams ? { streams: a.subscribe_streams } : {}),
       chain: a.integrity,
       cursor: { since: a.since, epoch: a.epoch },
     };
@@ -300,6 +302,7 @@ export class ConversationObject extends DurableObject<Env> {
     const att: SocketAttachment = {
       v: 1, account_id: req.accountId, stream_id: outcome.stream?.stream_id ?? null, scope: req.scope,
       generation: req.generation, self_subscribe: req.selfSubscribe, receipts: a.receipts, chain: a.integrity,
+      ...(req.streams ? { streams: req.streams } : {}),
       ...(claims.expires_at !== undefined ? { expires_at: claims.expires_at } : {}),
     };
     // Its link's expiry ends it (decision 0104): the alarm closes what is still open then.

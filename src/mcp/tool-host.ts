@@ -32,8 +32,6 @@ export interface ToolHost {
   /** A genuine key this caller may use, whose credential still holds. */
   checkedKey(key: string): Promise<ResumeClaims>;
   membership(resumeKey: string | undefined): Promise<JoinedState>;
-  /** Records how far ams_recv has read, so the session's push does not tell it again (nothing to record for a stateless call). */
-  noteRead(j: JoinedState, nextSince: number): Promise<void>;
   onConv<T>(j: JoinedState, call: (c: ReturnType<typeof conversationStub>) => Promise<Outcome<T>>, notify?: Notify): Promise<T>;
 }
 

@@ -26,6 +26,7 @@ export const ERRORS = {
   invalid_limit: [400, 'limit must be an integer from 1 to 1000.'],
   invalid_token: [400, 'A token must be a string, or {data, id?, ref?, end?} with the documented types; ?end= must be true or false.'],
   invalid_ref: [400, 'ref must be the seq of a frame already in the conversation.'],
+  invalid_subscription: [400, 'subscribe_streams must be 1 to 64 comma-separated stream names (^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$), and cannot be combined with integrity=chain.'],
   invalid_webhook_url: [400, 'url must be https: with a host name (not an IP address), without user:password, at most 2,048 characters; http: only to localhost on a development broker.'],
   invalid_webhook_events: [400, 'events must be a non-empty list of distinct values from "utterance", "joined", "left".'],
   invalid_webhook_notify: [400, 'notify must be "all" or "mentions".'],

@@ -56,6 +56,10 @@ export const LIMITS = {
   /** Emit rate per account within one conversation, over all its streams (same codes as per stream). */
   emitRatePerAccountPerSecond: 2_000,
   emitBurstPerAccount: 4_000,
+  /** Stream names one subscription filter may list (`subscribe_streams`). */
+  subscribeStreams: 64,
+  /** Rows a filtered history page passes over before it ends (`more: true`, `next_since` past them). */
+  subscribeScanRows: 10_000,
   /** Client idempotency key (`token.id`) length. */
   tokenIdChars: 64,
   /** History window defaults; `history: {max_frames: 0}` disables history. */
@@ -84,6 +88,12 @@ export const LIMITS = {
   sseKeepAliveMs: 15_000,
   /** An MCP request body (a 64 KiB token JSON-escaped can grow sixfold) → 413 body_too_large. */
   mcpRequestBytes: 1024 * 1024,
+  /** A 2025-11-25 SSE stream's `retry` field: how long a client whose stream was cut waits before resuming it with Last-Event-ID (ms). */
+  mcpSseRetryMs: 1_000,
+  /** What a session keeps for Last-Event-ID resumption (decisions/0120): at most this many events, this many bytes, none older than this; the newest is always kept. */
+  mcpEventsKept: 256,
+  mcpEventsBytes: 16 * 1024 * 1024,
+  mcpEventsMaxAgeMs: 10 * 60 * 1000,
   /** `ams_recv.wait_ms` upper bound (MCP clients time requests out at about 60 s). */
   mcpWaitMsMax: 25_000,
   /** `ams_recv.max`: default and upper bound of frames per call. */

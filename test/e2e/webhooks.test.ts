@@ -5,9 +5,13 @@
  * development-only AMS_WEBHOOK_POLICY (production: 10 s timeout, 5 s…1 h
  * backoff, 24 h budget, 1,000 messages / 4 MiB backlog).
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AmsClient } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
+import { freePort, startBroker, type Broker } from '../support/broker';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { accounts, barrier, open, waitFor } from './support';
 import { deleteWebhook, enableWebhook, listWebhooks, registerWebhook } from './webhook-support';
@@ -213,6 +217,32 @@ describe('webhooks over a real wrangler dev', () => {
     const gone = await deleteWebhook(conv.magic_link, owner.credential, ok.body.webhook_id);
     expect(gone.status).toBe(200);
     expect(await listWebhooks(conv.magic_link, owner.credential)).toHaveLength(2);
+  });
+
+  it('the README\'s 20-line receiver verifies a delivery and its reply is spoken', async () => {
+    const root = resolve(import.meta.dirname, '../..');
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const code = /```js\n(\/\/ receiver\.mjs\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(code, 'the receiver in README.md').toBeDefined();
+    expect(code!.trim().split('\n').length).toBeLessThanOrEqual(21);
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'ams-readme-receiver-'));
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+    writeFileSync(join(dir, 'receiver.mjs'), code!.replace('8788', String(port)));
+    const [owner, peer] = await accounts(api, 2);
+    const conv = await api.createConversation(owner);
+    const reg = await registerWebhook(conv.magic_link, owner.credential, { url: `http://localhost:${port}/`, stream_name: 'helper' });
+    expect(reg.status).toBe(201);
+    const child = spawn(process.execPath, ['receiver.mjs'], { cwd: dir, env: { ...process.env, WEBHOOK_SECRET: reg.body.secret }, stdio: 'ignore' });
+    try {
+      const speaker = open(conv.magic_link, { credential: peer!.credential, streamName: 'alice' });
+      await speaker.joined;
+      speaker.send('three little words', { end: true });
+      const reply = await speaker.next((f) => f.type === 'token' && f.stream_name === 'helper', 30_000);
+      expect(reply).toMatchObject({ data: 'alice, you said 3 words.', end: true });
+    } finally {
+      child.kill();
+    }
   });
 
   it('the broker SIGKILLed while a retry is pending and restarted on the same state still delivers', async () => {
