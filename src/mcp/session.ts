@@ -23,6 +23,7 @@ import { closedNotification, type AmsNotification } from './notifications';
 import { verifyResumeKey, type ResumeClaims } from './resume-key';
 import type { JoinArgs, MemberRef, Outcome } from '../conversation/members/rpc';
 import { INSTRUCTIONS, toolCall, toolList } from './tools';
+import { clientFromInfo } from '../protocol/identity';
 import { freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
 
 export interface JoinedState {
@@ -106,6 +107,10 @@ export class McpSession implements ToolHost {
     this.server.setRequestHandler(CallToolRequestSchema, (req, extra) => this.call(req.params.name, req.params.arguments, extra));
     this.transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: () => state.id });
     this.listening = new Listening(this, listenerId);
+  }
+
+  get client(): string | undefined {
+    return clientFromInfo((this.state.init as { params?: { clientInfo?: unknown } } | null)?.params?.clientInfo);
   }
 
   async start(): Promise<void> {
