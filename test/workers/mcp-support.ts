@@ -36,12 +36,12 @@ export function sseMessages(text: string): RpcMessage[] {
   return text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
 }
 
-export async function openSession(url: string, credential?: string): Promise<RawSession> {
+export async function openSession(url: string, credential?: string, clientInfo: { name: string; version?: string } = { name: 'workers-test', version: '1' }): Promise<RawSession> {
   const auth: Record<string, string> = credential ? { authorization: `Bearer ${credential}` } : {};
   const init = await SELF.fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: ACCEPT, ...auth },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'workers-test', version: '1' } } }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo } }),
   });
   if (init.status !== 200) throw new Error(`initialize: ${init.status} ${await init.text()}`);
   const id = init.headers.get('mcp-session-id')!;
