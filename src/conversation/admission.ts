@@ -23,6 +23,10 @@ export interface Admission {
   identity?: Identity;
   identity_invalid?: boolean;
   self_subscribe: boolean;
+  /** `X-AMS-Subscribe-Streams` / `subscribe_streams`, checked (decisions/0130). */
+  subscribe_streams?: string[];
+  /** Why the subscription was refused (`invalid_subscription`), when it was. */
+  subscribe_invalid?: string;
   receipts: boolean;
   integrity: boolean;
   since?: number;
@@ -72,5 +76,6 @@ export function connectVerdict(a: Admission, record: ConversationRecord | undefi
     if (a.stream_metadata_invalid) return 'invalid_stream_metadata_header';
     if (a.identity_invalid) return 'invalid_identity_header';
   }
+  if (a.subscribe_invalid !== undefined) return 'invalid_subscription';
   return undefined;
 }

@@ -207,6 +207,7 @@ export class Conversation {
       ...(req.chain ? { head_chain: this.top.chain } : {}),
       ts: new Date(this.clock()).toISOString(),
       ...(stream ? { identity: peerOf(stream).identity } : {}),
+      ...(req.streams ? { subscribed_streams: req.streams } : {}),
     };
     conn.send(encodeFrame(conn.member.wire, joined));
     const complete = plan.kind !== 'replay' || this.replay(conn, plan.from, plan.truncated);
@@ -343,7 +344,7 @@ export class Conversation {
     this.top = { seq: frame.seq, chain };
     if (frame.type === 'token' && frame.end !== true) this.unended.set(frame.stream_id, { seq: frame.seq, ts: now });
     else this.unended.delete(frame.stream_id);
-    broadcast(this.membership.audienceOf(frame.owner_account_id), frame, json, chain);
+    broadcast(this.membership.audienceFor(frame.owner_account_id, frame.type, frame.stream_name), frame, json, chain);
     this.relay?.(row);
     if (++this.appendsSinceTrim >= 128) {
       this.appendsSinceTrim = 0;

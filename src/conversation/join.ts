@@ -23,6 +23,8 @@ export interface JoinRequest {
   /** What a new stream's default name is made from (decision 0156). */
   nameBase?: string;
   selfSubscribe: boolean;
+  /** The stream names it chose to hear (decisions/0130); absent: every stream. */
+  streams?: string[];
   chain: boolean;
   cursor: Cursor;
 }

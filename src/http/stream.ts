@@ -20,6 +20,7 @@ import { LIMITS } from '../protocol/limits';
 import { parseIdentity } from '../protocol/identity';
 import { ALIAS_RE, EPOCH_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isJsonObject, parseCursor, parseFlag } from '../protocol/validate';
 import { mediaType, readText } from './body';
+import { parseSubscription, SUBSCRIBE_HEADER, SUBSCRIBE_PARAM } from '../protocol/subscription';
 
 export const stream = new Hono<{ Bindings: Env }>();
 
@@ -67,6 +68,13 @@ export async function admissionFor(env: Env, request: Request, ns: string, alias
     const identity = parseIdentity({ kind: declared.kind ?? undefined, client: declared.client ?? undefined, model: declared.model ?? undefined });
     if (identity === 'invalid') a.identity_invalid = true;
     else a.identity = identity;
+  }
+  const subscribe = pick(SUBSCRIBE_HEADER, SUBSCRIBE_PARAM);
+  if (subscribe !== null) {
+    const sub = parseSubscription(subscribe);
+    if (!sub.ok) a.subscribe_invalid = sub.message;
+    else if (a.integrity) a.subscribe_invalid = 'subscribe_streams cannot be combined with integrity=chain: a filtered subscriber cannot verify a chain it does not see.';
+    else a.subscribe_streams = sub.streams;
   }
   const since = parseCursor(pick('x-ams-since', 'since') ?? h.get('last-event-id'));
   if (since === 'invalid') a.since_invalid = true;

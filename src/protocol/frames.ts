@@ -115,6 +115,8 @@ export interface JoinedFrame {
   ts: string;
   /** The identity this connection holds its stream with [ext]; absent for observers. */
   identity?: Identity;
+  /** The connection's subscription filter (decisions/0130), when it set one. */
+  subscribed_streams?: string[];
 }
 
 /** A peer as a logged frame carries it: frames logged before identities existed have none (read them as `DEFAULT_IDENTITY`). */
