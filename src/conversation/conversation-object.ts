@@ -21,7 +21,7 @@ import { Conversation } from './conversation';
 import { inspectConversation } from './inspect';
 import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
-import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
+import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, ReadProposal, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
 import { fail, McpMembers } from './members/members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { ConversationStore } from './store';
@@ -171,6 +171,7 @@ export class ConversationObject extends DurableObject<Env> {
   mcpSend(ref: MemberRef, args: SendArgs) { return this.member('mcpSend', () => this.mcp.send(ref, args)); }
   mcpRecv(ref: MemberRef, args: RecvArgs) { return this.member('mcpRecv', () => this.mcp.recv(ref, args)); }
   mcpRecvMessages(ref: MemberRef, args: RecvMessagesArgs) { return this.member('mcpRecvMessages', () => this.mcp.recvMessages(ref, args)); }
+  mcpCommitRead(ref: MemberRef, p: ReadProposal) { return this.member('mcpCommitRead', () => this.mcp.commitRead(ref, p)); }
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject) { return this.member('mcpSetMetadata', () => this.mcp.setMetadata(ref, metadata)); }
   mcpLeave(ref: MemberRef) { return this.member('mcpLeave', () => this.mcp.leave(ref)); }
   mcpPeers(ref: MemberRef) { return this.member('mcpPeers', () => this.mcp.peers(ref)); }

@@ -124,7 +124,7 @@ describe('MCP participants are named and described by their client', () => {
     const conv = await mint(a);
     const ws = await connect(conv.magic_link, { credential: a.credential });
     await ws.next(isType('joined'));
-    const m = await openSession(conv.magic_link, undefined, { name: 'Acme Agent', version: '2.0.1' });
+    const m = await openSession(conv.magic_link, undefined, undefined, { name: 'Acme Agent', version: '2.0.1' });
     const joined = await m.ok('ams_join', { identity: { model: 'acme-large' } });
     expect(joined.stream_name).toMatch(/^acme-agent-[0-9a-f]{4}$/);
     const who = { kind: 'agent', client: 'Acme Agent/2.0.1', model: 'acme-large' };
@@ -133,7 +133,7 @@ describe('MCP participants are named and described by their client', () => {
     const peers = await m.ok('ams_peers');
     expect(peers.peers).toEqual([expect.objectContaining({ stream_id: conv.stream_id, identity: { kind: 'agent' } })]);
     // What a model reads: the join line names who joined.
-    const other = await openSession(conv.magic_link, undefined, { name: 'Ünïcode Ågent!!', version: '' });
+    const other = await openSession(conv.magic_link, undefined, undefined, { name: 'Ünïcode Ågent!!', version: '' });
     const o = await other.ok('ams_join', { identity: { kind: 'human' } });
     expect(o.stream_name).toMatch(/^unicode-agent-[0-9a-f]{4}$/);
     const read = await m.call('ams_recv', { wait_ms: 0 });
@@ -143,7 +143,7 @@ describe('MCP participants are named and described by their client', () => {
   it('a client whose name leaves no slug is named after its kind, never stream-XXXXXX', async () => {
     const a = await account();
     const conv = await mint(a);
-    const m = await openSession(conv.magic_link, undefined, { name: '助手', version: '1' });
+    const m = await openSession(conv.magic_link, undefined, undefined, { name: '助手', version: '1' });
     const joined = await m.ok('ams_join', { identity: { kind: 'service' } });
     expect(joined.stream_name).toMatch(/^service-[0-9a-f]{4}$/);
     expect(joined.identity).toEqual({ kind: 'service', client: '助手/1' });
@@ -166,10 +166,10 @@ describe('MCP participants are named and described by their client', () => {
     const conv = await mint(a);
     const ws = await connect(conv.magic_link, { credential: a.credential });
     await ws.next(isType('joined'));
-    const first = await openSession(conv.magic_link, undefined, { name: 'first', version: '1' });
+    const first = await openSession(conv.magic_link, undefined, undefined, { name: 'first', version: '1' });
     const j = await first.ok('ams_join');
     await ws.next(isType('stream_joined'));
-    const second = await openSession(conv.magic_link, undefined, { name: 'second', version: '2' });
+    const second = await openSession(conv.magic_link, undefined, undefined, { name: 'second', version: '2' });
     await second.ok('ams_join', { resume_key: j.resume_key, identity: { kind: 'human' } });
     expect(await ws.next(isType('stream_metadata'))).toMatchObject({ stream_name: j.stream_name, identity: { kind: 'human', client: 'second/2' } });
   });
