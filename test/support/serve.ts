@@ -12,7 +12,8 @@ import { spawn, execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { parse } from 'smol-toml';
 import { promisify } from 'node:util';
 import { freePort, type Broker } from './broker';
 import { generateConfig } from './serve-config';
@@ -52,7 +53,7 @@ export function workerdBinary(root: string): { path: string; version: string } {
   return { path: workerd.default, version: workerd.version };
 }
 
-/** The deployable bundle, built as a deploy would build it, into a fresh directory. */
+/** The deployable bundle, built as a deploy would build it, into a fresh directory; the entry (named after `main`) first. */
 export async function bundle(root: string): Promise<{ dir: string; modules: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'ams-serve-'));
   await promisify(execFile)(join(root, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', dir, '--env', ''], {
@@ -60,10 +61,12 @@ export async function bundle(root: string): Promise<{ dir: string; modules: stri
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' },
     timeout: 120_000,
   });
+  const main = String((parse(readFileSync(join(root, 'wrangler.toml'), 'utf8')) as { main?: string }).main ?? 'index.js');
+  const entry = `${basename(main).replace(/\.[cm]?[jt]sx?$/, '')}.js`;
   const files = readdirSync(dir);
-  if (!files.includes('index.js')) throw new Error(`wrangler's dry run wrote no index.js in ${dir}: ${files.join(', ')}`);
-  const extra = files.filter((f) => f !== 'index.js' && /\.(m?js|wasm)$/.test(f));
-  return { dir, modules: ['index.js', ...extra] };
+  if (!files.includes(entry)) throw new Error(`wrangler's dry run wrote no ${entry} in ${dir}: ${files.join(', ')}`);
+  const extra = files.filter((f) => f !== entry && /\.(m?js|wasm)$/.test(f));
+  return { dir, modules: [entry, ...extra] };
 }
 
 function envVars(opts: ServeStartOptions): Record<string, string> {
