@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { basename, join, resolve } from 'node:path';
 import { parse } from 'smol-toml';
 import { promisify } from 'node:util';
-import { freePort, type Broker } from './broker';
+import { freePort, processGroup, type Broker } from './broker';
 import { generateConfig } from './serve-config';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -99,15 +99,9 @@ export async function startServe(opts: ServeStartOptions = {}): Promise<Served> 
   };
   child.stdout!.on('data', collect(process.stdout));
   child.stderr!.on('data', collect(process.stderr));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      // already gone
-    }
-  };
-  exited.then(() => rmSync(dir, { recursive: true, force: true }));
+  const group = processGroup(child);
+  const { signal } = group;
+  group.exited.then(() => rmSync(dir, { recursive: true, force: true }));
 
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
@@ -133,17 +127,7 @@ export async function startServe(opts: ServeStartOptions = {}): Promise<Served> 
     compatibilityFlags: config.compatibilityFlags,
     inspectorPort: opts.inspectorPort,
     output: () => log,
-    async stop() {
-      if (child.exitCode === null) {
-        signal('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-        signal('SIGKILL');
-      }
-      await exited;
-    },
-    async kill() {
-      signal('SIGKILL');
-      await exited;
-    },
+    stop: group.stop,
+    kill: group.kill,
   };
 }
