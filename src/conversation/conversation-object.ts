@@ -17,7 +17,7 @@ import { isAcceptableMetadata } from '../protocol/validate';
 import { ADMISSION_HEADER, closeExpired, connectVerdict, expired, type Admission } from './admission';
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import { Conversation } from './conversation';
-import { inspectConversation } from './inspect';
+import { inspectConversation, summarizeConversation, type ConversationSummary } from './inspect';
 import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
 import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, ReadProposal, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
@@ -27,15 +27,12 @@ import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
 import { AudienceFeeds, rowsWithin } from './shards/feeds';
 import type { ShardJoin, ShardPage, ShardResume } from './shards/rpc';
-import { audienceShardRpc } from './conversation-stub';
+import { audienceShardRpc, webhookRpc } from './conversation-stub';
 import type { LinkClaims } from '../control/links';
 import { LIMITS } from '../protocol/limits';
 import { claimsValid } from './admission';
 import { planResume, type Cursor } from './resume';
-import { webhookRpc } from './conversation-stub';
 import { WebhookHub, type Caller } from './webhooks/hub';
-import type { WebhookConfig } from './webhooks/rpc';
-import type { WebhookRequest } from '../protocol/webhooks';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -127,6 +124,21 @@ export class ConversationObject extends DurableObject<Env> {
         shards: this.feeds.shards, listeners_per_shard: LIMITS.listenersPerShard,
       };
       return { ...inspectConversation(this.conv), audience };
+    });
+  }
+
+  /** A row of the owner's conversation list; null when nothing lives here. */
+  summary(): Promise<ConversationSummary | null> {
+    return this.guard('summary', async () => (this.conv.record ? summarizeConversation(this.conv, await this.feeds.census()) : null));
+  }
+
+  /** An account's credential was rotated or the account deleted: what it admitted here ends (decision 0146). */
+  revokeAccount(accountId: string): Promise<number> {
+    return this.guard('revokeAccount', () => {
+      if (!this.conv.record) return 0;
+      const closed = this.conv.closeWhere((c) => c.accountId === accountId, 'credential_revoked');
+      this.mcp.revoke(accountId);
+      return closed;
     });
   }
 
@@ -223,9 +235,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   // ---- webhooks (RPC from the Worker and from WebhookObject; see webhooks/hub.ts) ----
 
-  webhookRegister(caller: Caller, req: WebhookRequest, config: WebhookConfig, defaultName: string) {
-    return this.guard('webhookRegister', () => this.hooks.register(caller, req, config, defaultName));
-  }
+  webhookRegister(...args: Parameters<WebhookHub['register']>) { return this.guard('webhookRegister', () => this.hooks.register(...args)); }
   webhookList(caller: Caller) { return this.guard('webhookList', () => this.hooks.list(caller)); }
   webhookDelete(caller: Caller, id: string) { return this.guard('webhookDelete', () => this.hooks.remove(caller, id)); }
   webhookEnable(caller: Caller, id: string) { return this.guard('webhookEnable', () => this.hooks.enable(caller, id)); }
