@@ -26,7 +26,7 @@ describe('webhooks in workerd', () => {
     expect(reg.status).toBe(201);
     expect(reg.body.secret).toMatch(/^whsec_/);
     const joined = await peer.next((f) => f.type === 'stream_joined' && f.stream_name === 'helper');
-    expect(joined).toMatchObject({ stream_id: reg.body.stream_id, owner_account_id: reg.body.webhook_id, metadata: { webhook: true } });
+    expect(joined).toMatchObject({ stream_id: reg.body.stream_id, owner_account_id: reg.body.webhook_id, metadata: { webhook: true }, identity: { kind: 'service' } });
     const info = await inspect(owner, conv.alias);
     expect(info.streams.find((s: { stream_name: string }) => s.stream_name === 'helper')).toMatchObject({ connected: true, owner_account_id: reg.body.webhook_id });
     const list = await SELF.fetch(route(conv.magic_link, 'webhooks'), { headers: { authorization: `Bearer ${owner.credential}` } });
