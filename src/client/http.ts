@@ -57,6 +57,13 @@ export class AmsClient {
     return json(await this.fetcher(`${this.base}/v1/${namespace}/conversations/${alias}`, { headers: { authorization: `Bearer ${credential}` } }));
   }
 
+  /** Inspect with a link's token instead of a credential (any link of the conversation, read or write). */
+  async inspectWithLink(link: string): Promise<JsonObject> {
+    const url = new URL(link);
+    const token = url.searchParams.get('t') ?? '';
+    return json(await this.fetcher(`${this.base}/v1${url.pathname.replace(/\/+$/, '')}?t=${encodeURIComponent(token)}`));
+  }
+
   async rotate(account: Pick<Account, 'namespace' | 'credential'>, alias: string): Promise<{ generation: number; magic_link: string; observer_link: string }> {
     return json(await this.fetcher(`${this.base}/v1/${account.namespace}/conversations/${alias}/links/rotate`, {
       method: 'POST', headers: { authorization: `Bearer ${account.credential}` },
