@@ -209,11 +209,8 @@ describe('errors and exit codes', () => {
     }
   });
 
-  it('a revoked link, a missing credential, an observer link that tries to speak, an unreachable host: one line and exit 1', async () => {
+  it('a missing credential, an observer link that tries to speak, a namespace taken: one line and exit 1', async () => {
     const { env, ns, link, observer } = await user();
-    const credential = JSON.parse(readFileSync(env.AMS_CONFIG!, 'utf8')).accounts[broker.url].credential as string;
-    const alias = new URL(link).pathname.split('/')[3]!;
-
     const noCredential = await ams(['say', link, 'hi'], { env: cliEnv() });
     expect(noCredential.code).toBe(1);
     oneLine(noCredential.stderr);
@@ -227,6 +224,12 @@ describe('errors and exit codes', () => {
     const taken = await ams(['account', 'create', ns, '--host', broker.url, '--print'], { env: cliEnv() });
     expect(taken.code).toBe(1);
     expect(taken.stderr.trim()).toMatch(/^ams: namespace_taken: .+/);
+  });
+
+  it('a link revoked under a live tail, and afterwards: one line and exit 1', async () => {
+    const { env, ns, link, observer } = await user();
+    const credential = JSON.parse(readFileSync(env.AMS_CONFIG!, 'utf8')).accounts[broker.url].credential as string;
+    const alias = new URL(link).pathname.split('/')[3]!;
 
     // A tail that is live when the link is revoked ends with the broker's reason.
     const tail = Live.start(['tail', observer], cliEnv());
@@ -242,11 +245,14 @@ describe('errors and exit codes', () => {
       expect(r.stderr).toMatch(/^ams: invalid_magic_link: /);
     }
 
+  });
+
+  it('an unreachable host: one line and exit 1', async () => {
+    const env = cliEnv({ AMS_CREDENTIAL: 'ams_sk_nobody.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
     const closed = `http://127.0.0.1:${await freePort()}`;
     const gone = `${closed}/ns/conversations/a?t=w0.x`;
-    const anywhere = { ...env, AMS_CREDENTIAL: credential };
     for (const args of [['tail', gone], ['inspect', gone], ['mint', '--host', closed], ['account', 'create', 'x', '--host', closed, '--print']]) {
-      const r = await ams(args, { env: anywhere });
+      const r = await ams(args, { env });
       expect(r.code, args[0]).toBe(1);
       oneLine(r.stderr);
       expect(r.stderr).toMatch(/cannot reach .*ECONNREFUSED/);
