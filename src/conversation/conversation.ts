@@ -202,6 +202,7 @@ export class Conversation {
       epoch: this.current!.epoch,
       scope: req.scope,
       ...(req.chain ? { head_chain: this.top.chain } : {}),
+      ...(req.streams ? { subscribed_streams: req.streams } : {}),
     };
     conn.send(encodeFrame(conn.member.wire, joined));
     const complete = plan.kind !== 'replay' || this.replay(conn, plan.from, plan.truncated);
@@ -338,7 +339,7 @@ export class Conversation {
     this.top = { seq: frame.seq, chain };
     if (frame.type === 'token' && frame.end !== true) this.unended.set(frame.stream_id, { seq: frame.seq, ts: now });
     else this.unended.delete(frame.stream_id);
-    broadcast(this.membership.audienceOf(frame.owner_account_id), frame, json, chain);
+    broadcast(this.membership.audienceFor(frame.owner_account_id, frame.type, frame.stream_name), frame, json, chain);
     this.relay?.(row);
     if (++this.appendsSinceTrim >= 128) {
       this.appendsSinceTrim = 0;

@@ -16,6 +16,7 @@ import { jsonRpcError, RPC, sessionNotFound } from './json-rpc';
 import type { LinkAddress } from './link';
 import type { Doorbell } from '../conversation/members/rpc';
 import { McpSession, type SessionState } from './session';
+import { SessionEvents } from './events';
 
 /** Headers the Worker sets (after deleting any a client sent) when it forwards to this object. */
 export const SESSION_HEADER = 'x-ams-mcp-session';
@@ -46,6 +47,8 @@ export class McpSessionObject extends DurableObject<Env> {
   private session: McpSession | undefined;
   private opening: Promise<McpSession | undefined> | undefined;
   private seenWritten = 0;
+  /** What this session's streams carried, for Last-Event-ID (kept across restarts, dropped with the session). */
+  private readonly events = new SessionEvents(this.ctx.storage.sql);
 
   override async fetch(request: Request): Promise<Response> {
     const id = request.headers.get(SESSION_HEADER) ?? '';
@@ -88,7 +91,7 @@ export class McpSessionObject extends DurableObject<Env> {
       v: 1, id, init: stored, origin: new URL(request.url).origin, bound: boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null,
       credential_hash: credentialHash(credential), account_id, namespace, joined: null, notified: 0, created_at: now, last_seen: now,
     };
-    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString());
+    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString(), this.events);
     await s.start();
     const res = await s.transport.handleRequest(request, { parsedBody: init });
     if (s.transport.sessionId !== id) return res;
@@ -112,7 +115,7 @@ export class McpSessionObject extends DurableObject<Env> {
   private async restore(): Promise<McpSession | undefined> {
     const state = await this.ctx.storage.get<SessionState>(KEY);
     if (!state || state.v !== 1) return undefined;
-    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString());
+    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString(), this.events);
     await s.start();
     await s.replayInitialize();
     this.session = s;
