@@ -12,6 +12,7 @@ import { pipe } from './pipe';
 import { say } from './say';
 import { tail } from './tail';
 import { VERSION } from './version';
+import { webhookAdd, webhookList, webhookRemove } from './webhook';
 
 function nonNegativeInt(what: string) {
   return (value: string): number => {
@@ -32,7 +33,6 @@ export function program(): Command {
   const root = new Command('ams')
     .description('Sit in an AMS conversation from a terminal, or make any program a participant.')
     .version(VERSION, '-V, --version')
-    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', `\nCredentials are kept in ${configPath()} (AMS_CONFIG moves it; AMS_CREDENTIAL wins over it).\nLink commands take the broker from the link.`);
 
@@ -90,7 +90,6 @@ export function program(): Command {
     .option('--json', 'write each utterance to the program as a JSON object, not as a line of text')
     .option('--gap <ms>', 'end an utterance after this many quiet ms instead of at each line', nonNegativeInt('--gap'))
     .option('--as <name>', 'the stream to speak on')
-    .passThroughOptions()
     .action(async (link: string, command: string[], opts) => setStatus(await pipe(link, command, opts)));
 
   root
@@ -99,6 +98,30 @@ export function program(): Command {
     .argument('<link>', LINK)
     .option('--json', 'the broker\'s answer as JSON')
     .action((link: string, opts) => inspect(link, opts));
+
+  const webhook = root.command('webhook').description('participants the broker calls: one signed POST per utterance, the answer spoken back');
+  webhook
+    .command('add')
+    .description('register a webhook (prints its secret, shown only once)')
+    .argument('<link>', 'a magic link')
+    .argument('<url>', 'https://… (http://localhost only on a development broker)')
+    .option('--as <name>', 'the stream its replies are spoken on')
+    .addOption(new Option('--notify <which>', 'which utterances it is called for').choices(['all', 'mentions']))
+    .option('--events <list>', 'comma-separated: utterance, joined, left (default: utterance)')
+    .option('--json', 'the broker\'s answer as JSON')
+    .action((link: string, url: string, opts) => webhookAdd(link, url, opts));
+  webhook
+    .command('list')
+    .description('the webhooks you registered here (the owner sees all), with their state')
+    .argument('<link>', 'a magic link')
+    .option('--json', 'the broker\'s answer as JSON')
+    .action((link: string, opts) => webhookList(link, opts));
+  webhook
+    .command('rm')
+    .description('remove a webhook; its stream leaves')
+    .argument('<link>', 'a magic link')
+    .argument('<id>', 'wh_…')
+    .action((link: string, id: string) => webhookRemove(link, id));
 
   return root;
 }

@@ -4,11 +4,14 @@
  * dropped connection, inspect.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AmsClient, type ServerFrame } from '../../src/client';
 import { freePort, startBroker, type Broker } from '../support/broker';
 import { ams, buildCli, cliEnv, CuttableProxy, Live } from './cli-support';
 import { accounts, open, uniqueNs, waitFor } from './support';
+
+// Every step starts a node process; on a busy machine a test of several takes minutes.
+vi.setConfig({ testTimeout: 180_000 });
 
 let broker: Broker;
 let api: AmsClient;
@@ -160,6 +163,25 @@ describe('ams tail', () => {
     await proxy.close();
   });
 
+  it('--subscribe hears only the named streams; --frames shows every token', async () => {
+    const { link, observer } = await user();
+    const [b, c] = await accounts(api, 2);
+    const alice = open(link, { credential: b!.credential, streamName: 'alice', receipts: true });
+    const carol = open(link, { credential: c!.credential, streamName: 'carol', receipts: true });
+    await Promise.all([alice.joined, carol.joined]);
+    const only = Live.start(['tail', observer, '--subscribe', 'carol'], cliEnv());
+    const frames = Live.start(['tail', observer, '--frames'], cliEnv());
+    await listening(link, 2);
+    alice.send('from alice', { end: true });
+    carol.send('from ', {});
+    carol.send('carol', { end: true });
+    await only.until('carol: from carol\n');
+    await frames.until(/carol: carol ⏎\n/);
+    expect(only.lines()).toEqual(['carol: from carol']);
+    expect(frames.lines().map((l) => l.replace(/^\[\d+\] /, ''))).toEqual(['alice: from alice ⏎', 'carol: from ', 'carol: carol ⏎']);
+    await Promise.all([only.stop(), frames.stop(), alice.close(), carol.close()]);
+  });
+
   it('--json writes one object per utterance; --since replays what was said before', async () => {
     const { link, observer } = await user();
     const [b] = await accounts(api, 1);
@@ -177,6 +199,30 @@ describe('ams tail', () => {
     ]);
     await tail.stop();
     await peer.close();
+  });
+});
+
+describe('ams webhook', () => {
+  it('adds (secret shown once), lists and removes a webhook', async () => {
+    const { env, link } = await user();
+    const added = await ams(['webhook', 'add', link, 'http://localhost:9/hook', '--as', 'helper', '--notify', 'mentions'], { env });
+    expect(added.code, added.stderr).toBe(0);
+    const id = /^webhook (wh_\S+) speaks as helper$/m.exec(added.stdout)?.[1];
+    expect(id).toBeDefined();
+    expect(added.stdout).toMatch(/^secret whsec_\S+/m);
+    const listed = await ams(['webhook', 'list', link], { env });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`${id}  helper  `);
+    expect(listed.stdout).not.toContain('whsec_');
+    const removed = await ams(['webhook', 'rm', link, id!], { env });
+    expect(removed.code, removed.stderr).toBe(0);
+    expect((await ams(['webhook', 'list', link], { env })).stdout.trim()).toBe('no webhooks');
+    const again = await ams(['webhook', 'rm', link, id!], { env });
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toMatch(/^ams: webhook_not_found: /);
+    const bad = await ams(['webhook', 'add', link, 'ftp://example.com/'], { env });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toMatch(/^ams: invalid_webhook_url: /);
   });
 });
 
