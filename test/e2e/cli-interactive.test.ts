@@ -4,11 +4,14 @@
  * in a conversation, and `ams chat` driven through a pseudo-terminal
  * (util-linux `script`), as a person at a terminal would use it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AmsClient, type AmsSocket, type ServerFrame } from '../../src/client';
 import { startBroker, type Broker } from '../support/broker';
 import { ams, BIN, buildCli, cliEnv, Live } from './cli-support';
 import { accounts, open, uniqueNs, waitFor } from './support';
+
+// Every step starts a node process; on a busy machine a test of several takes minutes.
+vi.setConfig({ testTimeout: 180_000 });
 
 let broker: Broker;
 let api: AmsClient;
@@ -67,7 +70,7 @@ describe('ams pipe', () => {
 
   it('--json gives the program one JSON object per utterance; the program exiting ends the pipe with its status', async () => {
     const { env, link, peer } = await conversation();
-    const pipe = Live.start(['pipe', link, '--json', '--as', 'echo', '--', 'sh', '-c', 'read line; echo "$line"; exit 3'], env);
+    const pipe = Live.start(['pipe', link, '--json', '--as', 'echo', '--', 'sh', '-c', 'read -r line; echo "$line"; exit 3'], env);
     await joinedAs(peer, 'echo');
     peer.send('line one\nline two', { end: true });
     expect(await pipe.exited).toBe(1);
