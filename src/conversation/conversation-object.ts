@@ -27,15 +27,12 @@ import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
 import { AudienceFeeds, rowsWithin } from './shards/feeds';
 import type { ShardJoin, ShardPage, ShardResume } from './shards/rpc';
-import { audienceShardRpc } from './conversation-stub';
+import { audienceShardRpc, webhookRpc } from './conversation-stub';
 import type { LinkClaims } from '../control/links';
 import { LIMITS } from '../protocol/limits';
 import { claimsValid } from './admission';
 import { planResume, type Cursor } from './resume';
-import { webhookRpc } from './conversation-stub';
 import { WebhookHub, type Caller } from './webhooks/hub';
-import type { WebhookConfig } from './webhooks/rpc';
-import type { WebhookRequest } from '../protocol/webhooks';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -223,9 +220,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   // ---- webhooks (RPC from the Worker and from WebhookObject; see webhooks/hub.ts) ----
 
-  webhookRegister(caller: Caller, req: WebhookRequest, config: WebhookConfig, defaultName: string) {
-    return this.guard('webhookRegister', () => this.hooks.register(caller, req, config, defaultName));
-  }
+  webhookRegister(...args: Parameters<WebhookHub['register']>) { return this.guard('webhookRegister', () => this.hooks.register(...args)); }
   webhookList(caller: Caller) { return this.guard('webhookList', () => this.hooks.list(caller)); }
   webhookDelete(caller: Caller, id: string) { return this.guard('webhookDelete', () => this.hooks.remove(caller, id)); }
   webhookEnable(caller: Caller, id: string) { return this.guard('webhookEnable', () => this.hooks.enable(caller, id)); }

@@ -218,12 +218,17 @@ export class McpSession implements ToolHost {
     const v = out.value;
     const answer = joinedAnswer(this.env, target, v);
     const resume_key = answer.resume_key;
+    // A filter changed in place on this session's own membership: the pushes go on from where they were, with the new filter.
+    const refilter = args.subscribe_streams !== undefined && args.since === undefined && this.state.joined?.ref.member_id === v.ref.member_id && this.state.channel !== undefined;
     this.state.joined = {
       ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, ref: v.ref, account_id: v.account_id,
       stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope, resume_key, gap_ms: v.utterance_gap_ms,
     };
-    this.state.notified = v.cursor;
-    this.state.channel = freshChannel(notify, v.cursor);
+    if (refilter) this.state.channel = { ...this.state.channel!, notify };
+    else {
+      this.state.notified = v.cursor;
+      this.state.channel = freshChannel(notify, v.cursor);
+    }
     this.state.ended = null;
     await this.save();
     void this.listening.listen();

@@ -41,7 +41,7 @@ export function joinedAnswer(env: Env, target: { ns: string; alias: string }, v:
   });
   return {
     conversation_id: v.conversation_id, stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope,
-    metadata: v.metadata, self_subscribe: v.self_subscribe, peers: v.peers, seq: v.seq, epoch: v.epoch, resumed: v.resumed,
+    metadata: v.metadata, self_subscribe: v.self_subscribe, ...(v.subscribed_streams ? { subscribed_streams: v.subscribed_streams } : {}), peers: v.peers, seq: v.seq, epoch: v.epoch, resumed: v.resumed,
     next_since: v.cursor, account_id: v.account_id, resume_key,
   };
 }

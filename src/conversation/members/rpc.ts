@@ -41,6 +41,8 @@ export interface JoinArgs {
   stream_name?: string;
   stream_metadata?: JsonObject;
   self_subscribe?: boolean;
+  /** The subscription filter (decisions/0130): a list sets it, null removes it; absent: a fresh join has none, a continued membership keeps its own. */
+  subscribe_streams?: string[] | null;
   since?: number;
   /** The lease to hold the membership with; a fresh random one when absent. A stateless caller (MCP 2026-07-28) names its fixed one, so its calls never displace each other. */
   lease?: string;
@@ -55,6 +57,8 @@ export interface Joined {
   metadata: JsonObject | null;
   scope: Scope;
   self_subscribe: boolean;
+  /** Its subscription filter, when it has one. */
+  subscribed_streams?: string[];
   peers: Peer[];
   resumed: boolean;
   seq: number;
