@@ -70,7 +70,7 @@ describe('ams pipe', () => {
 
   it('--json gives the program one JSON object per utterance; the program exiting ends the pipe with its status', async () => {
     const { env, link, peer } = await conversation();
-    const pipe = Live.start(['pipe', link, '--json', '--as', 'echo', '--', 'sh', '-c', 'read -r line; echo "$line"; exit 3'], env);
+    const pipe = Live.start(['pipe', link, '--json', '--as', 'echo', '--', 'sh', '-c', 'read -r line; printf "%s\\n" "$line"; exit 3'], env);
     await joinedAs(peer, 'echo');
     peer.send('line one\nline two', { end: true });
     expect(await pipe.exited).toBe(1);
