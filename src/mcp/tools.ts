@@ -98,7 +98,7 @@ export const TOOLS = {
       let target: { ns: string; alias: string };
       let args: JoinArgs;
       if (a.resume_key !== undefined) {
-        const rk = s.checkedKey(a.resume_key);
+        const rk = await s.checkedKey(a.resume_key);
         if (a.magic_link !== undefined) {
           const addr = parseMagicLink(a.magic_link);
           if (!addr || addr.ns !== rk.ns || addr.alias !== rk.alias) throw new ToolFail('resume_key_mismatch', 'The resume_key is for another conversation than magic_link.');

@@ -297,6 +297,11 @@ export class McpMembers {
     return ok({ seq });
   }
 
+  /** The account's credential was revoked: the conversation closed its live memberships; the idle ones end too. */
+  revoke(accountId: string): void {
+    this.rows.revoke(accountId, 'credential_revoked');
+  }
+
   leave(ref: MemberRef): Outcome<{ seq: number }> {
     const row = this.conv.record ? this.rows.get(ref.member_id) : undefined;
     if (!row || row.lease === null) return fail('not_joined');

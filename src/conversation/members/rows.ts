@@ -101,6 +101,11 @@ export class MemberRows {
     else this.sql.exec('UPDATE mcp_members SET attached = 0, ended = ? WHERE member_id = ? AND lease IS ?', reason, memberId, lease);
   }
 
+  /** Ends every membership of an account that is not ended already (its credential was revoked). */
+  revoke(accountId: string, reason: string): void {
+    this.sql.exec("UPDATE mcp_members SET attached = 0, ended = ? WHERE account_id = ? AND lease IS NOT NULL AND (ended IS NULL OR ended = 'idle')", reason, accountId);
+  }
+
   /** ams_leave: detached for good, no lease, no listener. */
   left(memberId: string, now: number): void {
     this.sql.exec(`UPDATE mcp_members SET attached = 0, lease = NULL, ended = 'left', last_seen = ?, listener = NULL, listen_tag = NULL WHERE member_id = ?`, now, memberId);

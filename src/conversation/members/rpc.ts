@@ -35,7 +35,7 @@ export interface JoinArgs {
   /** A fresh join: the verified claims of the magic link. */
   claims?: LinkClaims;
   /** A continued membership: from a verified resume_key. */
-  resume?: { conversation_id: string; member_id: string; account_id: string | null; generation: number; epoch?: string; expires_at?: number };
+  resume?: { conversation_id: string; member_id: string; account_id: string | null; generation: number; epoch?: string; expires_at?: number; credential?: { ns: string; generation: number } };
   /** The session's identity; writers act as it. */
   account_id: string;
   stream_name?: string;
