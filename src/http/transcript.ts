@@ -13,6 +13,7 @@ import { LIMITS } from '../protocol/limits';
 import { takeSseEvents } from '../protocol/sse';
 import { TranscriptReader, transcriptText } from '../protocol/transcript';
 import type { Entry, UtteranceFrame } from '../protocol/utterances';
+import { DEFAULT_IDENTITY, identityLabel, type Identity } from '../protocol/identity';
 import { forward, httpAdmission } from './stream';
 
 export const transcript = new Hono<{ Bindings: Env }>();
@@ -20,11 +21,22 @@ export const transcript = new Hono<{ Bindings: Env }>();
 /** After this long without a byte, an empty line (never part of an utterance: its line breaks are indented). */
 export const TRANSCRIPT_KEEP_ALIVE_MS = 30_000;
 
-const READ_TYPES = new Set(['token', 'stream_joined', 'stream_left']);
+const READ_TYPES = new Set(['token', 'stream_joined', 'stream_left', 'stream_metadata']);
 
-/** One entry as a transcript line (without its line feed); null for what the transcript does not show. */
-export function transcriptLine(e: Entry): string | null {
-  if (e.kind === 'joined' || e.kind === 'left') return `${e.stream_name} ${e.kind}`;
+/**
+ * One entry as a transcript line (without its line feed); null for what the
+ * transcript does not show. `holders` knows who holds each stream: a metadata
+ * change is shown only when it brings a new holder (`name is now (human)`).
+ */
+export function transcriptLine(e: Entry, holders = new Map<string, string>()): string | null {
+  if (e.kind === 'left') return `${e.stream_name} left`;
+  if (e.kind === 'joined' || e.kind === 'metadata') {
+    const who = identityLabel(e.identity ?? DEFAULT_IDENTITY);
+    const was = holders.get(e.stream_id);
+    holders.set(e.stream_id, who);
+    if (e.kind === 'joined') return `${e.stream_name} joined (${who})`;
+    return was !== undefined && was !== who ? `${e.stream_name} is now (${who})` : null;
+  }
   if (e.kind !== 'message') return null;
   return `${e.stream_name}${e.continues ? ' (cont.)' : ''}: ${transcriptText(e.text)}`;
 }
@@ -54,8 +66,10 @@ export function transcriptBody(sse: ReadableStream<Uint8Array>, reader: Transcri
     clearTimeout(keepAlive);
     keepAlive = setTimeout(() => write('\n'), TRANSCRIPT_KEEP_ALIVE_MS);
   };
+  /** Who holds each stream (its label), from `joined`'s peers and the frames since. */
+  const holders = new Map<string, string>();
   const writeLines = (entries: Entry[]) => {
-    const lines = entries.map(transcriptLine).filter((l): l is string => l !== null);
+    const lines = entries.map((e) => transcriptLine(e, holders)).filter((l): l is string => l !== null);
     if (lines.length > 0) write(`${lines.join('\n')}\n`);
   };
   const finish = (closing?: string) => {
@@ -85,8 +99,11 @@ export function transcriptBody(sse: ReadableStream<Uint8Array>, reader: Transcri
         buffered = rest;
         let changed = false;
         for (const ev of events) {
-          const frame = JSON.parse(ev.data) as { type?: string; seq?: number; reason?: string };
-          if (ev.event === 'joined' && typeof frame.seq === 'number') reader.start(frame.seq);
+          const frame = JSON.parse(ev.data) as { type?: string; seq?: number; reason?: string; peers?: { stream_id: string; identity?: Identity }[] };
+          if (ev.event === 'joined' && typeof frame.seq === 'number') {
+            reader.start(frame.seq);
+            for (const p of frame.peers ?? []) holders.set(p.stream_id, identityLabel(p.identity ?? DEFAULT_IDENTITY));
+          }
           else if (ev.event === 'close') return finish(frame.reason ?? 'closed');
           else if (READ_TYPES.has(ev.event) && frame.type === ev.event) {
             reader.add(frame as UtteranceFrame);
