@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { Env } from '../control/env';
 import { secretsOf } from '../control/env';
+import { emit } from '../control/events';
 import { verifyLink } from '../control/links';
 import { linkFor, linksFor, parseMintRequest } from '../control/mint';
 import { accountStub } from '../control/account-stub';
@@ -63,6 +64,7 @@ conversations.delete('/v1/:ns/conversations/:alias', async (c) => {
   const account = accountStub(c.env, ns);
   await account.forgetMinted(alias);
   if (record.id_kind === 'jcs-sha256') await account.releaseDerivedId(record.conversation_id);
+  emit(c.env, 'conversation.deleted', { ns, alias, conversation: record.conversation_id });
   return c.json({ deleted: true, conversation_id: record.conversation_id, alias });
 });
 
@@ -95,6 +97,7 @@ conversations.post('/v1/:ns/conversations/:alias/links/rotate', async (c) => {
   const generation = await stub.rotate();
   const record = await stub.describe();
   if (generation < 0 || !record) throw new AmsError('conversation_not_found');
+  emit(c.env, 'conversation.updated', { ns, alias, conversation: record.conversation_id, change: 'links_rotated' });
   return c.json({ generation, ...linksFor(c.env, new URL(c.req.url).origin, record) });
 });
 

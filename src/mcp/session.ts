@@ -13,6 +13,7 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type RequestId, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/cfworker';
 import { secretsOf, type Env } from '../control/env';
+import { emit } from '../control/events';
 import { conversationStub } from '../conversation/conversation-stub';
 import { AmsError, errorBody, type ErrorBody, type ErrorCode } from '../protocol/errors';
 import type { Scope } from '../protocol/frames';
@@ -219,6 +220,7 @@ export class McpSession implements ToolHost {
     const out = await this.rpc(target).mcpJoin(args);
     if (!out.ok) throw new ToolFail(out.error, out.message);
     const v = out.value;
+    emit(this.env, 'connection.accepted', { ns: target.ns, alias: target.alias, path: 'mcp', scope: v.scope, ...(v.account_id ? { account: v.account_id } : {}) });
     const answer = joinedAnswer(this.env, target, v, await enteredWith(this.env, this.state, target, v, args.resume));
     const resume_key = answer.resume_key;
     // A filter changed in place on this session's own membership: the pushes go on from where they were, with the new filter.
