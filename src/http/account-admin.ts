@@ -95,6 +95,7 @@ accountAdmin.delete('/v1/:ns', async (c, next) => {
   if (!removed) throw new AmsError('invalid_credential');
   // Its own conversations close 4910 and their storage goes; elsewhere, what its credential admitted ends.
   const destroyed = await Promise.allSettled(removed.minted.map((m) => conversationStub(c.env, ns, m.alias).destroy()));
+  for (const m of removed.minted) emit(c.env, 'conversation.deleted', { ns, alias: m.alias, conversation: m.conversation_id });
   const elsewhere = removed.presence.filter((p) => p.ns !== ns || !removed.minted.some((m) => m.alias === p.alias));
   await revokeEverywhere(c.env, removed.account_id, elsewhere);
   emit(c.env, 'account.deleted', { account: removed.account_id, ns, conversations: removed.minted.length });
