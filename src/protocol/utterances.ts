@@ -23,6 +23,7 @@
  *     `next_since` was already delivered and which utterance is half told.
  */
 import type { JsonObject, LoggedFrame, TokenFrame } from './frames';
+import { DEFAULT_IDENTITY, identityLabel, type Identity } from './identity';
 
 /** A logged frame as the utterance reader takes it: a token may end its utterance (`end: true`). */
 export type UtteranceFrame = LoggedFrame;
@@ -49,6 +50,8 @@ export interface EventEntry {
   owner_account_id: string;
   /** On `joined` and `metadata`: the stream's metadata. */
   metadata?: JsonObject;
+  /** On `joined` and `metadata`: who holds the stream, as declared (decision 0155). */
+  identity?: Identity;
 }
 
 export type Entry = MessageEntry | EventEntry;
@@ -95,7 +98,7 @@ interface Open {
 function eventOf(f: Exclude<UtteranceFrame, TokenFrame>): EventEntry {
   const base = { seq: f.seq, stream_id: f.stream_id, stream_name: f.stream_name, owner_account_id: f.owner_account_id };
   if (f.type === 'stream_left') return { kind: 'left', ...base };
-  return { kind: f.type === 'stream_joined' ? 'joined' : 'metadata', ...base, metadata: f.metadata };
+  return { kind: f.type === 'stream_joined' ? 'joined' : 'metadata', ...base, metadata: f.metadata, identity: f.identity ?? DEFAULT_IDENTITY };
 }
 
 function timeOf(ts: string): number {
@@ -207,14 +210,16 @@ const METADATA_PREVIEW_CHARS = 200;
  * One entry as the transcript a model reads: `[first-last] name: text` for a
  * message (`[n]` for a single token), `+` after the range when it continues
  * an earlier entry, `…` when it is not complete yet; events as `[seq] name
- * joined|left|metadata {…}`. Continuation lines of the text are indented by
+ * joined|left|metadata {…}`, a join or metadata change followed by who holds
+ * the stream, `(agent, client c/1.0, model m)`. Continuation lines of the text are indented by
  * two spaces, so nothing a peer writes can start a line that looks like a
  * header.
  */
 export function formatEntry(e: Entry): string {
   if (e.kind !== 'message') {
     const meta = e.kind === 'metadata' ? ` ${preview(e.metadata ?? {})}` : '';
-    return `[${e.seq}] ${e.stream_name} ${e.kind}${meta}`;
+    const who = e.identity ? ` (${identityLabel(e.identity)})` : '';
+    return `[${e.seq}] ${e.stream_name} ${e.kind}${meta}${who}`;
   }
   const range = e.first_seq === e.last_seq ? `${e.first_seq}` : `${e.first_seq}-${e.last_seq}`;
   const flags = `${e.continues ? '+' : ''}${e.complete ? '' : '…'}`;
