@@ -118,6 +118,11 @@ export class ConversationObject extends DurableObject<Env> {
     });
   }
 
+  /** The owner's new instructions, logged as `x_conversation_updated`; its seq, or null when nothing lives here. */
+  setInstructions(instructions: string): Promise<number | null> {
+    return this.guard('setInstructions', () => (this.conv.record ? this.conv.setInstructions(instructions) : null));
+  }
+
   /** Revokes every link: bumps the generation and closes connections admitted with older links. */
   rotate(): Promise<number> {
     return this.guard('rotate', () => {

@@ -20,5 +20,6 @@ export function inspectConversation(conv: Conversation): Record<string, unknown>
     history: { ...r.history, first_seq: w.firstRetained },
     utterance_gap_ms: utteranceGapOf(r),
     connections: conv.connectionCount,
+    instructions: r.instructions ?? '',
   };
 }

@@ -15,6 +15,7 @@ import { errorBody } from '../protocol/errors';
 import { jsonRpcError, RPC, sessionNotFound } from './json-rpc';
 import type { LinkAddress } from './link';
 import type { Doorbell } from '../conversation/members/rpc';
+import { boundInstructions } from './purpose';
 import { McpSession, type SessionState } from './session';
 
 /** Headers the Worker sets (after deleting any a client sent) when it forwards to this object. */
@@ -83,10 +84,13 @@ export class McpSessionObject extends DurableObject<Env> {
       namespace = check.namespace ?? null;
     }
     const boundHeader = request.headers.get(BOUND_HEADER);
+    const bound = boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null;
+    const instructions = await boundInstructions(this.env, bound);
     const now = Date.now();
     const state: SessionState = {
-      v: 1, id, init: stored, origin: new URL(request.url).origin, bound: boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null,
+      v: 1, id, init: stored, origin: new URL(request.url).origin, bound,
       credential_hash: credentialHash(credential), account_id, namespace, joined: null, notified: 0, created_at: now, last_seen: now,
+      ...(instructions !== '' ? { instructions } : {}),
     };
     const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString());
     await s.start();
