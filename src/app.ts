@@ -7,6 +7,7 @@ import { conversations } from './http/conversations';
 import { health } from './http/health';
 import { stream } from './http/stream';
 import { transcript } from './http/transcript';
+import { webhooks } from './http/webhooks';
 import { mcp } from './http/mcp';
 import { originGuard } from './http/origin-guard';
 import { serveAsset, view } from './http/view';
@@ -20,6 +21,7 @@ app.route('/', accounts);
 app.route('/', conversations);
 app.route('/', stream);
 app.route('/', transcript);
+app.route('/', webhooks);
 // The magic link is also an MCP endpoint (after the view, which takes a browser's text/html GET).
 app.on(['GET', 'POST', 'DELETE'], ['/mcp', '/:ns/conversations/:alias/mcp', '/:ns/conversations/:alias'], originGuard);
 app.route('/', mcp);

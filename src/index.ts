@@ -6,5 +6,6 @@ export { ClientLimitObject } from './control/client-limit';
 export { ConversationObject } from './conversation/conversation-object';
 export { AudienceShard } from './conversation/shards/shard';
 export { McpSessionObject } from './mcp/session-object';
+export { WebhookObject } from './conversation/webhooks/webhook-object';
 
 export default app;

@@ -16,6 +16,8 @@ export interface Env {
   AUDIENCE: DurableObjectNamespace;
   /** One object per client key, counting what the client creates (src/control/client-limit.ts). */
   CLIENT_LIMITS: DurableObjectNamespace;
+  /** One object per webhook, named by its id: its backlog, its retries, its secret (decision 0135). */
+  WEBHOOKS: DurableObjectNamespace;
   ASSETS?: Fetcher;
   /** Only "development" (set by `npm start` and the test harnesses, never in wrangler.toml) may fall back to development values. */
   AMS_ENV?: string;
@@ -23,6 +25,8 @@ export interface Env {
   AMS_LINK_SECRET?: string;
   /** When set, `POST /v1/accounts` needs `X-AMS-Signup-Token` with this value. */
   AMS_SIGNUP_TOKEN?: string;
+  /** Development only: JSON overriding the webhook delivery policy (timeouts, retry schedule, budget, backlog bound; src/conversation/webhooks/policy.ts). */
+  AMS_WEBHOOK_POLICY?: string;
 }
 
 /** Development secrets: public, so any link or credential made with them is worthless outside a laptop. */

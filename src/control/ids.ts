@@ -8,6 +8,8 @@ import { toHex, randomBytes } from './encoding';
 export const newAccountId = (): string => `acc_${ulid()}`;
 export const newConversationId = (): string => `conv_${ulid()}`;
 export const newStreamId = (): string => `str_${ulid()}`;
+/** A webhook's id, which is also the identity its stream is owned by (never an account's). */
+export const newWebhookId = (): string => `wh_${ulid()}`;
 export const newEpoch = (): string => ulid().toLowerCase();
 
 const ADJECTIVES = ['amber', 'brisk', 'calm', 'clever', 'coral', 'crisp', 'dusky', 'eager', 'fleet', 'gentle', 'golden', 'hazel', 'ivory', 'jolly', 'keen', 'lucid', 'mellow', 'misty', 'noble', 'olive', 'quiet', 'rapid', 'rustic', 'silver', 'steady', 'sunny', 'swift', 'tidal', 'velvet', 'vivid', 'witty', 'zesty'];

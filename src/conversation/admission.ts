@@ -19,6 +19,10 @@ export interface Admission {
   stream_metadata?: JsonObject;
   stream_metadata_invalid?: boolean;
   self_subscribe: boolean;
+  /** `X-AMS-Subscribe-Streams` / `subscribe_streams`, checked (decisions/0130). */
+  subscribe_streams?: string[];
+  /** Why the subscription was refused (`invalid_subscription`), when it was. */
+  subscribe_invalid?: string;
   receipts: boolean;
   integrity: boolean;
   since?: number;
@@ -67,5 +71,6 @@ export function connectVerdict(a: Admission, record: ConversationRecord | undefi
     if (a.stream_name_invalid) return 'invalid_stream_name_header';
     if (a.stream_metadata_invalid) return 'invalid_stream_metadata_header';
   }
+  if (a.subscribe_invalid !== undefined) return 'invalid_subscription';
   return undefined;
 }

@@ -8,6 +8,7 @@ import type { Scope } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { Wire, type Member } from './audience';
 import type { Connection } from './connection';
+import { filterOf } from '../protocol/subscription';
 
 /** Per-socket state, kept in the socket's attachment so it survives hibernation. */
 export interface SocketAttachment {
@@ -19,6 +20,8 @@ export interface SocketAttachment {
   /** When its magic link expires (unix seconds); absent: never. */
   expires_at?: number;
   self_subscribe: boolean;
+  /** Its subscription filter (decisions/0130); absent: every stream. */
+  streams?: string[];
   receipts: boolean;
   chain: boolean;
   /** Set before the broker closes a socket, so a woken object does not count it as live. */
@@ -28,7 +31,7 @@ export interface SocketAttachment {
 export class SocketConnection implements Connection {
   readonly member: Member;
   constructor(readonly ws: WebSocket, readonly att: SocketAttachment) {
-    this.member = { sink: this, accountId: att.account_id, selfSubscribe: att.self_subscribe, wire: att.chain ? Wire.JsonChain : Wire.Json };
+    this.member = { sink: this, accountId: att.account_id, selfSubscribe: att.self_subscribe, wire: att.chain ? Wire.JsonChain : Wire.Json, streams: filterOf(att.streams) };
   }
   get accountId() { return this.att.account_id; }
   get streamId() { return this.att.stream_id; }
@@ -106,8 +109,8 @@ export class SseConnection implements Connection {
   /** The reconnect delay rides on the first event: a block holding only `retry:` is an empty event to some clients. */
   private retry = 'retry: 2000\n';
   constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>, readonly generation: number, chain: boolean, private readonly onGone: (c: SseConnection) => void,
-    readonly expiresAt?: number) {
-    this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.SseChain : Wire.Sse };
+    readonly expiresAt?: number, streams?: string[]) {
+    this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.SseChain : Wire.Sse, streams: filterOf(streams) };
     this.keepAlive = setInterval(() => this.send(': keep-alive\n\n'), LIMITS.sseKeepAliveMs);
   }
   get unreadBytes(): number {

@@ -33,6 +33,10 @@ import type { LinkClaims } from '../control/links';
 import { LIMITS } from '../protocol/limits';
 import { claimsValid } from './admission';
 import { planResume, type Cursor } from './resume';
+import { webhookRpc } from './conversation-stub';
+import { WebhookHub, type Caller } from './webhooks/hub';
+import type { WebhookConfig } from './webhooks/rpc';
+import type { WebhookRequest } from '../protocol/webhooks';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -44,6 +48,8 @@ export class ConversationObject extends DurableObject<Env> {
   mcp: McpMembers;
   /** The audience shards this conversation feeds (decision 0110). */
   feeds: AudienceFeeds;
+  /** Its webhooks (decision 0135): registrations, their listeners, the outbox to their objects. */
+  hooks: WebhookHub;
   private readonly sockets = new Map<WebSocket, SocketConnection>();
   private inbox: Array<[SocketConnection, string | ArrayBuffer]> = [];
 
@@ -60,7 +66,9 @@ export class ConversationObject extends DurableObject<Env> {
       else conn.close('stream_displaced');
     }
     this.mcp = this.freshMembers();
-    // Sockets and memberships are back; whatever was live before and is not has left.
+    this.hooks = this.freshHooks();
+    this.hooks.restore();
+    // Sockets, memberships and webhooks are back; whatever was live before and is not has left.
     this.conv.settlePresence();
   }
 
@@ -73,6 +81,10 @@ export class ConversationObject extends DurableObject<Env> {
   private freshFeeds(): AudienceFeeds {
     const budget = () => this.conv.record?.max_listeners ?? LIMITS.listenerBudgetDefault;
     return new AudienceFeeds(this.ctx.storage.sql, (shard) => audienceShardRpc(this.env, shard), budget, (p) => this.ctx.waitUntil(p));
+  }
+
+  private freshHooks(): WebhookHub {
+    return new WebhookHub(() => this.conv, this.ctx.storage.sql, (id) => webhookRpc(this.env, id), (p) => this.ctx.waitUntil(p));
   }
 
   private freshMembers(): McpMembers {
@@ -145,6 +157,7 @@ export class ConversationObject extends DurableObject<Env> {
       if (!this.conv.record) return false;
       this.conv.closeAll('conversation_closed');
       this.feeds.closeAll('conversation_closed');
+      this.hooks.destroyAll();
       this.sockets.clear();
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
@@ -153,6 +166,7 @@ export class ConversationObject extends DurableObject<Env> {
       this.feeds = this.freshFeeds();
       this.conv = this.freshConversation();
       this.mcp = this.freshMembers();
+      this.hooks = this.freshHooks();
       return true;
     });
   }
@@ -217,6 +231,17 @@ export class ConversationObject extends DurableObject<Env> {
     });
   }
 
+  // ---- webhooks (RPC from the Worker and from WebhookObject; see webhooks/hub.ts) ----
+
+  webhookRegister(caller: Caller, req: WebhookRequest, config: WebhookConfig, defaultName: string) {
+    return this.guard('webhookRegister', () => this.hooks.register(caller, req, config, defaultName));
+  }
+  webhookList(caller: Caller) { return this.guard('webhookList', () => this.hooks.list(caller)); }
+  webhookDelete(caller: Caller, id: string) { return this.guard('webhookDelete', () => this.hooks.remove(caller, id)); }
+  webhookEnable(caller: Caller, id: string) { return this.guard('webhookEnable', () => this.hooks.enable(caller, id)); }
+  webhookSpeak(id: string, messageId: string, text: string) { return this.guard('webhookSpeak', () => this.transact(() => this.hooks.speak(id, messageId, text))); }
+  webhookDisabled(id: string): Promise<void> { return this.guard('webhookDisabled', () => this.hooks.disabled(id)); }
+
   // ---- stream plane ----
 
   override async fetch(request: Request): Promise<Response> {
@@ -259,6 +284,7 @@ export class ConversationObject extends DurableObject<Env> {
       streamName: a.stream_name,
       streamMetadata: a.stream_metadata,
       selfSubscribe: claims.scope === 'write' && a.self_subscribe,
+      ...(a.subscribe_streams ? { streams: a.subscribe_streams } : {}),
       chain: a.integrity,
       cursor: { since: a.since, epoch: a.epoch },
     };
@@ -271,6 +297,7 @@ export class ConversationObject extends DurableObject<Env> {
     const att: SocketAttachment = {
       v: 1, account_id: req.accountId, stream_id: outcome.stream?.stream_id ?? null, scope: req.scope,
       generation: req.generation, self_subscribe: req.selfSubscribe, receipts: a.receipts, chain: a.integrity,
+      ...(req.streams ? { streams: req.streams } : {}),
       ...(claims.expires_at !== undefined ? { expires_at: claims.expires_at } : {}),
     };
     // Its link's expiry ends it (decision 0104): the alarm closes what is still open then.

@@ -8,6 +8,7 @@ import type { ConversationObject } from './conversation-object';
 import type { McpSessionRpc } from './members/rpc';
 import type { ShardRpc } from './shards/rpc';
 import type { AudienceShard } from './shards/shard';
+import type { WebhookRpc } from './webhooks/rpc';
 
 export function conversationStub(env: Env, namespace: string, alias: string): Remote<ConversationObject> {
   return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(`${namespace}/${alias}`)) as unknown as Remote<ConversationObject>;
@@ -38,4 +39,9 @@ export function audienceShardRpc(env: Env, name: string): ShardRpc {
 /** The conversation a shard serves, by the shard's name. */
 export function conversationOfShard(env: Env, name: string): Remote<ConversationObject> {
   return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(name.slice(0, name.lastIndexOf('#')))) as unknown as Remote<ConversationObject>;
+}
+
+/** The object of webhook `id` (decision 0135): one per webhook, named by its id. */
+export function webhookRpc(env: Env, id: string): WebhookRpc {
+  return env.WEBHOOKS.get(env.WEBHOOKS.idFromName(id)) as unknown as WebhookRpc;
 }

@@ -202,6 +202,7 @@ export class Conversation {
       epoch: this.current!.epoch,
       scope: req.scope,
       ...(req.chain ? { head_chain: this.top.chain } : {}),
+      ...(req.streams ? { subscribed_streams: req.streams } : {}),
     };
     conn.send(encodeFrame(conn.member.wire, joined));
     const complete = plan.kind !== 'replay' || this.replay(conn, plan.from, plan.truncated);
@@ -357,7 +358,9 @@ export class Conversation {
     this.top = { seq: frame.seq, chain };
     if (frame.type === 'token' && frame.end !== true) this.unended.set(frame.stream_id, { seq: frame.seq, ts: now });
     else if (frame.type !== 'x_conversation_updated') this.unended.delete(frame.stream_id);
-    broadcast(this.membership.audienceOf(owner), frame, json, chain);
+    // A conversation's own frame goes to everyone: no owner to exclude, no stream a filter could hold back.
+    const audience = frame.type === 'x_conversation_updated' ? this.membership.audienceOf(owner) : this.membership.audienceFor(owner, frame.type, frame.stream_name);
+    broadcast(audience, frame, json, chain);
     this.relay?.(row);
     if (++this.appendsSinceTrim >= 128) {
       this.appendsSinceTrim = 0;

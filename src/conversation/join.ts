@@ -17,6 +17,8 @@ export interface JoinRequest {
   streamName?: string;
   streamMetadata?: JsonObject;
   selfSubscribe: boolean;
+  /** The stream names it chose to hear (decisions/0130); absent: every stream. */
+  streams?: string[];
   chain: boolean;
   cursor: Cursor;
 }

@@ -14,6 +14,7 @@ import type { Conversation } from './conversation';
 import type { EmitInput, JoinRequest } from './join';
 import { planResume } from './resume';
 import { utf8Length } from './wire';
+import { filterOf, passesJson } from '../protocol/subscription';
 
 /** Why an HTTP stream request may not proceed: no conversation, a bad link, or (to write) no writer's credential. */
 function refusal(conv: Conversation, a: Admission, needWrite: boolean): HttpErrorCode | undefined {
@@ -31,17 +32,18 @@ function refusal(conv: Conversation, a: Admission, needWrite: boolean): HttpErro
 export function openEvents(conv: Conversation, a: Admission, gone: (c: SseConnection) => void): Response {
   const bad = refusal(conv, a, false);
   if (bad) return errorResponse(bad);
+  if (a.subscribe_invalid !== undefined) return errorResponse('invalid_subscription', a.subscribe_invalid);
   if (a.since_invalid) return errorResponse('invalid_cursor');
   const req: JoinRequest = {
     accountId: null, scope: 'read', generation: a.claims!.generation, selfSubscribe: false, chain: a.integrity,
-    cursor: { since: a.since, epoch: a.epoch },
+    cursor: { since: a.since, epoch: a.epoch }, ...(a.subscribe_streams ? { streams: a.subscribe_streams } : {}),
   };
   const outcome = conv.decideJoin(req);
   if (!outcome.ok) {
     return outcome.reason === 'invalid_cursor' ? errorResponse('invalid_cursor', `since is beyond the head (${conv.head.seq}).`) : errorResponse('conversation_full');
   }
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, gone, a.claims!.expires_at);
+  const conn = new SseConnection(writable.getWriter(), req.generation, a.integrity, gone, a.claims!.expires_at, a.subscribe_streams);
   conv.admit(conn, req, outcome);
   return new Response(readable, {
     headers: {
@@ -82,6 +84,7 @@ export function postTokens(conv: Conversation, a: Admission, body: unknown): Res
 export function historyPage(conv: Conversation, a: Admission, url: URL): Response {
   const bad = refusal(conv, a, false);
   if (bad) return errorResponse(bad);
+  if (a.subscribe_invalid !== undefined) return errorResponse('invalid_subscription', a.subscribe_invalid);
   if (a.since_invalid) return errorResponse('invalid_cursor');
   const limitText = url.searchParams.get('limit');
   const limit = limitText === null ? LIMITS.historyPageDefault : Number(limitText);
@@ -94,13 +97,22 @@ export function historyPage(conv: Conversation, a: Admission, url: URL): Respons
   const frames: string[] = [];
   let bytes = 0;
   let last = Math.max(from - 1, a.since ?? 0);
-  for (const row of conv.rows(from, limit)) {
+  // A filtered page counts the frames it returns; the rows it passes over move `next_since` on too (decisions/0130).
+  const filter = filterOf(a.subscribe_streams);
+  let scanned = 0;
+  for (const row of conv.rows(from, filter ? undefined : limit)) {
+    if (filter && !passesJson(filter, row.frame)) {
+      if (++scanned > LIMITS.subscribeScanRows) break;
+      last = row.seq;
+      continue;
+    }
     const text = withChain(row.frame, row.chain);
     const size = utf8Length(text) + 1;
     if (frames.length > 0 && bytes + size > LIMITS.pageBytes) break;
     frames.push(text);
     bytes += size;
     last = row.seq;
+    if (frames.length >= limit) break;
   }
   const head = JSON.stringify({ conversation_id: conv.record!.conversation_id, epoch: w.epoch, head_seq: w.head, first_seq: w.firstRetained });
   const tail = JSON.stringify({

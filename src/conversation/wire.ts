@@ -9,6 +9,7 @@ import { Membership, Wire, type Audience } from './audience';
 import type { Connection } from './connection';
 import { withChain } from '../protocol/chain';
 import type { LogRow } from './store';
+import { passesJson } from '../protocol/subscription';
 
 const ssePrefix = (seq: number, type: string) => `id: ${seq}\nevent: ${type}\ndata: `;
 
@@ -76,9 +77,10 @@ export function utf8Length(text: string): number {
  */
 export function replayWithin(conn: Connection, rows: Iterable<LogRow>, budget: number): boolean {
   const wire = conn.member.wire;
+  const filter = conn.member.streams ?? null;
   let sent = 0;
   for (const row of rows) {
-    if (!Membership.hears(conn.member, row.owner)) continue;
+    if (!Membership.hears(conn.member, row.owner) || !passesJson(filter, row.frame)) continue;
     if (sent >= budget) return false;
     const text = encodeRow(wire, row);
     conn.send(text);

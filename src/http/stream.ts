@@ -19,6 +19,7 @@ import { exceedsUtf8Bytes } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { ALIAS_RE, EPOCH_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isJsonObject, parseCursor, parseFlag } from '../protocol/validate';
 import { mediaType, readText } from './body';
+import { parseSubscription, SUBSCRIBE_HEADER, SUBSCRIBE_PARAM } from '../protocol/subscription';
 
 export const stream = new Hono<{ Bindings: Env }>();
 
@@ -60,6 +61,13 @@ export async function admissionFor(env: Env, request: Request, ns: string, alias
     const decoded = decodeMetadataHeader(meta);
     if (decoded) a.stream_metadata = decoded;
     else a.stream_metadata_invalid = true;
+  }
+  const subscribe = pick(SUBSCRIBE_HEADER, SUBSCRIBE_PARAM);
+  if (subscribe !== null) {
+    const sub = parseSubscription(subscribe);
+    if (!sub.ok) a.subscribe_invalid = sub.message;
+    else if (a.integrity) a.subscribe_invalid = 'subscribe_streams cannot be combined with integrity=chain: a filtered subscriber cannot verify a chain it does not see.';
+    else a.subscribe_streams = sub.streams;
   }
   const since = parseCursor(pick('x-ams-since', 'since') ?? h.get('last-event-id'));
   if (since === 'invalid') a.since_invalid = true;

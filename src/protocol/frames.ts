@@ -108,6 +108,8 @@ export interface JoinedFrame {
   epoch: string;
   scope: Scope;
   head_chain?: string;
+  /** The connection's subscription filter (decisions/0130), when it set one. */
+  subscribed_streams?: string[];
 }
 
 export interface StreamJoinedFrame extends Peer {

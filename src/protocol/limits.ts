@@ -56,6 +56,10 @@ export const LIMITS = {
   /** Emit rate per account within one conversation, over all its streams (same codes as per stream). */
   emitRatePerAccountPerSecond: 2_000,
   emitBurstPerAccount: 4_000,
+  /** Stream names one subscription filter may list (`subscribe_streams`). */
+  subscribeStreams: 64,
+  /** Rows a filtered history page passes over before it ends (`more: true`, `next_since` past them). */
+  subscribeScanRows: 10_000,
   /** Client idempotency key (`token.id`) length. */
   tokenIdChars: 64,
   /** History window defaults; `history: {max_frames: 0}` disables history. */
@@ -115,4 +119,27 @@ export const LIMITS = {
   mcpSessionsPerHour: 600,
   /** What an MCP session stores of its `initialize` (protocol version, capabilities, client info; nothing else) → 400 with a JSON-RPC error. */
   mcpInitStoredBytes: 4 * 1024,
+  /** Webhooks (decisions 0135–0139): per conversation, and per registering account in it → 429 webhook_limit. */
+  webhooksPerConversation: 10,
+  webhooksPerAccount: 3,
+  /** A webhook URL, in characters → 400 invalid_webhook_url. */
+  webhookUrlChars: 2_048,
+  /** Messages one webhook holds undelivered, and their bytes; past either the oldest are dropped and the next delivery carries `skipped`. */
+  webhookBacklogMessages: 1_000,
+  webhookBacklogBytes: 4 * 1024 * 1024,
+  /** One delivery: answered within this long, or it failed. */
+  webhookTimeoutMs: 10_000,
+  /** What is read of a receiver's answer; a longer reply is dropped (`reply_too_large`). */
+  webhookResponseBytes: 64 * 1024,
+  /** Retries: the first after about this long, doubling, at most this far apart (each with jitter, 50–100 %). */
+  webhookRetryBaseMs: 5_000,
+  webhookRetryCapMs: 60 * 60 * 1000,
+  /** A webhook failing for this long without one success is disabled (`failure_budget`). */
+  webhookFailureBudgetMs: 24 * 60 * 60 * 1000,
+  /** Replies one webhook may speak per minute; more are dropped (`reply_rate_limited`). */
+  webhookRepliesPerMinute: 20,
+  /** After this many consecutive utterances spoken only by webhooks, webhook replies reach no webhook until someone else speaks. */
+  webhookLoopUtterances: 8,
+  /** Frames of open utterances one webhook's reader holds; past it they are delivered as they stand (`complete: false`). */
+  webhookHeldFrames: 4_096,
 } as const;

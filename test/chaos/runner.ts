@@ -11,6 +11,7 @@ import { slowAndVanishing } from './scenarios/clients';
 import { connectionCap, flood, malformedProtocol, oversizedFrames, rawWebSocket, streamRegistry } from './scenarios/abuse';
 import { mcpSessions } from './scenarios/mcp';
 import { limitsUnderAbuse } from './scenarios/limits';
+import { webhookFlapping } from './scenarios/webhooks';
 
 export interface Scenario {
   name: string;
@@ -36,6 +37,7 @@ export const SCENARIOS: Scenario[] = [
   restartMidStream,
   killRestart,
   mcpSessions,
+  webhookFlapping,
 ];
 
 /** The last scenario of every run: nothing the run opened is still counted anywhere. */

@@ -10,6 +10,7 @@ import { AmsClient, AmsSocket, linkRoute, type Account, type ConnectOptions, typ
 import type { ServerFrame } from '../../src/protocol/frames';
 import { startBroker, type Broker } from '../support/broker';
 import { prng } from '../fuzz/arbitraries';
+import { CHAOS_WEBHOOK_POLICY } from './scenarios/webhooks';
 
 export type Scale = 'short' | 'full';
 
@@ -66,7 +67,7 @@ export class World {
   }
 
   async start(): Promise<void> {
-    this.broker = await startBroker({ stateDir: this.stateDir, port: this.port });
+    this.broker = await startBroker({ stateDir: this.stateDir, port: this.port, vars: { AMS_WEBHOOK_POLICY: JSON.stringify(CHAOS_WEBHOOK_POLICY) } });
     this.stateDir = this.broker.stateDir;
     this.port = this.broker.port;
     this.api = new AmsClient(this.broker.url);

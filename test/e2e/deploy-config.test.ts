@@ -30,6 +30,7 @@ describe('the deployable configuration', () => {
     expect(out).toContain('--dry-run: exiting now.');
     expect(out).toContain('env.CONVERSATIONS');
     expect(out).toContain('env.CLIENT_LIMITS (ClientLimitObject)');
+    expect(out).toContain('env.WEBHOOKS (WebhookObject)');
     expect(out).not.toMatch(/AMS_ENV \("development"\)/);
   }, 150_000);
 
@@ -37,6 +38,7 @@ describe('the deployable configuration', () => {
     const out = await dryRun('--env', 'production');
     expect(out).toMatch(/env\.AMS_ENV \("production"\)/);
     expect(out).toContain('env.CLIENT_LIMITS (ClientLimitObject)');
+    expect(out).toContain('env.WEBHOOKS (WebhookObject)');
     expect(out).not.toMatch(/AMS_ENV \("development"\)/);
   }, 150_000);
 });

@@ -24,7 +24,7 @@ function layerOf(path: string): string {
 }
 
 /** The rooms of src/conversation/: sub-folders that must not import each other. */
-const ROOMS = ['shards', 'members'];
+const ROOMS = ['shards', 'members', 'webhooks'];
 
 /** The room of a src-relative path inside conversation/, or undefined. */
 function roomOf(path: string): string | undefined {

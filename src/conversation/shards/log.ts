@@ -12,6 +12,7 @@ import { Membership, type Member } from '../audience';
 import type { ShardSnapshot } from './rpc';
 import type { LogRow } from '../store';
 import { broadcast } from '../wire';
+import { streamNameOf } from '../../protocol/subscription';
 
 const TYPE_RE = /^\{"type":"([a-z_]+)"/;
 
@@ -85,7 +86,9 @@ export class ShardLog {
     if (row.seq !== this.fed + 1) return false;
     const type = TYPE_RE.exec(row.frame)?.[1] ?? 'message';
     if (type === 'stream_joined' || type === 'stream_metadata' || type === 'stream_left') this.track(type, row.frame);
-    broadcast(this.membership.audienceOf(''), { seq: row.seq, type } as LoggedFrame, row.frame, row.chain);
+    // Listeners are observers (owner ''); the stream's name is read from the row only while one of them filters.
+    const audience = this.membership.filtered ? this.membership.audienceFor('', type, streamNameOf(row.frame)) : this.membership.audienceOf('');
+    broadcast(audience, { seq: row.seq, type } as LoggedFrame, row.frame, row.chain);
     this.fed = row.seq;
     this.chain = row.chain;
     this.keep(row);

@@ -27,11 +27,12 @@ import { closeSocket, rejectSocket, sendTo, SseConnection } from '../connections
 import { conversationOfShard } from '../conversation-stub';
 import type { LogRow } from '../store';
 import { encodeFrame, encodeRow, utf8Length } from '../wire';
+import { filterOf, passesJson } from '../../protocol/subscription';
 
 export const SHARD_HEADER = 'x-ams-shard';
 
 /** Why a listener is turned away: each is both a close reason and an HTTP error code. */
-type Refusal = 'conversation_not_found' | 'invalid_magic_link' | 'invalid_cursor' | 'conversation_full' | 'internal_error';
+type Refusal = 'conversation_not_found' | 'invalid_magic_link' | 'invalid_subscription' | 'invalid_cursor' | 'conversation_full' | 'internal_error';
 
 /** Rows asked of the conversation per call when a listener resumes or the shard fills a gap. */
 const PAGE = 1_000;
@@ -44,8 +45,8 @@ interface Listener {
 
 class ShardSocket implements Listener {
   readonly member: Member;
-  constructor(readonly ws: WebSocket, readonly generation: number, chain: boolean) {
-    this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.JsonChain : Wire.Json };
+  constructor(readonly ws: WebSocket, readonly generation: number, chain: boolean, streams?: string[]) {
+    this.member = { sink: this, accountId: null, selfSubscribe: false, wire: chain ? Wire.JsonChain : Wire.Json, streams: filterOf(streams) };
   }
   send(text: string): void {
     sendTo(this.ws, text);
@@ -61,6 +62,8 @@ interface Replay {
   rows: LogRow[];
   /** The last seq the listener has (or will have been sent by `rows`); null for a live-only listener. */
   after: number | null;
+  /** The last seq pulled from the log: rows up to it that `rows` lacks were held back by the listener's filter. */
+  scanned?: number;
 }
 
 export class AudienceShard extends DurableObject<Env> {
@@ -100,6 +103,7 @@ export class AudienceShard extends DurableObject<Env> {
       const replay = await this.prepare(a);
       if (typeof replay === 'string') {
         if (!sse) return rejectSocket(replay, a.subprotocol);
+        if (replay === 'invalid_subscription') return errorResponse(replay, a.subscribe_invalid);
         return replay === 'invalid_cursor' && !a.since_invalid ? errorResponse(replay, `since is beyond the head (${this.beyond}).`) : errorResponse(replay);
       }
       return sse ? this.openEvents(a, replay) : this.openSocket(a, replay);
@@ -109,12 +113,13 @@ export class AudienceShard extends DurableObject<Env> {
     }
   }
 
-  /** The published check order (not found, link, cursor syntax, capacity, cursor range), then what to replay. */
+  /** The published check order (not found, link, subscription, cursor syntax, capacity, cursor range), then what to replay. */
   private async prepare(a: Admission): Promise<Replay | Refusal> {
     const log = await this.joined(a);
     if (typeof log === 'string') return log;
     if (!a.claims || a.claims.conversation_id !== log.conversationId || a.claims.generation !== log.generation
       || !sameMint(a.claims.epoch, { epoch: log.epoch, ...(log.linksBindEpoch ? { links_bind_epoch: true as const } : {}) }) || expired(a.claims.expires_at, Date.now())) return 'invalid_magic_link';
+    if (a.subscribe_invalid !== undefined) return 'invalid_subscription';
     if (a.since_invalid) return 'invalid_cursor';
     this.pending++;
     let held = false;
@@ -160,29 +165,36 @@ export class AudienceShard extends DurableObject<Env> {
       this.beyond = r.head;
       return 'invalid_cursor';
     }
-    const rows = r.rows;
-    let after = rows.at(-1)?.seq ?? r.truncated?.to_seq ?? a.since;
+    // A filtered listener keeps only the rows it hears, and pulls on until those fill a page: its next cursor is its last heard seq.
+    const filter = filterOf(a.subscribe_streams);
+    const heard = (page: LogRow[]) => (filter ? page.filter((row) => passesJson(filter, row.frame)) : page);
+    const rows = heard(r.rows);
+    let after = r.rows.at(-1)?.seq ?? r.truncated?.to_seq ?? a.since;
     // One replay is at most a page of bytes (LIMITS.pageBytes): pull no more than that; `start` pauses the rest.
     let bytes = rows.reduce((n, row) => n + row.frame.length, 0);
-    while (rows.length > 0 && after < log.fed && !log.covers(after + 1) && bytes < LIMITS.pageBytes) {
+    while (r.rows.length > 0 && after < log.fed && !log.covers(after + 1) && bytes < LIMITS.pageBytes) {
       const page = await this.conversation.shardPage(after + 1, PAGE);
       if (page.rows.length === 0 || page.rows[0].seq !== after + 1) break;
-      rows.push(...page.rows);
-      bytes += page.rows.reduce((n, row) => n + row.frame.length, 0);
-      after = rows[rows.length - 1].seq;
+      const kept = heard(page.rows);
+      rows.push(...kept);
+      bytes += kept.reduce((n, row) => n + row.frame.length, 0);
+      after = page.rows[page.rows.length - 1].seq;
     }
     if (a.since > log.fed) await this.fillTo(a.since);
-    return { rows, after: a.since, ...(r.truncated ? { truncated: r.truncated } : {}) };
+    return { rows, after: a.since, scanned: after, ...(r.truncated ? { truncated: r.truncated } : {}) };
   }
 
   /** Sends `joined` and the replay, then makes the listener live — one synchronous step, so nothing slips between. */
-  private start(listener: Listener & { member: Member }, chain: boolean, replay: Replay, expiresAt?: number): void {
+  private start(listener: Listener & { member: Member }, a: Admission, replay: Replay): void {
+    const chain = a.integrity;
+    const expiresAt = a.claims!.expires_at;
     const log = this.log!;
     const wire = listener.member.wire;
     const joined: JoinedFrame = {
       type: 'joined', conversation_id: log.conversationId, stream_id: null, stream_name: null, metadata: null,
       self_subscribe: false, peers: log.peerList(), resumed: false, seq: log.fed, epoch: log.epoch, scope: 'read',
       ...(chain ? { head_chain: log.chain } : {}),
+      ...(a.subscribe_streams ? { subscribed_streams: a.subscribe_streams } : {}),
     };
     const sink = listener.member.sink;
     sink.send(encodeFrame(wire, joined));
@@ -204,9 +216,12 @@ export class AudienceShard extends DurableObject<Env> {
   private replay(listener: Listener & { member: Member }, replay: Replay): boolean {
     const log = this.log!;
     const { wire, sink } = listener.member;
+    const filter = listener.member.streams ?? null;
     let sent = replay.truncated ? replay.truncated.to_seq : replay.after!;
     let bytes = 0;
     const within = (row: LogRow): boolean => {
+      // A row the listener's filter holds back is passed over: it counts as reached, not as sent.
+      if (!passesJson(filter, row.frame)) return (sent = row.seq), true;
       if (bytes >= LIMITS.pageBytes) return false;
       const text = encodeRow(wire, row);
       sink.send(text);
@@ -218,6 +233,7 @@ export class AudienceShard extends DurableObject<Env> {
       if (row.seq <= sent || row.seq > log.fed) continue;
       if (!within(row)) return false;
     }
+    if (replay.scanned !== undefined) sent = Math.max(sent, Math.min(replay.scanned, log.fed));
     if (sent < log.fed && !log.covers(sent + 1)) return false;
     for (const row of log.tailAfter(sent)) if (!within(row)) return false;
     return true;
@@ -227,7 +243,7 @@ export class AudienceShard extends DurableObject<Env> {
     if (!this.log) return rejectSocket('conversation_not_found', a.subprotocol);
     const [client, server] = Object.values(new WebSocketPair());
     server.accept();
-    const listener = new ShardSocket(server, a.claims!.generation, a.integrity);
+    const listener = new ShardSocket(server, a.claims!.generation, a.integrity, a.subscribe_streams);
     server.addEventListener('message', (ev) => this.onMessage(listener, ev.data as string | ArrayBuffer));
     server.addEventListener('close', (ev) => {
       this.remove(listener);
@@ -238,15 +254,15 @@ export class AudienceShard extends DurableObject<Env> {
       }
     });
     server.addEventListener('error', () => this.remove(listener));
-    this.start(listener, a.integrity, replay, a.claims!.expires_at);
+    this.start(listener, a, replay);
     return new Response(null, { status: 101, webSocket: client, headers: a.subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
   }
 
   private openEvents(a: Admission, replay: Replay): Response {
     if (!this.log) return errorResponse('conversation_not_found');
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const conn = new SseConnection(writable.getWriter(), a.claims!.generation, a.integrity, (c) => this.remove(c));
-    this.start(conn, a.integrity, replay, a.claims!.expires_at);
+    const conn = new SseConnection(writable.getWriter(), a.claims!.generation, a.integrity, (c) => this.remove(c), undefined, a.subscribe_streams);
+    this.start(conn, a, replay);
     return new Response(readable, {
       headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' },
     });
