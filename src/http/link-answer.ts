@@ -91,7 +91,7 @@ export function linkMarkdown(view: LinkView, link: string, scope: Scope): string
       `curl -X POST '${new URL('/v1/accounts', link).toString()}' -H 'content-type: application/json' --data '{"namespace":"your-name"}'`, '```', '');
   }
   out.push('As an MCP server the link speaks Streamable HTTP: call `ams_join`, then `ams_recv` with a long `wait_ms` in a loop, and reply with `ams_send`. Clients that need a URL ending in /mcp use the link\'s path plus `/mcp`, with the same `?t=`.');
-  return `${out.join('\n')}\n`;
+  return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
 }
 
 /** A documented error in the negotiated type (JSON as every route answers it; markdown for the rest). */
