@@ -1,13 +1,15 @@
 /**
- * `npm run bench`: AMS on a real `wrangler dev` (workerd) and, in the same run
- * on the same machine with the same client harness, a bare `ws` relay, NATS
- * (WebSocket listener) and Redis pub/sub when installed. Prints a table and
+ * `npm run bench`: AMS as deployed (`npm run serve`: the Worker outermost in
+ * plain workerd), beside AMS on `wrangler dev` (`npm start`) and, in the same
+ * run on the same machine with the same client harness, a bare `ws` relay, a
+ * bare Durable Object relay, NATS and NATS JetStream (WebSocket listener),
+ * Redis pub/sub and Redis Streams when installed. Prints a table and
  * writes bench/results/latest.json. Any lost, duplicated, misrouted or
  * reordered delivery fails the run (exit code 1).
  *
  * Options: --quick (small counts, a smoke run), --ref=<git ref> (benchmark a
  * commit instead of the working tree), --only=hop,fanout,compression,audience,many,resume,mcp,utterances,memory,
- * --no-baselines, --no-dev-proxy, --no-disk, --no-compression (AMS clients decline
+ * --no-baselines, --no-dev (no wrangler dev rows), --no-disk, --no-compression (AMS clients decline
  * permessage-deflate instead of offering it as default clients do), --no-profile
  * (skip the audience rows' profiled repeats, which weigh the conversation object apart).
  */
@@ -18,9 +20,11 @@ import { cpuBusyPercent, describeMachine } from './lib/machine';
 import { snapshot, variantOf, ROOT } from './lib/snapshot';
 import { compressionCase, reverseCompression, serverAccepts } from './scenarios/compression';
 import { CorrectnessError } from './lib/traffic';
-import { startWorkerd, type WorkerdProcesses } from './lib/workerd';
+import { devRuntime, startServed, startWorkerd, type Runtime } from './lib/workerd';
+import type { Broker } from '../test/support/broker';
 import { fileSystemOf } from './lib/proc';
-import { AMS, render, type ByTarget, type Entry, type Goal, type Results } from './report';
+import { AMS, render, type ByTarget, type Entry, type Results } from './report';
+import { goals } from './goals';
 import { memory } from './scenarios/memory';
 import { mcpAvailable, mcpHop } from './scenarios/mcp';
 import { utterances } from './scenarios/utterances';
@@ -40,7 +44,7 @@ const quick = flag('quick');
 const scale = quick ? QUICK : FULL;
 const only = option('only')?.split(',');
 const runs = (scenario: string) => !only || only.includes(scenario);
-const DEV = 'AMS via dev proxy';
+const DEV = 'AMS on wrangler dev';
 /** AMS clients offer permessage-deflate as default clients do (0080); --no-compression declines it, as runs before 0080 did. */
 const client = { compression: !flag('no-compression') };
 const DISK = 'AMS, state on disk';
@@ -75,41 +79,44 @@ async function main(): Promise<number> {
   const cpuBusyBeforePct = await cpuBusyPercent();
   const snap = snapshot(option('ref'));
   cleanups.push(async () => snap.remove());
-  // The primary AMS keeps its state in RAM when it can: a commit then costs what the runtime costs, not this VM's fsync.
+  // The primary AMS runs as deployed (`npm run serve`: the Worker outermost in plain workerd) and keeps its
+  // state in RAM when it can: a commit then costs what the runtime costs, not this VM's fsync.
   const ramDir = existsSync('/dev/shm') ? '/dev/shm' : undefined;
-  process.stderr.write(`starting wrangler dev on a snapshot of the ${snap.source} …\n`);
-  const ams: WorkerdProcesses = await startWorkerd(snap.dir, ramDir);
+  process.stderr.write(`starting npm run serve's runtime on a snapshot of the ${snap.source} …\n`);
+  const ams = await startServed(snap.dir, ramDir);
   cleanups.push(async () => rmSync(ams.broker.stateDir, { recursive: true, force: true }));
   cleanups.push(() => ams.broker.stop());
-  const brokers = [{ label: AMS, broker: ams.broker }];
+  const brokers: { label: string; broker: Broker }[] = [{ label: AMS, broker: ams.broker }];
   const stateFs = fileSystemOf(ams.broker.stateDir);
 
   const results: Results = {
     meta: {}, targets: {}, hop: {}, fanout: {}, compression: {}, audience: {}, many: {}, resume: {}, mcp: {}, utterances: {}, memory: {}, goals: [], failures,
   };
-  const amsTarget = new AmsTarget(AMS, ams.directUrl ?? ams.devUrl, () => [ams.runtimePid], undefined, client);
+  const amsTarget = new AmsTarget(AMS, ams.url, ams.pids, undefined, client);
   const targets: Target[] = [amsTarget];
   /** Rows that run only some scenarios. */
   const partial = new Map<string, Set<string>>();
-  results.targets[AMS] = {
-    status: 'ok',
-    version: `${ams.directUrl ? 'runtime workerd, no dev proxy' : 'through the dev proxy'}; state on ${stateFs}`,
-    url: amsTarget.base,
-  };
+  results.targets[AMS] = { status: 'ok', version: `${ams.describe}; AMS_ENV=development; state on ${stateFs}`, url: amsTarget.base };
   if (!flag('no-disk')) {
-    const disk = await startWorkerd(snap.dir);
+    const disk = await startServed(snap.dir);
     cleanups.push(async () => rmSync(disk.broker.stateDir, { recursive: true, force: true }));
     cleanups.push(() => disk.broker.stop());
     brokers.push({ label: DISK, broker: disk.broker });
-    const t = new AmsTarget(DISK, disk.directUrl ?? disk.devUrl, () => [disk.runtimePid], undefined, client);
+    const t = new AmsTarget(DISK, disk.url, disk.pids, undefined, client);
     targets.push(t);
     partial.set(DISK, new Set(['hop', 'fanout10', 'many']));
-    results.targets[DISK] = { status: 'ok', version: `state on ${fileSystemOf(disk.broker.stateDir)} (${disk.broker.stateDir})`, url: t.base };
+    results.targets[DISK] = { status: 'ok', version: `npm run serve; state on ${fileSystemOf(disk.broker.stateDir)} (${disk.broker.stateDir})`, url: t.base };
   }
-  if (ams.directUrl && !flag('no-dev-proxy')) {
-    targets.push(new AmsTarget(DEV, ams.devUrl, () => [ams.runtimePid, ...(ams.proxyPid ? [ams.proxyPid] : [])], undefined, client));
+  let dev: Runtime | undefined;
+  if (!flag('no-dev')) {
+    process.stderr.write('starting wrangler dev (npm start) on the same snapshot …\n');
+    dev = devRuntime(await startWorkerd(snap.dir, ramDir));
+    cleanups.push(async () => rmSync(dev!.broker.stateDir, { recursive: true, force: true }));
+    cleanups.push(() => dev!.broker.stop());
+    brokers.push({ label: DEV, broker: dev.broker });
+    targets.push(new AmsTarget(DEV, dev.url, dev.pids, undefined, client));
     partial.set(DEV, new Set(['hop', 'fanout1', 'fanout10', 'fanout100']));
-    results.targets[DEV] = { status: 'ok', version: 'the public wrangler dev port', url: ams.devUrl };
+    results.targets[DEV] = { status: 'ok', version: `${dev.describe}; AMS_ENV=development; state on ${fileSystemOf(dev.broker.stateDir)}`, url: dev.url };
   }
   let redis: RedisTarget | undefined;
   if (!flag('no-baselines')) {
@@ -186,20 +193,26 @@ async function main(): Promise<number> {
     const accepts = serverAccepts(readFileSync(join(snap.dir, 'wrangler.toml'), 'utf8'));
     const variant = variantOf(snap, reverseCompression, `the server's compression choice reversed`);
     cleanups.push(async () => variant.remove());
-    const other = await startWorkerd(variant.dir, ramDir);
+    const other = await startServed(variant.dir, ramDir);
     cleanups.push(async () => rmSync(other.broker.stateDir, { recursive: true, force: true }));
     cleanups.push(() => other.broker.stop());
     brokers.push({ label: 'AMS, compression choice reversed', broker: other.broker });
-    await measure('warm-up, compression choice reversed', () => compressionCase('warm-up', other.directUrl ?? other.devUrl, () => [], false, { ...QUICK, fanoutTokens: () => 200 }, (m) => failures.push(m)));
-    const servers = [{ b: ams, accepts, what: 'as configured' }, { b: other, accepts: !accepts, what: 'flag reversed' }];
-    for (const { b, accepts: acc, what } of servers) {
-      const ports = [{ port: 'npm start port', url: b.devUrl, pids: () => [b.runtimePid, ...(b.proxyPid ? [b.proxyPid] : [])] }];
-      if (b.directUrl) ports.push({ port: 'runtime port', url: b.directUrl, pids: () => [b.runtimePid] });
-      for (const { port, url, pids } of ports) {
-        for (const offered of [true, false]) {
-          const label = `${acc ? 'no flag' : 'no_web_socket_compression'} (${what}), ${port}, client ${offered ? 'offers' : 'declines'}`;
-          results.compression[label] = await measure(`fan-out 1 → 10 ${label}`, () => compressionCase(label, url, pids, offered, scale, (m) => failures.push(`${label}: ${m}`)));
-        }
+    const flagOf = (acc: boolean) => (acc ? 'no flag' : 'no_web_socket_compression');
+    // Memory per idle connection as a default client gets it, on the reversed runtime while it is fresh; the configured one is row 6's AMS.
+    if (runs('memory')) {
+      const label = `AMS, ${flagOf(!accepts)} (flag reversed), default clients`;
+      results.memory[label] = await measure(`memory ${label}`, () => memory(new AmsTarget(label, other.url, other.pids, undefined, client), 20, 100));
+    }
+    await measure('warm-up, compression choice reversed', () => compressionCase('warm-up', other.url, () => [], false, { ...QUICK, fanoutTokens: () => 200 }, (m) => failures.push(m)));
+    const servers = [
+      { r: ams, accepts, what: 'as configured', where: 'npm run serve' },
+      { r: other, accepts: !accepts, what: 'flag reversed', where: 'npm run serve' },
+      ...(dev ? [{ r: dev, accepts, what: 'as configured', where: 'wrangler dev' }] : []),
+    ];
+    for (const { r, accepts: acc, what, where } of servers) {
+      for (const offered of [true, false]) {
+        const label = `${flagOf(acc)} (${what}), ${where}, client ${offered ? 'offers' : 'declines'}`;
+        results.compression[label] = await measure(`fan-out 1 → 10 ${label}`, () => compressionCase(label, r.url, r.pids, offered, scale, (m) => failures.push(`${label}: ${m}`)));
       }
     }
     await other.broker.stop();
@@ -208,14 +221,13 @@ async function main(): Promise<number> {
     process.stderr.write('8. audience: one writer → N read-only listeners\n');
     // The conversation object's own CPU comes from profiled repeats on a second broker of the same snapshot:
     // the profiler costs the runtime CPU, so it never runs in the process the timed rows weigh.
-    let profiled: { b: WorkerdProcesses; t: AmsTarget } | undefined;
+    let profiled: { b: Runtime; t: AmsTarget } | undefined;
     const profiledBroker = async () => {
-      const b = await startWorkerd(snap.dir, ramDir);
+      const b = await startServed(snap.dir, ramDir, { inspector: true });
       cleanups.push(async () => rmSync(b.broker.stateDir, { recursive: true, force: true }));
       cleanups.push(() => b.broker.stop());
       brokers.push({ label: 'AMS, profiled repeats', broker: b.broker });
-      if (!b.inspectorPort) throw new Error('wrangler dev gave no inspector port');
-      const t = new AmsTarget('AMS, profiled repeats', b.directUrl ?? b.devUrl, () => [b.runtimePid], undefined, client);
+      const t = new AmsTarget('AMS, profiled repeats', b.url, b.pids, undefined, client);
       t.onError = (m) => failures.push(`${t.name}: ${m}`);
       await audience(t, 100, 100);
       return { b, t };
@@ -271,7 +283,7 @@ async function main(): Promise<number> {
       : await measure('utterances through ams_recv and the channel push', () => utterances(amsTarget, quick ? 1 : 3, client.compression));
   }
 
-  results.goals = goals(results);
+  results.goals = goals(results, { ams: AMS, disk: DISK });
   results.targets[AMS] = { ...results.targets[AMS], negotiated: [...amsTarget.negotiated].map(([ext, n]) => `${ext} (${n.toLocaleString('en-US')} sockets)`).join(', ') } as never;
   results.meta = {
     startedAt,
@@ -286,41 +298,16 @@ async function main(): Promise<number> {
     scale: quick ? 'quick' : 'full',
     clientCompression: client.compression,
     amsState: { dir: ams.broker.stateDir, fileSystem: stateFs },
-    urls: { dev: ams.devUrl, runtime: ams.directUrl },
+    runtimes: { [AMS]: ams.describe, ...(dev ? { [DEV]: dev.describe } : {}) },
   };
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`\n${render(results)}\n\nwritten: bench/results/latest.json\n`);
   if (failures.length > 0) {
-    for (const b of brokers) process.stderr.write(`\n--- wrangler dev output, ${b.label} (tail) ---\n${b.broker.output().slice(-4_000)}\n`);
+    for (const b of brokers) process.stderr.write(`\n--- runtime output, ${b.label} (tail) ---\n${b.broker.output().slice(-4_000)}\n`);
   }
   return failures.length > 0 ? 1 : 0;
-}
-
-function goals(r: Results): Goal[] {
-  const out: Goal[] = [];
-  const hop = r.hop[AMS];
-  const disk = r.hop[DISK];
-  const onDisk = (pick: (l: { p50: number; p99: number }) => number) => (disk?.status === 'ok' ? `; state on disk: ${pick(disk.latency).toFixed(3)} ms` : '');
-  if (hop?.status === 'ok') {
-    out.push({ goal: 'hop latency p50 ≤ 0.5 ms', value: `${hop.latency.p50.toFixed(3)} ms${onDisk((l) => l.p50)}`, met: hop.latency.p50 <= 0.5 });
-    out.push({ goal: 'hop latency p99 ≤ 2 ms', value: `${hop.latency.p99.toFixed(3)} ms${onDisk((l) => l.p99)}`, met: hop.latency.p99 <= 2 });
-  }
-  const f10 = r.fanout['10'];
-  const a = f10?.[AMS];
-  if (a?.status === 'ok') {
-    const d = f10[DISK];
-    const diskNote = d?.status === 'ok' ? `; state on disk: ${Math.round(d.deliveriesPerSecond).toLocaleString('en-US')}/s` : '';
-    out.push({ goal: '1 → 10 fan-out ≥ 50,000 deliveries/s', value: `${Math.round(a.deliveriesPerSecond).toLocaleString('en-US')} deliveries/s${diskNote}`, met: a.deliveriesPerSecond >= 50_000 });
-    const relay = f10['ws relay'];
-    if (relay?.status === 'ok') {
-      const ratio = relay.deliveriesPerSecond / a.deliveriesPerSecond;
-      out.push({ goal: '1 → 10 fan-out within 3× of the bare ws relay', value: `relay ${Math.round(relay.deliveriesPerSecond).toLocaleString('en-US')}/s = ${ratio.toFixed(2)}× AMS`, met: ratio <= 3 });
-    }
-  }
-  out.push({ goal: 'zero lost, duplicated or reordered deliveries', value: r.failures.length === 0 ? 'none in any scenario' : `${r.failures.length} failure(s)`, met: r.failures.length === 0 });
-  return out;
 }
 
 main()

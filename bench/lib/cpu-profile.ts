@@ -1,6 +1,6 @@
 /**
- * CPU profiles of the Worker's isolate through `wrangler dev`'s inspector
- * proxy (Chrome DevTools Protocol): where the broker spends its time while a
+ * CPU profiles of the Worker's isolate through workerd's inspector (or
+ * `wrangler dev`'s proxy of it; Chrome DevTools Protocol): where the broker spends its time while a
  * scenario runs. Used by bench/profile.ts and by the audience rows' profiled
  * repeat (bench/lib/object-cpu.ts), never during a timed row.
  */
@@ -31,8 +31,9 @@ export class Inspector {
   }
 
   static async connect(port: number): Promise<Inspector> {
-    const list = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as { webSocketDebuggerUrl: string }[];
-    const ws = new WebSocket(list[0].webSocketDebuggerUrl);
+    const list = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as { id?: string; webSocketDebuggerUrl: string }[];
+    // Plain workerd lists one target per worker (`npm run serve` also runs its asset worker); wrangler's proxy lists ours alone.
+    const ws = new WebSocket((list.find((t) => t.id === 'ams') ?? list[0]).webSocketDebuggerUrl);
     await new Promise((res, rej) => (ws.once('open', res), ws.once('error', rej)));
     return new Inspector(ws);
   }

@@ -1,12 +1,16 @@
 /**
+ * The runtimes the benchmark runs AMS on. `npm run serve`'s (test/support/serve.ts)
+ * is what a deployment runs: the Worker outermost in plain workerd.
  * `wrangler dev` runs two workerd processes: a proxy on the public port and
  * the runtime that executes the Worker and its Durable Objects. The proxy
  * exists only in development, so the benchmark also talks to the runtime's
  * own entry socket, found here from /proc.
  */
 import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBroker, type Broker } from '../../test/support/broker';
+import { freePort, startBroker, type Broker } from '../../test/support/broker';
+import { startServe, workerdBinary } from '../../test/support/serve';
 import { descendants, listeningPorts } from './proc';
 
 export interface WorkerdProcesses {
@@ -46,4 +50,43 @@ export async function startWorkerd(root?: string, stateParent?: string): Promise
   const wranglerArgs = descendants(broker.process.pid!).map((p) => p.args.join(' ')).join('\n');
   const inspectorPort = Number(/ --inspector-port (\d+)/.exec(wranglerArgs)?.[1]) || undefined;
   return { broker, devUrl: broker.url, directUrl, runtimePid: runtime.pid, proxyPid: proxy?.pid, inspectorPort };
+}
+
+/**
+ * One AMS runtime as the benchmark drives it: `npm run serve`'s plain workerd
+ * (the Worker outermost, as deployed) or a `wrangler dev` port.
+ */
+export interface Runtime {
+  broker: Broker;
+  url: string;
+  /** The processes whose CPU and memory the rows weigh. */
+  pids: () => number[];
+  inspectorPort?: number;
+  /** What the report says about it. */
+  describe: string;
+}
+
+/** `npm run serve`'s runtime on a copy of the project, state in a fresh directory under `stateParent`. */
+export async function startServed(root: string, stateParent?: string, opts: { inspector?: boolean } = {}): Promise<Runtime> {
+  const stateDir = mkdtempSync(join(stateParent ?? tmpdir(), 'ams-state-'));
+  const served = await startServe({ root, stateDir, inspectorPort: opts.inspector ? await freePort() : undefined });
+  const { version } = workerdBinary(root);
+  return {
+    broker: served,
+    url: served.url,
+    pids: () => [served.process.pid!],
+    inspectorPort: served.inspectorPort,
+    describe: `npm run serve: plain workerd ${version}, the Worker outermost; flags ${served.compatibilityFlags.join(', ')}`,
+  };
+}
+
+/** A `wrangler dev` seen through its public port (what `npm start` gives), weighing both of its workerd processes. */
+export function devRuntime(w: WorkerdProcesses): Runtime {
+  return {
+    broker: w.broker,
+    url: w.devUrl,
+    pids: () => [w.runtimePid, ...(w.proxyPid ? [w.proxyPid] : [])],
+    inspectorPort: w.inspectorPort,
+    describe: 'wrangler dev (npm start): its dev proxy and entry worker in front of ours',
+  };
 }

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { ROOT } from '../lib/snapshot';
-import { startWorkerd } from '../lib/workerd';
+import { startServed } from '../lib/workerd';
 import { closeAll } from './ams';
 import { inBatches, noop, type Peer, type Room, type RoomSpec, type Target } from './target';
 
@@ -45,14 +45,14 @@ export class RelayTarget implements Target {
     });
   }
 
-  /** The bare Durable Object relay on its own `wrangler dev`, reached at the runtime's entry like AMS. */
+  /** The bare Durable Object relay in plain workerd, run the way `npm run serve` runs AMS (its Worker outermost). */
   static async startWorkerd(): Promise<RelayTarget> {
     const dir = mkdtempSync(join(tmpdir(), 'ams-bench-do-relay-'));
     cpSync(resolve(import.meta.dirname, '../do-relay'), dir, { recursive: true });
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-    const w = await startWorkerd(dir);
-    const url = (w.directUrl ?? w.devUrl).replace(/^http/, 'ws');
-    const target = new RelayTarget('workerd DO relay', url, () => [w.runtimePid], async () => {
+    const w = await startServed(dir);
+    const url = w.url.replace(/^http/, 'ws');
+    const target = new RelayTarget('workerd DO relay', url, w.pids, async () => {
       await w.broker.stop();
       rmSync(dir, { recursive: true, force: true });
       rmSync(w.broker.stateDir, { recursive: true, force: true });

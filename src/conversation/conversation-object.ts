@@ -21,22 +21,19 @@ import { inspectConversation } from './inspect';
 import { linkView, type LinkViewOutcome } from './link-view';
 import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
-import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
+import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, ReadProposal, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
 import { fail, McpMembers } from './members/members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
 import { AudienceFeeds, rowsWithin } from './shards/feeds';
 import type { ShardJoin, ShardPage, ShardResume } from './shards/rpc';
-import { audienceShardRpc } from './conversation-stub';
+import { audienceShardRpc, webhookRpc } from './conversation-stub';
 import type { LinkClaims } from '../control/links';
 import { LIMITS } from '../protocol/limits';
 import { claimsValid } from './admission';
 import { planResume, type Cursor } from './resume';
-import { webhookRpc } from './conversation-stub';
 import { WebhookHub, type Caller } from './webhooks/hub';
-import type { WebhookConfig } from './webhooks/rpc';
-import type { WebhookRequest } from '../protocol/webhooks';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -181,6 +178,7 @@ export class ConversationObject extends DurableObject<Env> {
   mcpSend(ref: MemberRef, args: SendArgs) { return this.member('mcpSend', () => this.mcp.send(ref, args)); }
   mcpRecv(ref: MemberRef, args: RecvArgs) { return this.member('mcpRecv', () => this.mcp.recv(ref, args)); }
   mcpRecvMessages(ref: MemberRef, args: RecvMessagesArgs) { return this.member('mcpRecvMessages', () => this.mcp.recvMessages(ref, args)); }
+  mcpCommitRead(ref: MemberRef, p: ReadProposal) { return this.member('mcpCommitRead', () => this.mcp.commitRead(ref, p)); }
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject) { return this.member('mcpSetMetadata', () => this.mcp.setMetadata(ref, metadata)); }
   mcpLeave(ref: MemberRef) { return this.member('mcpLeave', () => this.mcp.leave(ref)); }
   mcpPeers(ref: MemberRef) { return this.member('mcpPeers', () => this.mcp.peers(ref)); }
@@ -233,9 +231,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   // ---- webhooks (RPC from the Worker and from WebhookObject; see webhooks/hub.ts) ----
 
-  webhookRegister(caller: Caller, req: WebhookRequest, config: WebhookConfig, defaultName: string) {
-    return this.guard('webhookRegister', () => this.hooks.register(caller, req, config, defaultName));
-  }
+  webhookRegister(...args: Parameters<WebhookHub['register']>) { return this.guard('webhookRegister', () => this.hooks.register(...args)); }
   webhookList(caller: Caller) { return this.guard('webhookList', () => this.hooks.list(caller)); }
   webhookDelete(caller: Caller, id: string) { return this.guard('webhookDelete', () => this.hooks.remove(caller, id)); }
   webhookEnable(caller: Caller, id: string) { return this.guard('webhookEnable', () => this.hooks.enable(caller, id)); }

@@ -1,4 +1,5 @@
 /** Reading request bodies: size caps, content types, and JSON objects — each failure a documented error. */
+import { readAtMost } from '../control/encoding';
 import { AmsError } from '../protocol/errors';
 import { isJsonObject } from '../protocol/validate';
 import type { JsonObject } from '../protocol/frames';
@@ -13,25 +14,8 @@ export async function readText(request: Request, cap: number): Promise<string> {
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > cap) throw new AmsError('body_too_large', `The request body is larger than ${cap} bytes.`);
   if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > cap) {
-      await reader.cancel().catch(() => {});
-      throw new AmsError('body_too_large', `The request body is larger than ${cap} bytes.`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
+  const all = await readAtMost(request.body, cap);
+  if (all === null) throw new AmsError('body_too_large', `The request body is larger than ${cap} bytes.`);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(all);
   } catch {

@@ -75,7 +75,8 @@ async function serve(c: Context<{ Bindings: Env }>, bound: LinkAddress | null): 
       id = given;
     }
     headers.set(SESSION_HEADER, id);
-    return await sessionStub(c.env, id).fetch(new Request(req.url, { method: req.method, headers, body }));
+    // The signal carries the client's going away to the session (decisions/0120).
+    return await sessionStub(c.env, id).fetch(new Request(req.url, { method: req.method, headers, body, signal: req.signal }));
   } catch (err) {
     if (err instanceof AmsError) {
       // Never 401 on an MCP route: it would send the client into OAuth discovery.

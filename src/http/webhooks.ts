@@ -45,7 +45,7 @@ webhooks.post('/:ns/conversations/:alias/webhooks', async (c) => {
   const secret = newWebhookSecret();
   const config = { webhook_id: webhookId, namespace: ns, alias, url: req.url, secret };
   const made = answer(await stub.webhookRegister(caller, req, config, newStreamName().replace(/^stream-/, 'webhook-')));
-  return c.json({ ...made, url: req.url, notify: req.notify, events: req.events, secret }, 201);
+  return c.json({ ...made, url: req.url, subscribe: req.subscribe ?? null, notify: req.notify, events: req.events, secret }, 201);
 });
 
 webhooks.get('/:ns/conversations/:alias/webhooks', async (c) => {

@@ -5,13 +5,14 @@
  * frames, and the session pulls what it has not told yet and pushes it as
  * notifications. Without one, tool responses carry the news (`rideAlong`).
  */
-import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { LIMITS } from '../protocol/limits';
 import { errorBody } from '../protocol/errors';
 import { notificationsFor, type AmsNotification } from './notifications';
 import { CHANNEL_METHOD, channelStep, freshChannel, pullFrom } from './channel';
 import type { Doorbell, Outcome, Received } from '../conversation/members/rpc';
 import type { JoinedState, McpSession, Notify } from './session';
+import { watchEnd } from './read-commits';
 
 export class Listening {
   /** The GET stream now held (0: none); each new GET gets the next number. */
@@ -34,11 +35,28 @@ export class Listening {
     return this.getOpen !== 0;
   }
 
-  /** Serves a GET: opens the stream and registers it with the conversation. */
+  /**
+   * Serves a GET. With a `Last-Event-ID` the session kept, it resumes that
+   * stream: a cut request stream is replayed beside the GET stream, which
+   * stays; the GET stream itself is replayed and replaces its old
+   * registration. Otherwise it opens the GET stream (closing one a client
+   * dropped unnoticed) and registers it with the conversation. Either starts
+   * at once (`firstBytes`), so a client never waits on a silent stream.
+   */
   async open(request: Request): Promise<Response> {
     const transport = this.session.transport;
-    // A client reconnecting its GET must not get 409 because the old stream has not noticed it is dead.
-    transport.closeStandaloneSSEStream();
+    const last = request.headers.get('last-event-id');
+    const resumes = last === null ? undefined : this.session.events.streamOf(last);
+    if (resumes !== undefined && resumes !== GET_STREAM) return this.resumeRequestStream(request, resumes);
+    let primed: string | undefined;
+    if (resumes === undefined) {
+      // Nothing kept to resume from (never issued, or past the bounds): a fresh stream.
+      if (last !== null) request = withoutLastEventId(request);
+      // A client reconnecting its GET must not get 409 because the old stream has not noticed it is dead.
+      transport.closeStandaloneSSEStream();
+      // Stored before the stream is registered, so everything sent on it comes after this id.
+      if (primes(request, this.session.state)) primed = await this.session.events.storeEvent(GET_STREAM, {} as JSONRPCMessage);
+    }
     const res = await transport.handleRequest(request);
     if (res.status !== 200 || !res.body) return res;
     const n = ++this.getCount;
@@ -50,7 +68,16 @@ export class Listening {
       if (this.getOpen === n) this.stop(true);
     });
     void this.listen();
-    return new Response(body, { status: res.status, headers: res.headers });
+    return new Response(withFirst(firstBytes(primed, resumes !== undefined), body), { status: res.status, headers: res.headers });
+  }
+
+  /** A GET resuming a cut request stream: replays what it carried (its answer, if one came) and leaves the GET stream alone. */
+  private async resumeRequestStream(request: Request, streamId: string): Promise<Response> {
+    const res = await this.session.transport.handleRequest(request);
+    if (res.status !== 200 || !res.body) return res;
+    this.session.commits.resuming(streamId, true);
+    const body = watchEnd(res.body, () => this.session.commits.resuming(streamId, false));
+    return new Response(withFirst(firstBytes(undefined, true), body), { status: res.status, headers: res.headers });
   }
 
   /** The GET stream is gone: no more renewals, and (if `tell`) the conversation stops ringing. */
@@ -178,37 +205,53 @@ export class Listening {
   }
 }
 
+/** The SDK's name for the GET stream's events (its `_standaloneSseStreamId`, SDK 1.32.2). */
+const GET_STREAM = '_GET_stream';
+const encoder = new TextEncoder();
+
+/** Whether the client speaks 2025-11-25 or later: older clients cannot take an event with empty data. */
+function primes(request: Request, state: { init: unknown }): boolean {
+  const stored = (state.init as { params?: { protocolVersion?: unknown } } | undefined)?.params?.protocolVersion;
+  const version = request.headers.get('mcp-protocol-version') ?? (typeof stored === 'string' ? stored : '');
+  return version >= '2025-11-25';
+}
+
+/**
+ * What a GET stream starts with: a priming event (its id, the retry field,
+ * empty data) for a fresh stream of a 2025-11-25 client; the retry field
+ * alone before a replay (its events carry their own ids); else a comment.
+ */
+function firstBytes(primed: string | undefined, replay: boolean): Uint8Array {
+  if (primed !== undefined) return encoder.encode(`id: ${primed}\nretry: ${LIMITS.mcpSseRetryMs}\ndata: \n\n`);
+  return encoder.encode(replay ? `retry: ${LIMITS.mcpSseRetryMs}\n\n` : ': open\n\n');
+}
+
+/** `body`, after `first`. */
+function withFirst(first: Uint8Array, body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let sent = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!sent) {
+        sent = true;
+        controller.enqueue(first);
+        return;
+      }
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+function withoutLastEventId(request: Request): Request {
+  const headers = new Headers(request.headers);
+  headers.delete('last-event-id');
+  return new Request(request.url, { method: request.method, headers });
+}
+
 /** Added to a settle timer, so the read that follows finds the gap already passed. */
 const SETTLE_SLACK_MS = 25;
 /** The shortest wait before such a read: a clock behind the conversation's costs a few reads, not a spin. */
 const SETTLE_MIN_MS = 100;
-
-/** Passes a response body through, calling `onEnd` once when it finishes or the client goes away. */
-function watchEnd(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let ended = false;
-  const end = () => {
-    if (!ended) {
-      ended = true;
-      onEnd();
-    }
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) {
-          end();
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (err) {
-        end();
-        controller.error(err);
-      }
-    },
-    cancel(reason) {
-      end();
-      return reader.cancel(reason);
-    },
-  });
-}

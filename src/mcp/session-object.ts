@@ -17,6 +17,7 @@ import type { LinkAddress } from './link';
 import type { Doorbell } from '../conversation/members/rpc';
 import { boundInstructions } from './purpose';
 import { McpSession, type SessionState } from './session';
+import { SessionEvents } from './events';
 
 /** Headers the Worker sets (after deleting any a client sent) when it forwards to this object. */
 export const SESSION_HEADER = 'x-ams-mcp-session';
@@ -47,6 +48,8 @@ export class McpSessionObject extends DurableObject<Env> {
   private session: McpSession | undefined;
   private opening: Promise<McpSession | undefined> | undefined;
   private seenWritten = 0;
+  /** What this session's streams carried, for Last-Event-ID (kept across restarts, dropped with the session). */
+  private readonly events = new SessionEvents(this.ctx.storage.sql);
 
   override async fetch(request: Request): Promise<Response> {
     const id = request.headers.get(SESSION_HEADER) ?? '';
@@ -92,7 +95,7 @@ export class McpSessionObject extends DurableObject<Env> {
       credential_hash: credentialHash(credential), account_id, namespace, joined: null, notified: 0, created_at: now, last_seen: now,
       ...(instructions !== '' ? { instructions } : {}),
     };
-    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString());
+    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString(), this.events);
     await s.start();
     const res = await s.transport.handleRequest(request, { parsedBody: init });
     if (s.transport.sessionId !== id) return res;
@@ -116,7 +119,7 @@ export class McpSessionObject extends DurableObject<Env> {
   private async restore(): Promise<McpSession | undefined> {
     const state = await this.ctx.storage.get<SessionState>(KEY);
     if (!state || state.v !== 1) return undefined;
-    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString());
+    const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString(), this.events);
     await s.start();
     await s.replayInitialize();
     this.session = s;

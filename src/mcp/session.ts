@@ -10,7 +10,7 @@
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type RequestId, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/cfworker';
 import { secretsOf, type Env } from '../control/env';
 import { conversationStub } from '../conversation/conversation-stub';
@@ -24,6 +24,9 @@ import { verifyResumeKey, type ResumeClaims } from './resume-key';
 import type { JoinArgs, MemberRef, Outcome } from '../conversation/members/rpc';
 import { INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
 import { freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
+import type { SessionEvents } from './events';
+import { ReadAnswer, ReadCommits } from './read-commits';
+import { LIMITS } from '../protocol/limits';
 
 export interface JoinedState {
   ns: string;
@@ -73,7 +76,7 @@ export class ToolFail extends Error {
 }
 
 export type Notify = (n: AmsNotification) => Promise<void>;
-type Extra = { sendNotification: (n: ServerNotification) => Promise<void> };
+type Extra = { sendNotification: (n: ServerNotification) => Promise<void>; requestId: RequestId; signal: AbortSignal };
 type ConversationRpc = ReturnType<typeof conversationStub>;
 
 /**
@@ -96,17 +99,39 @@ export class McpSession implements ToolHost {
   readonly transport: WebStandardStreamableHTTPServerTransport;
   /** The GET stream and what it is told. */
   readonly listening: Listening;
+  /** ams_recv answers waiting to move the read position (decisions/0120). */
+  readonly commits: ReadCommits;
 
-  /** `listenerId` is this session's object id: what the conversation rings. */
-  constructor(readonly env: Env, readonly state: SessionState, readonly save: () => Promise<void>, listenerId: string) {
+  /** `listenerId` is this session's object id: what the conversation rings. `events` is the object's store of what its streams carried. */
+  constructor(readonly env: Env, readonly state: SessionState, readonly save: () => Promise<void>, listenerId: string, readonly events: SessionEvents) {
     this.server = new Server(
       { name: 'ams', title: 'AMS — Agent Messaging Service', version: '1.0.0' },
-      { instructions: withOwnerInstructions(INSTRUCTIONS, state.instructions ?? ''), jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), capabilities: { tools: { listChanged: true }, experimental: { 'claude/channel': {} } } },
+      // The tool list never changes while a session lives: listChanged is false.
+      { instructions: withOwnerInstructions(INSTRUCTIONS, state.instructions ?? ''), jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), capabilities: { tools: { listChanged: false }, experimental: { 'claude/channel': {} } } },
     );
     this.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: toolList() }));
     // Schema errors become `{error: "invalid_arguments"}` results like every other failure.
     this.server.setRequestHandler(CallToolRequestSchema, (req, extra) => this.call(req.params.name, req.params.arguments, extra));
-    this.transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: () => state.id });
+    this.commits = new ReadCommits((a) => this.commitRead(a));
+    this.transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => state.id,
+      // A store makes every SSE stream open with a priming event and a retry field, and lets a cut one resume.
+      eventStore: {
+        storeEvent: async (stream, message) => {
+          const id = await events.storeEvent(stream, message);
+          await this.commits.stored(stream, id, message);
+          return id;
+        },
+        replayEventsAfter: (last, { send }) => events.replayEventsAfter(last, {
+          send: async (id, message) => {
+            await this.commits.replaying(id);
+            await send(id, message);
+          },
+        }),
+      },
+      retryInterval: LIMITS.mcpSseRetryMs,
+      keepAliveMs: LIMITS.sseKeepAliveMs,
+    });
     this.listening = new Listening(this, listenerId);
   }
 
@@ -127,7 +152,9 @@ export class McpSession implements ToolHost {
 
   /** Serves one HTTP request of this session. */
   handle(request: Request): Promise<Response> {
-    return request.method === 'GET' ? this.listening.open(request) : this.transport.handleRequest(request);
+    if (request.method === 'GET') return this.listening.open(request);
+    if (request.method === 'POST') return this.commits.post(request, (req, parsedBody) => this.transport.handleRequest(req, { parsedBody }));
+    return this.transport.handleRequest(request);
   }
 
   /** Ends the session's membership (DELETE, idle collection). */
@@ -148,7 +175,12 @@ export class McpSession implements ToolHost {
     if (!call.ok) return textResult(call.error, true);
     let result: CallToolResult;
     try {
-      result = textResult(await call.run(this, notify));
+      let value = await call.run(this, notify);
+      if (value instanceof ReadAnswer) {
+        this.commits.hold(extra.requestId, value, extra.signal);
+        value = value.value;
+      }
+      result = textResult(value);
     } catch (err) {
       if (err instanceof ToolFail || err instanceof AmsError) result = textResult(errorBody(err.code, err.message), true);
       else {
@@ -200,9 +232,11 @@ export class McpSession implements ToolHost {
     return { ...answer, notify };
   }
 
-  /** An ams_recv read up to `nextSince`: notifications need not tell it again. */
-  async noteRead(j: JoinedState, nextSince: number): Promise<void> {
-    if (nextSince > this.state.notified && this.state.joined === j) {
+  /** An ams_recv answer is stored and its client still there: move the read position; notifications need not tell it again. */
+  private async commitRead(a: ReadAnswer): Promise<void> {
+    const out = await this.rpc(a.j).mcpCommitRead(a.j.ref, a.proposal);
+    const nextSince = a.proposal.to.cursor;
+    if (out.ok && out.value.committed && nextSince > this.state.notified && this.state.joined === a.j) {
       this.state.notified = nextSince;
       await this.save();
     }

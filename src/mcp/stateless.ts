@@ -19,6 +19,7 @@ import { AmsError, errorBody } from '../protocol/errors';
 import type { LinkAddress } from './link';
 import { verifyResumeKey, type ResumeClaims } from './resume-key';
 import { ToolFail, Worded, type JoinedState } from './session';
+import { ReadAnswer } from './read-commits';
 import { freshAccount, joinedAnswer, type Attached, type HostState, type ToolHost } from './tool-host';
 import { STATELESS_INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
 
@@ -44,9 +45,6 @@ export class StatelessCall implements ToolHost {
 
   /** Nothing outlives the request. */
   async save(): Promise<void> {}
-
-  /** A stateless caller has no push stream to keep in step with. */
-  async noteRead(): Promise<void> {}
 
   /** There is no session membership to leave. */
   async leaveOtherThan(): Promise<void> {}
@@ -123,7 +121,11 @@ async function callTool(env: Env, request: Request, bound: LinkAddress | null, n
       account = { account_id: check.account_id, namespace: check.namespace ?? null };
     }
     const host = new StatelessCall(env, new URL(request.url).origin, bound, account);
-    return textResult(await call.run(host, async () => undefined));
+    const value = await call.run(host, async () => undefined);
+    if (!(value instanceof ReadAnswer)) return textResult(value);
+    // A plain JSON answer cannot be resumed: the position moves unless the client has already gone (decisions/0120).
+    if (!request.signal.aborted) await host.onConv(value.j, (c) => c.mcpCommitRead(value.j.ref, value.proposal));
+    return textResult(value.value);
   } catch (err) {
     if (err instanceof ToolFail || err instanceof AmsError) return textResult(errorBody(err.code, err.message), true);
     console.error(`AMS MCP (stateless): ${call.name} failed`, err);

@@ -30,8 +30,6 @@ export interface ToolHost {
   attach(target: { ns: string; alias: string }, args: JoinArgs, notify?: NotifyMode): Promise<Attached>;
   checkedKey(key: string): ResumeClaims;
   membership(resumeKey: string | undefined): Promise<JoinedState>;
-  /** Records how far ams_recv has read, so the session's push does not tell it again (nothing to record for a stateless call). */
-  noteRead(j: JoinedState, nextSince: number): Promise<void>;
   onConv<T>(j: JoinedState, call: (c: ReturnType<typeof conversationStub>) => Promise<Outcome<T>>, notify?: Notify): Promise<T>;
 }
 

@@ -18,6 +18,7 @@ import { formatTranscript } from '../protocol/utterances';
 import { ALIAS_RE, STREAM_NAME_RE, isAcceptableMetadata } from '../protocol/validate';
 import { NOTIFY_MODES, type NotifyMode } from './channel';
 import { parseMagicLink, type LinkAddress } from './link';
+import { ReadAnswer } from './read-commits';
 import { ToolFail, Worded, type Notify } from './session';
 import type { ToolHost } from './tool-host';
 
@@ -166,14 +167,13 @@ export const TOOLS = {
     annotations: { readOnlyHint: true, openWorldHint: true },
     async run(s, a, notify) {
       const j = await s.membership(a.resume_key);
+      // The read position moves only once the answer is safe on its way (ReadAnswer, decisions/0120).
       if (a.format === 'frames') {
-        const v = await s.onConv(j, (c) => c.mcpRecv(j.ref, { since: a.since, wait_ms: a.wait_ms ?? 0, max: a.max ?? LIMITS.mcpRecvDefault, advance: true }), notify);
-        await s.noteRead(j, v.next_since);
-        return { frames: v.frames, next_since: v.next_since, head_seq: v.head_seq, ...(v.truncated ? { truncated: v.truncated } : {}) };
+        const { proposal, ...v } = await s.onConv(j, (c) => c.mcpRecv(j.ref, { since: a.since, wait_ms: a.wait_ms ?? 0, max: a.max ?? LIMITS.mcpRecvDefault, advance: true }), notify);
+        return new ReadAnswer({ frames: v.frames, next_since: v.next_since, head_seq: v.head_seq, ...(v.truncated ? { truncated: v.truncated } : {}) }, j, proposal!);
       }
-      const v = await s.onConv(j, (c) => c.mcpRecvMessages(j.ref, { since: a.since, wait_ms: a.wait_ms ?? 0, max: a.max ?? LIMITS.mcpRecvMax }), notify);
-      await s.noteRead(j, v.next_since);
-      return a.format === 'entries' ? v : new Worded(transcriptOf(v));
+      const { proposal, ...v } = await s.onConv(j, (c) => c.mcpRecvMessages(j.ref, { since: a.since, wait_ms: a.wait_ms ?? 0, max: a.max ?? LIMITS.mcpRecvMax }), notify);
+      return new ReadAnswer(a.format === 'entries' ? v : new Worded(transcriptOf(v)), j, proposal);
     },
   }),
   ams_set_metadata: tool({

@@ -97,6 +97,12 @@ export const LIMITS = {
   sseKeepAliveMs: 15_000,
   /** An MCP request body (a 64 KiB token JSON-escaped can grow sixfold) → 413 body_too_large. */
   mcpRequestBytes: 1024 * 1024,
+  /** A 2025-11-25 SSE stream's `retry` field: how long a client whose stream was cut waits before resuming it with Last-Event-ID (ms). */
+  mcpSseRetryMs: 1_000,
+  /** What a session keeps for Last-Event-ID resumption (decisions/0120): at most this many events, this many bytes, none older than this; the newest is always kept. */
+  mcpEventsKept: 256,
+  mcpEventsBytes: 16 * 1024 * 1024,
+  mcpEventsMaxAgeMs: 10 * 60 * 1000,
   /** `ams_recv.wait_ms` upper bound (MCP clients time requests out at about 60 s). */
   mcpWaitMsMax: 25_000,
   /** `ams_recv.max`: default and upper bound of frames per call. */

@@ -6,6 +6,7 @@
  */
 import type { JsonObject } from './frames';
 import { LIMITS } from './limits';
+import { checkSubscription } from './subscription';
 import { isJsonObject, STREAM_NAME_RE } from './validate';
 
 /** What a webhook may be told: completed utterances, and (only if asked) joins and leaves. */
@@ -16,18 +17,20 @@ export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 export const WEBHOOK_NOTIFY = ['all', 'mentions'] as const;
 export type WebhookNotify = (typeof WEBHOOK_NOTIFY)[number];
 
-const FIELDS = new Set(['url', 'stream_name', 'notify', 'events']);
+const FIELDS = new Set(['url', 'stream_name', 'subscribe', 'notify', 'events']);
 
 export interface WebhookRequest {
   url: string;
   stream_name?: string;
+  /** Only utterances of these streams (the subscription filter of decision 0130); absent: every stream. */
+  subscribe?: string[];
   notify: WebhookNotify;
   events: WebhookEvent[];
 }
 
 /** Why a registration body was refused: an error code of the table and the sentence that says what is wrong. */
 export type WebhookRefusal = {
-  error: 'invalid_webhook_url' | 'invalid_webhook_events' | 'invalid_webhook_notify' | 'invalid_stream_name' | 'unknown_webhook_field';
+  error: 'invalid_webhook_url' | 'invalid_webhook_events' | 'invalid_webhook_notify' | 'invalid_stream_name' | 'invalid_subscription' | 'unknown_webhook_field';
   message: string;
 };
 
@@ -37,19 +40,25 @@ export type WebhookRefusal = {
  */
 export function parseWebhookRequest(body: JsonObject, development: boolean): WebhookRequest | WebhookRefusal {
   for (const key of Object.keys(body)) {
-    if (!FIELDS.has(key)) return { error: 'unknown_webhook_field', message: `"${key}" is not a registration field (url, stream_name, notify, events).` };
+    if (!FIELDS.has(key)) return { error: 'unknown_webhook_field', message: `"${key}" is not a registration field (url, stream_name, subscribe, notify, events).` };
   }
   const url = checkWebhookUrl(body.url, development);
   if (typeof url !== 'string') return url;
   const name = body.stream_name;
   if (name !== undefined && (typeof name !== 'string' || !STREAM_NAME_RE.test(name))) return { error: 'invalid_stream_name', message: 'stream_name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$.' };
+  let subscribe: string[] | undefined;
+  if (body.subscribe !== undefined) {
+    const checked = Array.isArray(body.subscribe) ? checkSubscription(body.subscribe) : { ok: false as const, message: 'subscribe must be a list of stream names.' };
+    if (!checked.ok) return { error: 'invalid_subscription', message: checked.message.replace('subscribe_streams', 'subscribe') };
+    subscribe = checked.streams;
+  }
   const notify = body.notify ?? 'all';
   if (typeof notify !== 'string' || !(WEBHOOK_NOTIFY as readonly string[]).includes(notify)) return { error: 'invalid_webhook_notify', message: 'notify must be "all" or "mentions".' };
   const events = body.events ?? ['utterance'];
   if (!Array.isArray(events) || events.length === 0 || events.some((e) => typeof e !== 'string' || !(WEBHOOK_EVENTS as readonly string[]).includes(e)) || new Set(events).size !== events.length) {
     return { error: 'invalid_webhook_events', message: 'events must be a non-empty list of distinct values from "utterance", "joined", "left".' };
   }
-  return { url, ...(name !== undefined ? { stream_name: name } : {}), notify: notify as WebhookNotify, events: events as WebhookEvent[] };
+  return { url, ...(name !== undefined ? { stream_name: name } : {}), ...(subscribe ? { subscribe } : {}), notify: notify as WebhookNotify, events: events as WebhookEvent[] };
 }
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;

@@ -49,7 +49,9 @@ describe.each([['history on', 1_000], ['history off', 0]])('MCP members (%s)', (
     const a2 = joined(members.join({ claims: claims('write'), account_id: 'acc_a', stream_name: 'a-two' }));
     const b = joined(members.join({ claims: claims('write'), account_id: 'acc_b' }));
     // Catch up first (b's arrival), so the poll below has nothing to read yet.
-    expect((await members.recv(a.ref, { wait_ms: 0, max: 10, advance: true })).ok).toBe(true);
+    const caught = await members.recv(a.ref, { wait_ms: 0, max: 10, advance: true });
+    if (!caught.ok) throw new Error(caught.error);
+    expect(members.commitRead(a.ref, caught.value.proposal!)).toEqual({ ok: true, value: { committed: true } });
     let done = false;
     const poll = members.recv(a.ref, { wait_ms: 20_000, max: 10, advance: true }).then((r) => {
       done = true;
@@ -82,6 +84,34 @@ describe.each([['history on', 1_000], ['history off', 0]])('MCP members (%s)', (
 });
 
 describe('MCP members', () => {
+  it('a read moves the read position only when its proposal is committed, and only from where it read (decisions/0120)', async () => {
+    const { members } = await world();
+    const a = joined(members.join({ claims: claims('write'), account_id: 'acc_a', stream_name: 'reader' }));
+    const b = joined(members.join({ claims: claims('write'), account_id: 'acc_b', stream_name: 'speaker' }));
+    expect(members.send(b.ref, { data: 'one' }).ok).toBe(true);
+    const tokens = (r: Awaited<ReturnType<typeof members.recv>>) => (r.ok ? r.value.frames.filter((f) => f.type === 'token').map((f) => f.data) : r.error);
+    // A read nobody commits (its client went away) moved nothing: the next read gets the same.
+    const first = await members.recv(a.ref, { wait_ms: 0, max: 10, advance: true });
+    const again = await members.recv(a.ref, { wait_ms: 0, max: 10, advance: true });
+    expect(tokens(first)).toEqual(['one']);
+    expect(tokens(again)).toEqual(['one']);
+    if (!first.ok || !again.ok) throw new Error('read failed');
+    expect(members.commitRead(a.ref, again.value.proposal!)).toEqual({ ok: true, value: { committed: true } });
+    // The same answer committed twice changes nothing; both reads proposed the same move.
+    expect(members.commitRead(a.ref, first.value.proposal!)).toEqual({ ok: true, value: { committed: true } });
+    expect(tokens(await members.recv(a.ref, { wait_ms: 0, max: 10, advance: true }))).toEqual([]);
+    // A read that started before another committed cannot move the position back or past it.
+    expect(members.send(b.ref, { data: 'two' }).ok).toBe(true);
+    const late = await members.recv(a.ref, { wait_ms: 0, max: 10, advance: true });
+    expect(members.send(b.ref, { data: 'three' }).ok).toBe(true);
+    const fresh = await members.recv(a.ref, { wait_ms: 0, max: 10, advance: true });
+    if (!late.ok || !fresh.ok) throw new Error('read failed');
+    expect(members.commitRead(a.ref, fresh.value.proposal!).ok && (members.commitRead(a.ref, late.value.proposal!) as { value: { committed: boolean } }).value.committed).toBe(false);
+    expect(tokens(await members.recv(a.ref, { wait_ms: 0, max: 10, advance: true }))).toEqual([]);
+    // A session that lost the membership commits nothing.
+    expect(members.commitRead({ ...a.ref, lease: 'ls_other' }, fresh.value.proposal!)).toEqual({ ok: true, value: { committed: false } });
+  });
+
   it('an observer may not write, by the conversation\'s rule', async () => {
     const { members } = await world();
     const obs = joined(members.join({ claims: claims('read'), account_id: 'acc_z' }));

@@ -133,6 +133,18 @@ describe('a webhook in the conversation', () => {
     expect(objects.texts(hook.webhook_id)).toEqual(['@bot hi', 'hi @Bot.']);
   });
 
+  it('with subscribe is handed only the utterances of those streams, and every join', async () => {
+    const alice = join('acc_alice', 'alice');
+    const bob = join('acc_bob', 'bob');
+    const hook = await register('acc_owner', { subscribe: ['bob'], events: ['utterance', 'joined'] });
+    say(alice, 'from alice');
+    say(bob, 'from bob');
+    join('acc_carol', 'carol');
+    await settle();
+    const got = (objects.handed.get(hook.webhook_id) ?? []).map((m) => JSON.parse(m.body) as WebhookMessage).map((m) => `${m.type} ${m.speaker.stream_name}`);
+    expect(got).toEqual(['utterance bob', 'joined carol']);
+  });
+
   it('is held to 3 per account and 10 per conversation, and a refusal leaves nothing', async () => {
     for (let i = 0; i < 3; i++) await register('acc_owner');
     const fourth = await hub.register(caller('acc_owner'), request(), { webhook_id: 'wh_x', namespace: 'ns', alias: 'room', url: 'u', secret: 's' }, 'webhook-x');

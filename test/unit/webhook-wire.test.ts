@@ -17,6 +17,7 @@ describe('a webhook registration body', () => {
     expect(parseWebhookRequest({ url: 'https://hooks.example.com/in' }, false)).toEqual({ url: 'https://hooks.example.com/in', notify: 'all', events: ['utterance'] });
     expect(parseWebhookRequest({ url: 'https://hooks.example.com/in', stream_name: 'helper', notify: 'mentions', events: ['joined', 'utterance'] }, false))
       .toEqual({ url: 'https://hooks.example.com/in', stream_name: 'helper', notify: 'mentions', events: ['joined', 'utterance'] });
+    expect(parseWebhookRequest({ url: 'https://hooks.example.com/in', subscribe: ['alice', 'bob', 'alice'] }, false)).toMatchObject({ subscribe: ['alice', 'bob'] });
   });
 
   it('refuses each bad field with its own code', () => {
@@ -28,7 +29,11 @@ describe('a webhook registration body', () => {
     expect(code({ events: ['typing'] })).toBe('invalid_webhook_events');
     expect(code({ events: 'utterance' })).toBe('invalid_webhook_events');
     expect(code({ stream_name: '-bad' })).toBe('invalid_stream_name');
-    expect(code({ subscribe: ['alice'] })).toBe('unknown_webhook_field');
+    expect(code({ subscribe: [] })).toBe('invalid_subscription');
+    expect(code({ subscribe: 'alice' })).toBe('invalid_subscription');
+    expect(code({ subscribe: ['alice', 'bad name'] })).toBe('invalid_subscription');
+    expect(code({ subscribe: Array.from({ length: 65 }, (_, i) => `s${i}`) })).toBe('invalid_subscription');
+    expect(code({ secret: 'mine' })).toBe('unknown_webhook_field');
     expect(code({ url: undefined })).toBe('invalid_webhook_url');
   });
 });

@@ -25,28 +25,31 @@ export interface RawSession {
   call(name: string, args?: Record<string, unknown>): Promise<ToolCall>;
   ok(name: string, args?: Record<string, unknown>): Promise<Record<string, any>>;
   post(body: unknown): Promise<Response>;
-  get(): Promise<Response>;
+  /** `extra`: more headers (Last-Event-ID). */
+  get(extra?: Record<string, string>): Promise<Response>;
   del(): Promise<Response>;
 }
 
 const ACCEPT = 'application/json, text/event-stream';
 let nextId = 1;
 
+/** The JSON-RPC messages of an SSE text; a priming event (empty data) carries none. */
 export function sseMessages(text: string): RpcMessage[] {
-  return text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+  return text.split('\n').filter((l) => l.startsWith('data: ') && l.length > 6).map((l) => JSON.parse(l.slice(6)));
 }
 
-export async function openSession(url: string, credential?: string): Promise<RawSession> {
+/** `version`: the protocol revision the session speaks (2025-11-25 streams open with a priming event). */
+export async function openSession(url: string, credential?: string, version = '2025-06-18'): Promise<RawSession> {
   const auth: Record<string, string> = credential ? { authorization: `Bearer ${credential}` } : {};
   const init = await SELF.fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: ACCEPT, ...auth },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'workers-test', version: '1' } } }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'workers-test', version: '1' } } }),
   });
   if (init.status !== 200) throw new Error(`initialize: ${init.status} ${await init.text()}`);
   const id = init.headers.get('mcp-session-id')!;
   await init.text();
-  const headers = { 'content-type': 'application/json', accept: ACCEPT, 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18', ...auth };
+  const headers = { 'content-type': 'application/json', accept: ACCEPT, 'mcp-session-id': id, 'mcp-protocol-version': version, ...auth };
   const post = (body: unknown) => SELF.fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
   const call = async (name: string, args: Record<string, unknown> = {}): Promise<ToolCall> => {
     const res = await post({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args } });
@@ -68,7 +71,7 @@ export async function openSession(url: string, credential?: string): Promise<Raw
       return r.value;
     },
     post,
-    get: () => SELF.fetch(url, { headers: { accept: 'text/event-stream', 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18', ...auth } }),
+    get: (extra: Record<string, string> = {}) => SELF.fetch(url, { headers: { accept: 'text/event-stream', 'mcp-session-id': id, 'mcp-protocol-version': version, ...auth, ...extra } }),
     del: () => SELF.fetch(url, { method: 'DELETE', headers }),
   };
 }

@@ -22,7 +22,7 @@ import type { JoinRequest } from '../join';
 import { LongPolls } from './long-poll';
 import { MemberReads } from './reads';
 import { McpConnection } from './connection';
-import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Received, ReceivedMessages, RecvArgs, RecvMessagesArgs, SendArgs } from './rpc';
+import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Proposed, ReadProposal, Received, ReceivedMessages, RecvArgs, RecvMessagesArgs, SendArgs } from './rpc';
 import { say } from './messages';
 import { MemberRows, type MemberRow } from './rows';
 import type { Sql } from '../sql';
@@ -348,15 +348,23 @@ export class McpMembers {
   }
 
   /** `ams_recv {format: "frames"}` (and the session's notification pulls): see MemberReads.frames. */
-  async recv(ref: MemberRef, a: RecvArgs): Promise<Outcome<Received>> {
+  async recv(ref: MemberRef, a: RecvArgs): Promise<Outcome<Received & { proposal?: ReadProposal }>> {
     const cur = this.recvStart(ref, a.since);
     return cur.ok ? this.reads.frames(cur.value, a, () => this.gone(cur.value, ref)) : cur as Outcome<never>;
   }
 
   /** `ams_recv {format: "messages"}`: see MemberReads.messages. */
-  async recvMessages(ref: MemberRef, a: RecvMessagesArgs): Promise<Outcome<ReceivedMessages>> {
+  async recvMessages(ref: MemberRef, a: RecvMessagesArgs): Promise<Outcome<Proposed<ReceivedMessages>>> {
     const cur = this.recvStart(ref, a.since);
     return cur.ok ? this.reads.messages(cur.value, a, () => this.gone(cur.value, ref)) : cur as Outcome<never>;
+  }
+
+  /** The session's answer to a read is on its way: move the read position as proposed (MemberReads.commit). A session that no longer holds the membership moves nothing. */
+  commitRead(ref: MemberRef, p: ReadProposal): Outcome<{ committed: boolean }> {
+    // The live connection's row is the one reads use; a membership gone idle meanwhile has only its stored row.
+    const row = this.conv.record ? this.live.get(ref.member_id)?.row ?? this.rows.get(ref.member_id) : undefined;
+    if (!row || row.lease !== ref.lease) return ok({ committed: false });
+    return ok({ committed: this.reads.commit(row, p) });
   }
 
   private recvStart(ref: MemberRef, since: number | undefined): Outcome<McpConnection> {

@@ -79,11 +79,11 @@ export interface RecvArgs {
   since?: number;
   wait_ms: number;
   max: number;
-  /** ams_recv moves the stored cursor; notification pulls only read. */
+  /** ams_recv proposes where the next call continues (`proposal`); notification pulls only read. */
   advance: boolean;
 }
 
-/** `ams_recv {format: "messages"}`: always moves the stored cursor (and carry). */
+/** `ams_recv {format: "messages"}`: always proposes where the next call continues (cursor and carry). */
 export interface RecvMessagesArgs {
   since?: number;
   wait_ms: number;
@@ -103,6 +103,25 @@ export interface Received {
   head_seq: number;
   truncated?: Truncation;
 }
+
+/** Where ams_recv continues without `since`: the stored cursor and, for messages, what beyond it was already told (an UtteranceCarry, JSON). */
+export interface ReadPosition {
+  cursor: number;
+  carry: string | null;
+}
+
+/**
+ * What a read answered moves the membership's position only when the session
+ * commits it (`mcpCommitRead`, decisions/0120): from the position the read
+ * started at, to where its answer ends. A read nobody commits moved nothing.
+ */
+export interface ReadProposal {
+  from: ReadPosition;
+  to: ReadPosition;
+}
+
+/** A read's answer with the position it proposes. */
+export type Proposed<T> = T & { proposal: ReadProposal };
 
 /** The frames after a cursor as utterances and events (src/protocol/utterances.ts). */
 export interface ReceivedMessages {
@@ -149,8 +168,11 @@ export interface McpSessionRpc {
 export interface McpConversationRpc {
   mcpJoin(args: JoinArgs): Promise<Outcome<Joined>>;
   mcpSend(ref: MemberRef, args: SendArgs): Promise<Outcome<{ seq: number; duplicate: boolean }>>;
-  mcpRecv(ref: MemberRef, args: RecvArgs): Promise<Outcome<Received>>;
-  mcpRecvMessages(ref: MemberRef, args: RecvMessagesArgs): Promise<Outcome<ReceivedMessages>>;
+  /** With `advance`, the answer carries a `proposal`. */
+  mcpRecv(ref: MemberRef, args: RecvArgs): Promise<Outcome<Received & { proposal?: ReadProposal }>>;
+  mcpRecvMessages(ref: MemberRef, args: RecvMessagesArgs): Promise<Outcome<Proposed<ReceivedMessages>>>;
+  /** Moves the read position as `p` proposes, if it still stands at `p.from` (or already at `p.to`); `committed` says whether it now stands at `p.to`. */
+  mcpCommitRead(ref: MemberRef, p: ReadProposal): Promise<Outcome<{ committed: boolean }>>;
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject): Promise<Outcome<{ seq: number }>>;
   mcpLeave(ref: MemberRef): Promise<Outcome<{ seq: number }>>;
   mcpPeers(ref: MemberRef): Promise<Outcome<{ peers: Peer[]; seq: number; stream_id: string | null }>>;

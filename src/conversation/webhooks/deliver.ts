@@ -9,6 +9,7 @@
  * answer are read.
  */
 import { Webhook } from 'standardwebhooks';
+import { readAtMost } from '../../control/encoding';
 import { LIMITS } from '../../protocol/limits';
 import { replyOf } from '../../protocol/webhooks';
 
@@ -64,24 +65,6 @@ export async function attempt(url: string, secret: string, id: string, body: str
 /** The body as text, or null when it is longer than `cap` bytes (reading stops there). */
 async function readCapped(res: Response, cap: number): Promise<string | null> {
   if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > cap) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
+  const all = await readAtMost(res.body, cap);
+  return all === null ? null : new TextDecoder().decode(all);
 }

@@ -44,7 +44,7 @@ export interface Registration {
 
 export type WebhookListing = Omit<WebhookRow, 'disabled'> & Partial<WebhookStatus>;
 
-const COLUMNS = 'webhook_id, account_id, stream_id, stream_name, url, notify, events, created_at, disabled';
+const COLUMNS = 'webhook_id, account_id, stream_id, stream_name, url, subscribe, notify, events, created_at, disabled';
 
 export class WebhookHub {
   private readonly rows = new Map<string, WebhookRow>();
@@ -65,9 +65,9 @@ export class WebhookHub {
     private readonly clock: () => number = Date.now,
   ) {
     sql.exec(`CREATE TABLE IF NOT EXISTS webhooks (webhook_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, stream_id TEXT NOT NULL,
-      stream_name TEXT NOT NULL, url TEXT NOT NULL, notify TEXT NOT NULL, events TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)`);
+      stream_name TEXT NOT NULL, url TEXT NOT NULL, subscribe TEXT, notify TEXT NOT NULL, events TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)`);
     for (const r of sql.exec<Record<string, string | number>>(`SELECT ${COLUMNS} FROM webhooks`)) {
-      const row = { ...r, events: JSON.parse(r.events as string) } as unknown as WebhookRow;
+      const row = { ...r, events: JSON.parse(r.events as string), subscribe: r.subscribe === null ? null : JSON.parse(r.subscribe as string) } as unknown as WebhookRow;
       this.rows.set(row.webhook_id, row);
     }
     this.outbox = new Outbox(sql, stubOf, keepAwake);
@@ -152,10 +152,10 @@ export class WebhookHub {
     const stream = outcome.stream!;
     const row: WebhookRow = {
       webhook_id: config.webhook_id, account_id: caller.accountId, stream_id: stream.stream_id, stream_name: stream.stream_name,
-      url: req.url, notify: req.notify, events: req.events, created_at: new Date(this.clock()).toISOString(), disabled: 0,
+      url: req.url, subscribe: req.subscribe ?? null, notify: req.notify, events: req.events, created_at: new Date(this.clock()).toISOString(), disabled: 0,
     };
-    this.sql.exec(`INSERT INTO webhooks (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-      row.webhook_id, row.account_id, row.stream_id, row.stream_name, row.url, row.notify, JSON.stringify(row.events), row.created_at);
+    this.sql.exec(`INSERT INTO webhooks (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`, row.webhook_id, row.account_id, row.stream_id,
+      row.stream_name, row.url, row.subscribe && JSON.stringify(row.subscribe), row.notify, JSON.stringify(row.events), row.created_at);
     this.rows.set(row.webhook_id, row);
     this.hold(row, join, outcome);
     return { ok: true, value: { webhook_id: row.webhook_id, stream_id: row.stream_id, stream_name: row.stream_name } };

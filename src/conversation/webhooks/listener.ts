@@ -14,6 +14,7 @@
 import type { CloseReason } from '../../protocol/close-codes';
 import type { LoggedFrame } from '../../protocol/frames';
 import { LIMITS } from '../../protocol/limits';
+import { filterOf } from '../../protocol/subscription';
 import { readUtterances, type Entry, type UtteranceCarry } from '../../protocol/utterances';
 import { Wire, type Member } from '../audience';
 import type { Connection } from '../connection';
@@ -41,7 +42,7 @@ export class WebhookListener implements Connection {
   private carry: UtteranceCarry = {};
 
   constructor(readonly row: WebhookRow, head: number, private readonly gapMs: number, private readonly events: ListenerEvents) {
-    this.member = { sink: this, accountId: row.webhook_id, selfSubscribe: false, wire: Wire.Json };
+    this.member = { sink: this, accountId: row.webhook_id, selfSubscribe: false, wire: Wire.Json, streams: filterOf(row.subscribe) };
     this.since = head;
   }
 

@@ -59,6 +59,8 @@ export interface WebhookRow {
   stream_id: string;
   stream_name: string;
   url: string;
+  /** The streams it hears utterances of (decision 0130's filter); null: every stream. */
+  subscribe: string[] | null;
   notify: WebhookNotify;
   events: WebhookEvent[];
   created_at: string;

@@ -113,12 +113,22 @@ export class WebhookObject extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now());
   }
 
+  /** Set while a delivery is out: one in flight per webhook, whatever the runtime does with alarms set meanwhile. */
+  private delivering = false;
+
   override async alarm(): Promise<void> {
+    if (this.delivering) {
+      await this.ctx.storage.setAlarm(Date.now() + 1_000);
+      return;
+    }
+    this.delivering = true;
     try {
       await this.deliverHead();
     } catch (err) {
       console.error(`AMS webhook ${this.label}: alarm failed`, err);
       await this.ctx.storage.setAlarm(Date.now() + FAULT_RETRY_MS);
+    } finally {
+      this.delivering = false;
     }
   }
 
