@@ -8,8 +8,13 @@ import { bearerOf, credentialNamespace, hashCredential, newCredential } from './
 import { secretsOf, type Env } from './env';
 import { newAccountId } from './ids';
 
+import type { Place } from './account-object';
+
 /** What a presented credential turned out to be. */
 export type AccountCheck = { status: 'ok'; account_id: string } | { status: 'missing' } | { status: 'invalid' };
+
+/** A valid credential: whose it is, and its generation (a rotation makes the next one). */
+export type CheckedAccount = { status: 'ok'; account_id: string; namespace: string; credential_generation: number };
 
 /** Creates the account for `namespace`; shared by `POST /v1/accounts` and MCP's anonymous accounts. */
 export async function createAccount(env: Env, namespace: string) {
@@ -21,14 +26,30 @@ export async function createAccount(env: Env, namespace: string) {
   return { ...record, credential };
 }
 
-/** Checks a credential; `missing` when none was given. */
-export async function checkCredential(env: Env, credential: string | undefined): Promise<AccountCheck & { namespace?: string }> {
+/**
+ * Checks a credential; `missing` when none was given. `at`: the conversation
+ * it is being used to enter, recorded by the account in the same call so a
+ * rotation reaches it (decision 0145).
+ */
+export async function checkCredential(env: Env, credential: string | undefined, at?: Place): Promise<CheckedAccount | { status: 'missing' } | { status: 'invalid' }> {
   if (credential === undefined) return { status: 'missing' };
   const namespace = credentialNamespace(credential);
   if (!namespace) return { status: 'invalid' };
   const hash = hashCredential(credential, secretsOf(env).pepper);
-  const account = await accountStub(env, namespace).verify(hash);
-  return account ? { status: 'ok', account_id: account.account_id, namespace: account.namespace } : { status: 'invalid' };
+  const account = await accountStub(env, namespace).verify(hash, at);
+  return account ? { status: 'ok', account_id: account.account_id, namespace: account.namespace, credential_generation: account.credential_generation } : { status: 'invalid' };
+}
+
+/** The stored form of a presented credential, or undefined when it names no namespace (or is not `namespace`'s). */
+export function credentialHashFor(env: Env, credential: string | undefined, namespace: string): string | undefined {
+  if (credential === undefined || credentialNamespace(credential) !== namespace) return undefined;
+  return hashCredential(credential, secretsOf(env).pepper);
+}
+
+/** A new credential for `namespace`, shown once, with the hash the account stores. */
+export function freshCredential(env: Env, namespace: string): { credential: string; hash: string } {
+  const credential = newCredential(namespace);
+  return { credential, hash: hashCredential(credential, secretsOf(env).pepper) };
 }
 
 /** The `Authorization: Bearer` credential of a request (undefined when absent, '' when not a bearer). */

@@ -17,7 +17,7 @@ import { isAcceptableMetadata } from '../protocol/validate';
 import { ADMISSION_HEADER, closeExpired, connectVerdict, expired, type Admission } from './admission';
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import { Conversation } from './conversation';
-import { inspectConversation } from './inspect';
+import { inspectConversation, summarizeConversation, type ConversationSummary } from './inspect';
 import { linkView, type LinkViewOutcome } from './link-view';
 import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
@@ -136,6 +136,21 @@ export class ConversationObject extends DurableObject<Env> {
   /** The owner's new instructions, logged as `x_conversation_updated`; its seq, or null when nothing lives here. */
   setInstructions(instructions: string): Promise<number | null> {
     return this.guard('setInstructions', () => (this.conv.record ? this.conv.setInstructions(instructions) : null));
+  }
+
+  /** A row of the owner's conversation list; null when nothing lives here. */
+  summary(): Promise<ConversationSummary | null> {
+    return this.guard('summary', async () => (this.conv.record ? summarizeConversation(this.conv, await this.feeds.census()) : null));
+  }
+
+  /** An account's credential was rotated or the account deleted: what it admitted here ends (decision 0146). */
+  revokeAccount(accountId: string): Promise<number> {
+    return this.guard('revokeAccount', () => {
+      if (!this.conv.record) return 0;
+      const closed = this.conv.closeWhere((c) => c.accountId === accountId, 'credential_revoked');
+      this.mcp.revoke(accountId);
+      return closed;
+    });
   }
 
   /** Revokes every link: bumps the generation and closes connections admitted with older links. */

@@ -15,7 +15,7 @@
 import type { CloseReason } from '../protocol/close-codes';
 import { NO_OWNER, ownerOf, type ConversationUpdatedFrame, type JoinedFrame, type JsonObject, type LoggedFrame, type Peer, type StreamJoinedFrame, type StreamLeftFrame, type StreamMetadataFrame, type TokenFrame, type TruncatedFrame } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import { Membership } from './audience';
+import { Membership, type Member } from './audience';
 import { canonicalFrame, canonicalToken, chainStep } from '../protocol/chain';
 import type { Connection } from './connection';
 import { EmitRates } from './rate';
@@ -223,6 +223,13 @@ export class Conversation {
       conn.send(encodeFrame(conn.member.wire, notice));
     }
     return replayWithin(conn, this.store.rowsFrom(from), LIMITS.pageBytes);
+  }
+
+  /** Gives a live connection a new place in the fan-out (a filter changed in place); nothing is announced. */
+  refilter(conn: Connection & { member: Member }, member: Member): void {
+    const live = this.membership.remove(conn.member);
+    conn.member = member;
+    if (live) this.membership.add(member);
   }
 
   /** Removes a connection from the fan-out; announces `stream_left` if it held a stream. */

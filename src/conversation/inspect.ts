@@ -23,3 +23,28 @@ export function inspectConversation(conv: Conversation): Record<string, unknown>
     instructions: r.instructions ?? '',
   };
 }
+
+/** One row of an account's conversation list (`GET /v1/{ns}/conversations`). */
+export interface ConversationSummary {
+  conversation_id: string;
+  alias: string;
+  created_at: string;
+  head_seq: number;
+  /** Streams held by a live connection or MCP membership. */
+  writers: number;
+  /** Read-only connections: observer sockets and SSE tails here, and the audience shards' listeners. */
+  listeners: number;
+  /** When the newest kept frame was logged, else when the conversation was minted. */
+  last_activity: string;
+}
+
+export function summarizeConversation(conv: Conversation, audienceListeners: number): ConversationSummary {
+  const r = conv.record!;
+  const writers = [...conv.streams.all()].filter((s) => conv.isHeld(s.stream_id)).length;
+  const newest = [...conv.rows(conv.head.seq, 1)][0];
+  return {
+    conversation_id: r.conversation_id, alias: r.alias, created_at: r.created_at, head_seq: conv.head.seq, writers,
+    listeners: Math.max(0, conv.connectionCount - writers) + audienceListeners,
+    last_activity: newest ? new Date(newest.ts).toISOString() : r.created_at,
+  };
+}

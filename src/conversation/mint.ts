@@ -21,6 +21,8 @@ export async function mintConversation(env: Env, origin: string, namespace: stri
     for (let attempt = 0; ; attempt++) {
       const record = recordAt(explicitAlias ?? newAlias());
       if (await conversationStub(env, namespace, record.alias).create(record, stream)) {
+        // The account lists and deletes what it minted (decision 0145).
+        await accountStub(env, namespace).noteMinted({ alias: record.alias, conversation_id: conversationId, created_at: record.created_at });
         return {
           conversation_id: conversationId,
           alias: record.alias,

@@ -10,6 +10,7 @@
  */
 import type { LoggedFrame } from '../protocol/frames';
 import { utteranceGapOf } from '../protocol/records';
+import { passesJson } from '../protocol/subscription';
 import { readUtterances, type MessageEntry } from '../protocol/utterances';
 import { Membership, type Member } from './audience';
 import type { Conversation } from './conversation';
@@ -27,7 +28,7 @@ export interface Recap {
 export const HISTORY_OFF_NOTE = 'This conversation keeps no history, so there is nothing to recap; you hear what is said from now on.';
 
 /** The last `n` completed messages `listener` hears, newest last, within `bytes` of text (the newest always fits). */
-export function recapFor(conv: Conversation, listener: Pick<Member, 'accountId' | 'selfSubscribe'>, n: number, bytes: number, now: number): Recap {
+export function recapFor(conv: Conversation, listener: Pick<Member, 'accountId' | 'selfSubscribe' | 'streams'>, n: number, bytes: number, now: number): Recap {
   const r = conv.record!;
   if (r.history.max_frames === 0) return { messages: [], note: HISTORY_OFF_NOTE };
   if (n <= 0) return { messages: [] };
@@ -35,7 +36,7 @@ export function recapFor(conv: Conversation, listener: Pick<Member, 'accountId' 
   const from = Math.max(conv.window(now).firstRetained, head - RECAP_SCAN_FRAMES + 1);
   const frames: LoggedFrame[] = [];
   for (const row of conv.rows(from, RECAP_SCAN_FRAMES)) {
-    if (Membership.hears(listener, row.owner)) frames.push(JSON.parse(row.frame) as LoggedFrame);
+    if (Membership.hears(listener, row.owner) && passesJson(listener.streams ?? null, row.frame)) frames.push(JSON.parse(row.frame) as LoggedFrame);
   }
   const read = readUtterances(frames, { since: from - 1, gapMs: utteranceGapOf(r), readThrough: head, now });
   const complete = read.entries.filter((e): e is MessageEntry => e.kind === 'message' && e.complete && e.text !== '');

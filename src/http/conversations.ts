@@ -94,7 +94,9 @@ conversations.delete('/v1/:ns/conversations/:alias', async (c) => {
   await requireNamespaceOwner(c, ns);
   const { stub, record } = await existingConversation(c.env, ns, alias);
   await stub.destroy();
-  if (record.id_kind === 'jcs-sha256') await accountStub(c.env, ns).releaseDerivedId(record.conversation_id);
+  const account = accountStub(c.env, ns);
+  await account.forgetMinted(alias);
+  if (record.id_kind === 'jcs-sha256') await account.releaseDerivedId(record.conversation_id);
   return c.json({ deleted: true, conversation_id: record.conversation_id, alias });
 });
 

@@ -41,7 +41,7 @@ export async function admissionFor(env: Env, request: Request, ns: string, alias
   const fromProtocol = offered.find((p) => p.startsWith(BEARER_PROTOCOL))?.slice(BEARER_PROTOCOL.length);
   const credential = bearerCredential(request) ?? fromProtocol;
   const needsAccount = link.ok && link.claims.scope === 'write';
-  const account = needsAccount ? await checkCredential(env, credential) : { status: 'missing' as const };
+  const account = needsAccount ? await checkCredential(env, credential, { ns, alias }) : { status: 'missing' as const };
 
   const a: Admission = {
     claims: link.ok ? link.claims : null,

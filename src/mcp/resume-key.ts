@@ -7,11 +7,15 @@
  *   amsrk_{base64url(JSON claims)}.{base64url(first 16 bytes of the tag)}
  *
  * Claims are `[2, ns, alias, conversation_id, member_id, account_id, generation, epoch, expires_at|null]`
- * (decisions 0104, 0105); keys of the first format (`[1, …, generation]`) still verify, without epoch or expiry.
+ * (decisions 0104, 0105), or, for a membership of an account that has a credential,
+ * `[3, …the same…, account namespace, credential generation]` (decision 0146): a rotation revokes it.
+ * Keys of the first format (`[1, …, generation]`) still verify, without epoch or expiry.
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { accountStub } from '../control/account-stub';
 import { constantTimeEqual, fromBase64Url, toBase64Url } from '../control/encoding';
+import type { Env } from '../control/env';
 
 export interface ResumeClaims {
   ns: string;
@@ -27,6 +31,13 @@ export interface ResumeClaims {
   epoch?: string;
   /** When the magic link it descends from expires (unix seconds); the key expires with it. */
   expires_at?: number;
+  /** The account credential it descends from: its namespace and generation (absent for anonymous identities and older keys). */
+  credential?: CredentialClaim;
+}
+
+export interface CredentialClaim {
+  ns: string;
+  generation: number;
 }
 
 const PREFIX = 'amsrk_';
@@ -39,9 +50,10 @@ function tagOf(secret: string, body: string): Uint8Array {
 }
 
 export function signResumeKey(secret: string, c: ResumeClaims): string {
+  const v2 = [c.ns, c.alias, c.conversation_id, c.member_id, c.account_id, c.generation, c.epoch, c.expires_at ?? null];
   const claims = c.epoch === undefined
     ? [1, c.ns, c.alias, c.conversation_id, c.member_id, c.account_id, c.generation]
-    : [2, c.ns, c.alias, c.conversation_id, c.member_id, c.account_id, c.generation, c.epoch, c.expires_at ?? null];
+    : c.credential ? [3, ...v2, c.credential.ns, c.credential.generation] : [2, ...v2];
   const body = toBase64Url(enc.encode(JSON.stringify(claims)));
   return `${PREFIX}${body}.${toBase64Url(tagOf(secret, body))}`;
 }
@@ -62,12 +74,21 @@ export function verifyResumeKey(secret: string, key: string): ResumeClaims | und
   } catch {
     return undefined;
   }
-  if (!Array.isArray(v) || !((v[0] === 1 && v.length === 7) || (v[0] === 2 && v.length === 9))) return undefined;
-  const [, ns, alias, conversation_id, member_id, account_id, generation, epoch, expires_at] = v as unknown[];
+  if (!Array.isArray(v) || !((v[0] === 1 && v.length === 7) || (v[0] === 2 && v.length === 9) || (v[0] === 3 && v.length === 11))) return undefined;
+  const [, ns, alias, conversation_id, member_id, account_id, generation, epoch, expires_at, credNs, credGeneration] = v as unknown[];
   if (typeof ns !== 'string' || typeof alias !== 'string' || typeof conversation_id !== 'string' || typeof member_id !== 'string') return undefined;
   if (account_id !== null && typeof account_id !== 'string') return undefined;
   if (typeof generation !== 'number') return undefined;
   if (v[0] === 1) return { ns, alias, conversation_id, member_id, account_id, generation };
   if (typeof epoch !== 'string' || (expires_at !== null && typeof expires_at !== 'number')) return undefined;
-  return { ns, alias, conversation_id, member_id, account_id, generation, epoch, ...(expires_at !== null ? { expires_at } : {}) };
+  const claims: ResumeClaims = { ns, alias, conversation_id, member_id, account_id, generation, epoch, ...(expires_at !== null ? { expires_at } : {}) };
+  if (v[0] === 2) return claims;
+  if (typeof credNs !== 'string' || typeof credGeneration !== 'number') return undefined;
+  return { ...claims, credential: { ns: credNs, generation: credGeneration } };
+}
+
+/** A key that descends from an account credential holds only while that credential is the account's current one (decision 0146). */
+export async function credentialHolds(env: Env, key: ResumeClaims): Promise<boolean> {
+  if (!key.credential) return true;
+  return (await accountStub(env, key.credential.ns).credentialGeneration()) === key.credential.generation;
 }

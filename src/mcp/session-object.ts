@@ -6,6 +6,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { accountStub } from '../control/account-stub';
 import { bearerCredential, checkCredential } from '../control/accounts';
 import { toHex } from '../control/encoding';
 import type { Env } from '../control/env';
@@ -60,6 +61,10 @@ export class McpSessionObject extends DurableObject<Env> {
       if (credentialHash(bearerCredential(request)) !== s.state.credential_hash) {
         return jsonRpcError(403, RPC.badRequest, 'This MCP session was opened with another Authorization header; initialize a new session.');
       }
+      if (!(await this.credentialHolds(s, request))) {
+        await this.end(s);
+        return Response.json(errorBody('credential_revoked'), { status: 403 });
+      }
       await this.touch(s);
       const res = await s.handle(request);
       if (request.method === 'DELETE' && res.status === 200) await this.end(s);
@@ -79,12 +84,14 @@ export class McpSessionObject extends DurableObject<Env> {
     const credential = bearerCredential(request);
     let account_id = newAccountId();
     let namespace: string | null = null;
+    let generation: number | undefined;
     if (credential !== undefined) {
       const check = await checkCredential(this.env, credential);
       // 403, never 401: a 401 sends MCP clients into OAuth discovery.
       if (check.status !== 'ok') return Response.json(errorBody('invalid_credential', 'The bearer credential is not valid; connect without one to act as a fresh anonymous account.'), { status: 403 });
       account_id = check.account_id;
-      namespace = check.namespace ?? null;
+      namespace = check.namespace;
+      generation = check.credential_generation;
     }
     const boundHeader = request.headers.get(BOUND_HEADER);
     const bound = boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null;
@@ -92,7 +99,7 @@ export class McpSessionObject extends DurableObject<Env> {
     const now = Date.now();
     const state: SessionState = {
       v: 1, id, init: stored, origin: new URL(request.url).origin, bound,
-      credential_hash: credentialHash(credential), account_id, namespace, joined: null, notified: 0, created_at: now, last_seen: now,
+      credential_hash: credentialHash(credential), account_id, namespace, ...(generation !== undefined ? { credential_generation: generation } : {}), joined: null, notified: 0, created_at: now, last_seen: now,
       ...(instructions !== '' ? { instructions } : {}),
     };
     const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString(), this.events);
@@ -105,6 +112,17 @@ export class McpSessionObject extends DurableObject<Env> {
     // A session that never joins is forgotten soon (decision 0107); joining earns the long window.
     await this.ctx.storage.setAlarm(now + LIMITS.mcpSessionUnjoinedIdleMs);
     return res;
+  }
+
+  /**
+   * A session opened with a bearer lives only as long as that credential: every
+   * request checks it again (one call to its account), so a rotation ends the
+   * session at its next request (decision 0146).
+   */
+  private async credentialHolds(s: McpSession, request: Request): Promise<boolean> {
+    if (s.state.credential_hash === null) return true;
+    const check = await checkCredential(this.env, bearerCredential(request));
+    return check.status === 'ok' && check.account_id === s.state.account_id;
   }
 
   private load(): Promise<McpSession | undefined> {
@@ -154,7 +172,15 @@ export class McpSessionObject extends DurableObject<Env> {
    * just started holds no GET stream, so it says so without loading anything.
    */
   doorbell(bell: Doorbell): boolean {
+    // A membership that ended may have ended because the session's credential was rotated: then the session ends too.
+    if (bell.ended && this.session) this.ctx.waitUntil(this.endIfRotated(this.session));
     return this.session?.listening.rang(bell) ?? false;
+  }
+
+  private async endIfRotated(s: McpSession): Promise<void> {
+    const { namespace, credential_generation: generation } = s.state;
+    if (s.state.credential_hash === null || !namespace || generation === undefined) return;
+    if ((await accountStub(this.env, namespace).credentialGeneration()) !== generation && this.session === s) await this.end(s);
   }
 
   override async alarm(): Promise<void> {

@@ -20,10 +20,10 @@ import type { LinkAddress } from './link';
 import { freshChannel, type ChannelState, type NotifyMode } from './channel';
 import { Listening } from './listening';
 import { closedNotification, type AmsNotification } from './notifications';
-import { verifyResumeKey, type ResumeClaims } from './resume-key';
+import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-key';
 import type { JoinArgs, MemberRef, Outcome } from '../conversation/members/rpc';
 import { INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
-import { freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
+import { enteredWith, freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
 import type { SessionEvents } from './events';
 import { ReadAnswer, ReadCommits } from './read-commits';
 import { LIMITS } from '../protocol/limits';
@@ -56,6 +56,8 @@ export interface SessionState {
   account_id: string;
   /** The namespace of the session's account, when it is a real account (bearer, or minted by ams_create_conversation). */
   namespace: string | null;
+  /** The generation of that account's credential the session acts under (absent: an anonymous identity, or a session stored before rotation existed). */
+  credential_generation?: number;
   joined: JoinedState | null;
   /** Why the last membership ended on the conversation's side, told to the next call that needs one. */
   ended?: ErrorBody | null;
@@ -200,6 +202,7 @@ export class McpSession implements ToolHost {
     // The session now speaks as that account, so joining the new conversation gets the minted stream.
     this.state.account_id = fresh.account_id;
     this.state.namespace = fresh.namespace;
+    this.state.credential_generation = 1;
     await this.save();
     return fresh;
   }
@@ -218,14 +221,19 @@ export class McpSession implements ToolHost {
     const out = await this.rpc(target).mcpJoin(args);
     if (!out.ok) throw new ToolFail(out.error, out.message);
     const v = out.value;
-    const answer = joinedAnswer(this.env, target, v);
+    const answer = joinedAnswer(this.env, target, v, await enteredWith(this.env, this.state, target, v, args.resume));
     const resume_key = answer.resume_key;
+    // A filter changed in place on this session's own membership: the pushes go on from where they were, with the new filter.
+    const refilter = args.subscribe_streams !== undefined && args.since === undefined && this.state.joined?.ref.member_id === v.ref.member_id && this.state.channel !== undefined;
     this.state.joined = {
       ns: target.ns, alias: target.alias, conversation_id: v.conversation_id, ref: v.ref, account_id: v.account_id,
       stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope, resume_key, gap_ms: v.utterance_gap_ms,
     };
-    this.state.notified = v.cursor;
-    this.state.channel = freshChannel(notify, v.cursor);
+    if (refilter) this.state.channel = { ...this.state.channel!, notify };
+    else {
+      this.state.notified = v.cursor;
+      this.state.channel = freshChannel(notify, v.cursor);
+    }
     this.state.ended = null;
     await this.save();
     void this.listening.listen();
@@ -242,12 +250,13 @@ export class McpSession implements ToolHost {
     }
   }
 
-  checkedKey(key: string): ResumeClaims {
+  async checkedKey(key: string): Promise<ResumeClaims> {
     const rk = verifyResumeKey(secretsOf(this.env).linkSecret, key);
     if (!rk) throw new ToolFail('invalid_resume_key');
     if (this.state.credential_hash !== null && rk.account_id !== null && rk.account_id !== this.state.account_id) {
       throw new ToolFail('resume_key_mismatch', 'The resume_key belongs to another account than this session\'s bearer credential.');
     }
+    if (!(await credentialHolds(this.env, rk))) throw new ToolFail('credential_revoked');
     return rk;
   }
 
@@ -259,7 +268,7 @@ export class McpSession implements ToolHost {
       if (!j) throw new ToolFail('not_joined');
       return j;
     }
-    const rk = this.checkedKey(resumeKey);
+    const rk = await this.checkedKey(resumeKey);
     if (j) {
       if (j.ref.member_id === rk.member_id && j.conversation_id === rk.conversation_id) return j;
       throw new ToolFail('resume_key_mismatch', `This session is joined as ${j.stream_name ?? 'an observer'} in ${j.ns}/${j.alias}; the resume_key is for another membership.`);

@@ -17,10 +17,10 @@ import { conversationStub } from '../conversation/conversation-stub';
 import type { JoinArgs, Outcome } from '../conversation/members/rpc';
 import { AmsError, errorBody } from '../protocol/errors';
 import type { LinkAddress } from './link';
-import { verifyResumeKey, type ResumeClaims } from './resume-key';
+import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-key';
 import { ToolFail, Worded, type JoinedState } from './session';
 import { ReadAnswer } from './read-commits';
-import { freshAccount, joinedAnswer, type Attached, type HostState, type ToolHost } from './tool-host';
+import { enteredWith, freshAccount, joinedAnswer, type Attached, type HostState, type ToolHost } from './tool-host';
 import { STATELESS_INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
 
 /** The lease every stateless holder of a membership acts with: the verified resume_key is the authority, not a session. */
@@ -36,9 +36,9 @@ export class StatelessCall implements ToolHost {
   private key: ResumeClaims | undefined;
 
   /** `account` is the bearer's account; null for an anonymous caller, who gets a fresh identity until a resume_key says otherwise. */
-  constructor(readonly env: Env, origin: string, bound: LinkAddress | null, private readonly account: { account_id: string; namespace: string | null } | null) {
+  constructor(readonly env: Env, origin: string, bound: LinkAddress | null, private readonly account: { account_id: string; namespace: string | null; credential_generation?: number } | null) {
     this.state = {
-      origin, bound, account_id: account?.account_id ?? newAccountId(), namespace: account?.namespace ?? null,
+      origin, bound, account_id: account?.account_id ?? newAccountId(), namespace: account?.namespace ?? null, credential_generation: account?.credential_generation,
       joined: null, ended: null, notified: 0,
     };
   }
@@ -53,21 +53,23 @@ export class StatelessCall implements ToolHost {
     const fresh = await freshAccount(this.env);
     this.state.account_id = fresh.account_id;
     this.state.namespace = fresh.namespace;
+    this.state.credential_generation = 1;
     return fresh;
   }
 
   async attach(target: { ns: string; alias: string }, args: JoinArgs): Promise<Attached> {
     const out = await this.rpc(target).mcpJoin({ ...args, lease: STATELESS_LEASE });
     if (!out.ok) throw new ToolFail(out.error, out.message);
-    return joinedAnswer(this.env, target, out.value);
+    return joinedAnswer(this.env, target, out.value, await enteredWith(this.env, this.state, target, out.value, args.resume));
   }
 
-  checkedKey(key: string): ResumeClaims {
+  async checkedKey(key: string): Promise<ResumeClaims> {
     const rk = verifyResumeKey(secretsOf(this.env).linkSecret, key);
     if (!rk) throw new ToolFail('invalid_resume_key');
     if (this.account && rk.account_id !== null && rk.account_id !== this.account.account_id) {
       throw new ToolFail('resume_key_mismatch', 'The resume_key belongs to another account than the bearer credential of this request.');
     }
+    if (!(await credentialHolds(this.env, rk))) throw new ToolFail('credential_revoked');
     // Without a bearer the key is the identity.
     if (!this.account && rk.account_id !== null) this.state.account_id = rk.account_id;
     this.key = rk;
@@ -76,7 +78,7 @@ export class StatelessCall implements ToolHost {
 
   async membership(resumeKey: string | undefined): Promise<JoinedState> {
     if (resumeKey === undefined) throw new ToolFail('not_joined', 'Pass the resume_key from ams_join: without an MCP session every call names its membership by it.');
-    const rk = this.checkedKey(resumeKey);
+    const rk = await this.checkedKey(resumeKey);
     const observer = rk.member_id.startsWith('obs_');
     return {
       ns: rk.ns, alias: rk.alias, conversation_id: rk.conversation_id, ref: { member_id: rk.member_id, lease: STATELESS_LEASE },
@@ -114,11 +116,11 @@ async function callTool(env: Env, request: Request, bound: LinkAddress | null, n
   if (!call.ok) return textResult(call.error, true);
   try {
     const credential = bearerCredential(request);
-    let account: { account_id: string; namespace: string | null } | null = null;
+    let account: { account_id: string; namespace: string | null; credential_generation?: number } | null = null;
     if (credential !== undefined) {
       const check = await checkCredential(env, credential);
       if (check.status !== 'ok') return textResult(errorBody('invalid_credential', 'The bearer credential is not valid; call without one to act as a fresh anonymous identity.'), true);
-      account = { account_id: check.account_id, namespace: check.namespace ?? null };
+      account = { account_id: check.account_id, namespace: check.namespace, credential_generation: check.credential_generation };
     }
     const host = new StatelessCall(env, new URL(request.url).origin, bound, account);
     const value = await call.run(host, async () => undefined);

@@ -16,6 +16,7 @@ import { exceedsUtf8Bytes, type JsonObject } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { formatTranscript } from '../protocol/utterances';
 import { ALIAS_RE, STREAM_NAME_RE, isAcceptableMetadata } from '../protocol/validate';
+import { checkSubscription } from '../protocol/subscription';
 import { NOTIFY_MODES, type NotifyMode } from './channel';
 import { parseMagicLink, type LinkAddress } from './link';
 import { ReadAnswer } from './read-commits';
@@ -103,6 +104,8 @@ export const TOOLS = {
       stream_name: streamName.optional(),
       stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB, nested at most 32 deep), shown to peers.'),
       self_subscribe: z.boolean().optional().describe('Also receive your own stream\'s frames. Default false.'),
+      subscribe_streams: z.array(z.string()).nullable().optional()
+        .describe('Hear only these streams (by stream name, 1 to 64; names that have not joined yet are allowed): their messages and metadata; joins and leaves of everyone still arrive. Calling ams_join again with it changes it in place (null: hear everyone again). Default: everyone.'),
       since: z.number().int().nonnegative().optional().describe('Start ams_recv after this seq (0 = from the start of the kept history). Default: from now.'),
       recap: z.number().int().min(0).max(LIMITS.recapMaxMessages).optional()
         .describe(`How many of the last finished messages to return in recap, so you know what was said before you arrived (0 for none; default ${LIMITS.recapDefaultMessages}). It does not move where ams_recv starts.`),
@@ -113,21 +116,22 @@ export const TOOLS = {
     annotations: { destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async run(s, a) {
       if (a.stream_metadata !== undefined && !isAcceptableMetadata(a.stream_metadata)) throw new ToolFail('invalid_stream_metadata');
+      const subscribe = subscriptionOf(a.subscribe_streams);
       let target: { ns: string; alias: string };
       let args: JoinArgs;
       if (a.resume_key !== undefined) {
-        const rk = s.checkedKey(a.resume_key);
+        const rk = await s.checkedKey(a.resume_key);
         if (a.magic_link !== undefined) {
           const addr = parseMagicLink(a.magic_link);
           if (!addr || addr.ns !== rk.ns || addr.alias !== rk.alias) throw new ToolFail('resume_key_mismatch', 'The resume_key is for another conversation than magic_link.');
         }
         target = rk;
-        args = { resume: rk, account_id: s.state.account_id, since: a.since, recap: a.recap };
+        args = { resume: rk, account_id: s.state.account_id, since: a.since, recap: a.recap, ...subscribe };
       } else {
         const addr = a.magic_link !== undefined ? parseMagicLink(a.magic_link) : s.state.bound;
         if (a.magic_link === undefined && !addr) throw new ToolFail('invalid_arguments', 'magic_link is required on the bare /mcp endpoint (or call ams_create_conversation first).');
         if (!addr) throw new ToolFail('invalid_magic_link', 'magic_link is not a magic link: expected https://{host}/{ns}/conversations/{alias}?t={token}.');
-        return joinByLink(s, addr, a);
+        return joinByLink(s, addr, { ...a, ...subscribe });
       }
       await s.leaveOtherThan(args.resume?.member_id);
       return s.attach(target, args, a.notify ?? 'all');
@@ -216,7 +220,16 @@ export const TOOLS = {
 
 export type ToolName = keyof typeof TOOLS;
 
-type JoinOptions = { stream_name?: string; stream_metadata?: unknown; self_subscribe?: boolean; since?: number; recap?: number; notify?: NotifyMode };
+type JoinOptions = { stream_name?: string; stream_metadata?: unknown; self_subscribe?: boolean; subscribe_streams?: string[] | null; since?: number; recap?: number; notify?: NotifyMode };
+
+/** `subscribe_streams` checked by the one rule (decisions/0130): absent stays absent, null removes the filter. */
+function subscriptionOf(streams: string[] | null | undefined): { subscribe_streams?: string[] | null } {
+  if (streams === undefined) return {};
+  if (streams === null) return { subscribe_streams: null };
+  const sub = checkSubscription(streams);
+  if (!sub.ok) throw new ToolFail('invalid_subscription', sub.message);
+  return { subscribe_streams: sub.streams };
+}
 
 /** ams_join by a magic link (no resume_key): verify it, then join, or continue where the session already is. */
 async function joinByLink(s: ToolHost, addr: LinkAddress, a: JoinOptions) {
@@ -231,9 +244,12 @@ async function joinByLink(s: ToolHost, addr: LinkAddress, a: JoinOptions) {
   const args: JoinArgs = same
     ? {
       resume: { conversation_id: j.conversation_id, member_id: j.ref.member_id, account_id: j.account_id, generation: check.claims.generation, epoch: check.claims.epoch, expires_at: check.claims.expires_at },
-      account_id: s.state.account_id, since: a.since, recap: a.recap,
+      account_id: s.state.account_id, since: a.since, recap: a.recap, ...(a.subscribe_streams !== undefined ? { subscribe_streams: a.subscribe_streams } : {}),
     }
-    : { claims: check.claims, account_id: s.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined, self_subscribe: a.self_subscribe, since: a.since, recap: a.recap };
+    : {
+      claims: check.claims, account_id: s.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined,
+      self_subscribe: a.self_subscribe, since: a.since, recap: a.recap, ...(a.subscribe_streams ? { subscribe_streams: a.subscribe_streams } : {}),
+    };
   await s.leaveOtherThan(args.resume?.member_id);
   return s.attach(addr, args, a.notify ?? 'all');
 }

@@ -6,6 +6,8 @@
 export const CLOSE = {
   invalid_magic_link: { code: 4001, retry: false },
   invalid_credential: { code: 4002, retry: false },
+  // The same code as invalid_credential (the credential no longer holds); the reason says it was rotated or its account deleted.
+  credential_revoked: { code: 4002, retry: false },
   concurrency_limit: { code: 4003, retry: true },
   stream_name_conflict: { code: 4004, retry: false },
   conversation_not_found: { code: 4005, retry: false },

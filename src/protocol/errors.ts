@@ -23,6 +23,7 @@ export const ERRORS = {
   invalid_scope: [400, 'scope must be "write" or "read".'],
   invalid_expires_in: [400, 'expires_in must be a positive integer number of seconds, at most one year.'],
   invalid_cursor: [400, 'since and Last-Event-ID must be non-negative integers, epoch must be the conversation epoch format.'],
+  invalid_page_cursor: [400, 'cursor must be the next_cursor of an earlier page of this list.'],
   invalid_limit: [400, 'limit must be an integer from 1 to 1000.'],
   invalid_token: [400, 'A token must be a string, or {data, id?, ref?, end?} with the documented types; ?end= must be true or false.'],
   invalid_ref: [400, 'ref must be the seq of a frame already in the conversation.'],
@@ -39,6 +40,7 @@ export const ERRORS = {
   read_only: [403, 'An observer link cannot emit.'],
   not_found: [404, 'No such route.'],
   conversation_not_found: [404, 'No conversation with that alias in this namespace.'],
+  account_not_found: [404, 'This namespace\'s account was deleted.'],
   webhook_not_found: [404, 'No webhook with that id that this credential may see in this conversation.'],
   not_acceptable: [406, 'This route answers text/event-stream; send Accept: text/event-stream.'],
   namespace_taken: [409, 'That namespace already has an account.'],
@@ -64,6 +66,7 @@ export const ERRORS = {
   invalid_stream_metadata_header: [null, 'X-AMS-Stream-Metadata must be base64 of a JSON object of at most 16 KiB, nested at most 32 deep.'],
   stream_displaced: [null, 'Another session took this stream over; call ams_join again to take it back.'],
   conversation_closed: [null, 'The conversation was deleted by its owner.'],
+  credential_revoked: [null, 'The account credential this was admitted with was rotated, or its account deleted; connect again with the current credential.'],
   replay_paused: [null, 'The replay reached its 4 MiB budget; reconnect with since = the last seq received to continue.'],
   slow_consumer: [null, 'More than 8 MiB waited unread on this connection; reconnect with since = the last seq received.'],
   // Why a webhook's reply was dropped, or why it was disabled (shown in its listing).

@@ -11,6 +11,12 @@ import type { Connection } from '../connection';
 import type { MemberRow } from './rows';
 import { LIMITS } from '../../protocol/limits';
 import { utf8Length } from '../wire';
+import { filterOf } from '../../protocol/subscription';
+
+/** The row's filter as a list (null: every stream). */
+export function subscribedStreams(row: MemberRow): string[] | null {
+  return row.subscribe_streams === null || row.subscribe_streams === undefined ? null : JSON.parse(row.subscribe_streams) as string[];
+}
 
 /** Frames kept in memory per membership when the conversation keeps no history. */
 const BUFFER_CAP = 1_000;
@@ -23,7 +29,8 @@ export interface MemberEvents {
 }
 
 export class McpConnection implements Connection {
-  readonly member: Member;
+  /** Replaced (through `Conversation.refilter`) when `ams_join` changes the subscription filter in place. */
+  member: Member;
   readonly receipts = false;
   endedBy: CloseReason | undefined;
   /** Only when history is off: what the fan-out delivered, complete from `bufferFrom`. */
@@ -35,9 +42,13 @@ export class McpConnection implements Connection {
   openPiece: number | undefined;
 
   constructor(readonly row: MemberRow, head: number, keepBuffer: boolean, private readonly events: MemberEvents) {
-    this.member = { sink: this, accountId: row.account_id, selfSubscribe: row.self_subscribe === 1, wire: Wire.Json };
+    this.member = McpConnection.memberOf(this, row);
     this.buffer = keepBuffer ? [] : null;
     this.bufferFrom = head + 1;
+  }
+  /** Its place in the fan-out, as its row says: identity, self-subscription, filter. */
+  static memberOf(sink: McpConnection, row: MemberRow): Member {
+    return { sink, accountId: row.account_id, selfSubscribe: row.self_subscribe === 1, wire: Wire.Json, streams: filterOf(subscribedStreams(row)) };
   }
   get accountId() { return this.row.account_id; }
   get streamId() { return this.row.stream_id; }

@@ -13,6 +13,7 @@ import type { Outcome, Received, Truncation } from './rpc';
 import { planResume } from '../resume';
 import { utf8Length } from '../wire';
 import { LIMITS } from '../../protocol/limits';
+import { passes, passesJson } from '../../protocol/subscription';
 
 /** Log rows read per page, and at most per call, while looking for audible frames. */
 const PAGE = 256;
@@ -77,6 +78,8 @@ export function readHeard(conv: Conversation, conn: McpConnection, from: number,
   const frames: JsonObject[] = [];
   let truncated: Truncation | undefined;
   let last = from;
+  // Read at each call, so a filter changed by ams_join holds from the next read on.
+  const filter = conn.member.streams ?? null;
   if (conn.buffer) {
     if (from + 1 < conn.bufferFrom) {
       truncated = { from_seq: from + 1, to_seq: conn.bufferFrom - 1, epoch: w.epoch };
@@ -85,6 +88,10 @@ export function readHeard(conv: Conversation, conn: McpConnection, from: number,
     let bytes = 0;
     for (const b of conn.buffer) {
       if (b.seq <= last) continue;
+      if (!passes(filter, b.frame.type as string, b.frame.stream_name as string)) {
+        last = b.seq;
+        continue;
+      }
       if (frames.length > 0 && bytes + b.bytes > LIMITS.pageBytes) return { frames, next_since: last, head_seq: w.head, ...(truncated ? { truncated } : {}) };
       bytes += b.bytes;
       frames.push(b.frame);
@@ -108,7 +115,7 @@ export function readHeard(conv: Conversation, conn: McpConnection, from: number,
     let read = 0;
     for (const row of conv.rows(start, PAGE)) {
       read++;
-      if (Membership.hears(listener, row.owner)) {
+      if (Membership.hears(listener, row.owner) && passesJson(filter, row.frame)) {
         // A page holds at most `pageBytes` of frames (at least one), like every replay (decisions/0101).
         const size = utf8Length(row.frame);
         if (frames.length > 0 && bytes + size > LIMITS.pageBytes) break scan;

@@ -14,6 +14,7 @@ import { ulid } from 'ulid';
 import type { CloseReason } from '../../protocol/close-codes';
 import type { JsonObject, LoggedFrame } from '../../protocol/frames';
 import { recapFor } from '../recap';
+import { filterOf } from '../../protocol/subscription';
 import { LIMITS } from '../../protocol/limits';
 import { claimsValid, expired, sameMint } from '../admission';
 import type { Conversation } from '../conversation';
@@ -21,7 +22,8 @@ import { Doorbells, type Ring } from './doorbell';
 import type { JoinRequest } from '../join';
 import { LongPolls } from './long-poll';
 import { MemberReads } from './reads';
-import { McpConnection } from './connection';
+import { McpConnection, subscribedStreams } from './connection';
+import { checkSubscription } from '../../protocol/subscription';
 import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Proposed, ReadProposal, Received, ReceivedMessages, RecvArgs, RecvMessagesArgs, SendArgs } from './rpc';
 import { say } from './messages';
 import { MemberRows, type MemberRow } from './rows';
@@ -117,7 +119,7 @@ export class McpMembers {
     if (!out.ok) return out;
     const v = out.value;
     const r = this.conv.record!;
-    const recap = recapFor(this.conv, { accountId: v.scope === 'write' ? v.account_id : null, selfSubscribe: v.self_subscribe },
+    const recap = recapFor(this.conv, { accountId: v.scope === 'write' ? v.account_id : null, selfSubscribe: v.self_subscribe, streams: filterOf(v.subscribed_streams) },
       a.recap ?? LIMITS.recapDefaultMessages, LIMITS.recapBytes, this.clock());
     return ok({ ...v, instructions: r.instructions ?? '', recap });
   }
@@ -125,6 +127,10 @@ export class McpMembers {
   private admitJoin(a: JoinArgs): Outcome<Joined> {
     const r = this.conv.record;
     if (!r) return fail('conversation_not_found');
+    if (a.subscribe_streams) {
+      const sub = checkSubscription(a.subscribe_streams);
+      if (!sub.ok) return fail('invalid_subscription', sub.message);
+    }
     if (a.since !== undefined && a.since > this.conv.head.seq) return fail('invalid_cursor', `since is beyond the head (${this.conv.head.seq}).`);
     if (a.resume) return this.resume(a);
     if (!claimsValid(a.claims ?? null, r)) return fail('invalid_magic_link');
@@ -136,6 +142,7 @@ export class McpMembers {
       streamName: a.stream_name,
       streamMetadata: a.stream_metadata,
       selfSubscribe: scope === 'write' && a.self_subscribe === true,
+      ...(a.subscribe_streams ? { streams: a.subscribe_streams } : {}),
       chain: false,
       cursor: {},
     }, { since: a.since, lease: a.lease, expiresAt: a.claims!.expires_at ?? null });
@@ -169,18 +176,25 @@ export class McpMembers {
       live.row.cursor = since ?? live.row.cursor;
       live.row.last_seen = this.clock();
       live.row.expires_at = expiresAt;
+      // A new filter holds from the next frame and the next read on: no leave, no rejoin, nothing on the wire.
+      if (a.subscribe_streams !== undefined) {
+        live.row.subscribe_streams = a.subscribe_streams === null ? null : JSON.stringify(a.subscribe_streams);
+        this.conv.refilter(live, McpConnection.memberOf(live, live.row));
+      }
       this.rows.save(live.row);
       if (moved) this.polls.wake(live);
       return ok(this.describe(live, true));
     }
     const selfSubscribe = row ? row.self_subscribe === 1 : a.self_subscribe === true;
+    const kept = a.subscribe_streams !== undefined ? a.subscribe_streams : row ? subscribedStreams(row) : null;
+    const streams = kept ? { streams: kept } : {};
     const carry = a.since === undefined ? row?.carry ?? null : null;
     if (member_id.startsWith('obs_')) {
-      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, chain: false, cursor: {} }, { memberId: member_id, since, lease: a.lease, carry, expiresAt });
+      return this.attach({ accountId: null, scope: 'read', generation, selfSubscribe: false, ...streams, chain: false, cursor: {} }, { memberId: member_id, since, lease: a.lease, carry, expiresAt });
     }
     const s = this.conv.streams.get(member_id);
     if (!s || s.owner_account_id !== account_id) return fail('resume_key_mismatch');
-    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, chain: false, cursor: {} }, { since, lease: a.lease, carry, expiresAt });
+    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, ...streams, chain: false, cursor: {} }, { since, lease: a.lease, carry, expiresAt });
   }
 
   /** Admits a membership through the same decision as a WebSocket, then records it. */
@@ -192,6 +206,7 @@ export class McpMembers {
     const row: MemberRow = {
       member_id: id, lease: opts.lease ?? newLease(), account_id: jr.accountId, stream_id: outcome.stream?.stream_id ?? null,
       scope: jr.scope, generation: jr.generation, self_subscribe: jr.selfSubscribe ? 1 : 0, cursor: 0, carry: null,
+      subscribe_streams: jr.streams ? JSON.stringify(jr.streams) : null,
       epoch: this.conv.record!.epoch, last_seen: now, attached: 1, ended: null,
       listener: opts.listener?.object ?? null, listen_tag: opts.listener?.tag ?? null, expires_at: opts.expiresAt,
     };
@@ -225,6 +240,7 @@ export class McpMembers {
       metadata: s?.metadata ?? null,
       scope: row.scope,
       self_subscribe: row.self_subscribe === 1,
+      ...(row.subscribe_streams !== null ? { subscribed_streams: subscribedStreams(row)! } : {}),
       peers: this.conv.peersFor(row.account_id, row.self_subscribe === 1, row.stream_id),
       resumed,
       seq: this.conv.head.seq,
@@ -254,9 +270,10 @@ export class McpMembers {
     if (row.ended !== 'idle' && row.attached !== 1) return fail(row.ended as MemberErrorCode, undefined, true);
     if (row.generation !== r.generation) return fail('invalid_magic_link', undefined, true);
     const s = row.stream_id ? this.conv.streams.get(row.stream_id) : undefined;
+    const streams = subscribedStreams(row);
     const back = this.attach({
       accountId: row.account_id, scope: row.scope, generation: row.generation, streamName: s?.stream_name,
-      selfSubscribe: row.self_subscribe === 1, chain: false, cursor: {},
+      selfSubscribe: row.self_subscribe === 1, ...(streams ? { streams } : {}), chain: false, cursor: {},
     }, { memberId: row.member_id, since: row.cursor, carry: row.carry, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null, expiresAt: row.expires_at });
     if (!back.ok) return back as Outcome<McpConnection>;
     return ok(this.live.get(row.member_id)!);
@@ -291,6 +308,11 @@ export class McpMembers {
     const seq = this.conv.setMetadata(w.value.stream, metadata);
     this.rows.touch(w.value.conn.row, this.clock());
     return ok({ seq });
+  }
+
+  /** The account's credential was revoked: the conversation closed its live memberships; the idle ones end too. */
+  revoke(accountId: string): void {
+    this.rows.revoke(accountId, 'credential_revoked');
   }
 
   leave(ref: MemberRef): Outcome<{ seq: number }> {

@@ -18,6 +18,8 @@ export type MemberRow = {
   /** When the magic link it descends from expires (unix seconds); null: never. */
   expires_at: number | null;
   self_subscribe: number;
+  /** Its subscription filter, a JSON array of stream names (decisions/0130); null: every stream. */
+  subscribe_streams: string | null;
   /** The last seq ams_recv returned (next_since). */
   cursor: number;
   /** With `format: "messages"`: what beyond `cursor` was already told (an UtteranceCarry, JSON); null: nothing. */
@@ -44,6 +46,8 @@ export class MemberRows {
     for (const c of ['listener', 'listen_tag', 'carry']) if (!columns.has(c)) sql.exec(`ALTER TABLE mcp_members ADD COLUMN ${c} TEXT`);
     // And before memberships expired with their links.
     if (!columns.has('expires_at')) sql.exec('ALTER TABLE mcp_members ADD COLUMN expires_at INTEGER');
+    // And before memberships chose whom they hear.
+    if (!columns.has('subscribe_streams')) sql.exec('ALTER TABLE mcp_members ADD COLUMN subscribe_streams TEXT');
   }
 
   get(memberId: string): MemberRow | undefined {
@@ -67,10 +71,10 @@ export class MemberRows {
 
   save(r: MemberRow): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended, listener, listen_tag, carry, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO mcp_members (member_id, lease, account_id, stream_id, scope, generation, self_subscribe, cursor, epoch, last_seen, attached, ended, listener, listen_tag, carry, expires_at, subscribe_streams)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       r.member_id, r.lease, r.account_id, r.stream_id, r.scope, r.generation, r.self_subscribe, r.cursor, r.epoch, r.last_seen, r.attached, r.ended,
-      r.listener, r.listen_tag, r.carry, r.expires_at);
+      r.listener, r.listen_tag, r.carry, r.expires_at, r.subscribe_streams);
   }
 
   touch(r: MemberRow, now: number): void {
@@ -95,6 +99,11 @@ export class MemberRows {
   ended(memberId: string, reason: string, lease?: string | null): void {
     if (lease === undefined) this.sql.exec('UPDATE mcp_members SET attached = 0, ended = ? WHERE member_id = ?', reason, memberId);
     else this.sql.exec('UPDATE mcp_members SET attached = 0, ended = ? WHERE member_id = ? AND lease IS ?', reason, memberId, lease);
+  }
+
+  /** Ends every membership of an account that is not ended already (its credential was revoked). */
+  revoke(accountId: string, reason: string): void {
+    this.sql.exec("UPDATE mcp_members SET attached = 0, ended = ? WHERE account_id = ? AND lease IS NOT NULL AND (ended IS NULL OR ended = 'idle')", reason, accountId);
   }
 
   /** ams_leave: detached for good, no lease, no listener. */

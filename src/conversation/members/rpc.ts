@@ -36,12 +36,14 @@ export interface JoinArgs {
   /** A fresh join: the verified claims of the magic link. */
   claims?: LinkClaims;
   /** A continued membership: from a verified resume_key. */
-  resume?: { conversation_id: string; member_id: string; account_id: string | null; generation: number; epoch?: string; expires_at?: number };
+  resume?: { conversation_id: string; member_id: string; account_id: string | null; generation: number; epoch?: string; expires_at?: number; credential?: { ns: string; generation: number } };
   /** The session's identity; writers act as it. */
   account_id: string;
   stream_name?: string;
   stream_metadata?: JsonObject;
   self_subscribe?: boolean;
+  /** The subscription filter (decisions/0130): a list sets it, null removes it; absent: a fresh join has none, a continued membership keeps its own. */
+  subscribe_streams?: string[] | null;
   since?: number;
   /** How many of the last completed messages the join result recaps (0: none; default `LIMITS.recapDefaultMessages`). */
   recap?: number;
@@ -58,6 +60,8 @@ export interface Joined {
   metadata: JsonObject | null;
   scope: Scope;
   self_subscribe: boolean;
+  /** Its subscription filter, when it has one. */
+  subscribed_streams?: string[];
   peers: Peer[];
   resumed: boolean;
   seq: number;
