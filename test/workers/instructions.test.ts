@@ -50,7 +50,11 @@ async function initializeInstructions(url: string): Promise<string> {
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'workers-test', version: '1' } } }),
   });
-  const line = (await res.text()).split('\n').find((l) => l.startsWith('data: '))!;
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`initialize: ${res.status} ${body}`);
+  // The first data line may be the stream's priming event (empty data): the answer is the line that holds JSON.
+  const line = body.split('\n').find((l) => l.startsWith('data: {'));
+  if (!line) throw new Error(`initialize: no data line in ${body}`);
   return JSON.parse(line.slice(6)).result.instructions;
 }
 
