@@ -23,7 +23,18 @@ const NODE = join(DIR, 'node_modules/node/bin/node');
 const CLI = join(DIR, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 
 /** The scenarios that apply to a server with tools but no resources or prompts, at the revision we serve. */
-const SCENARIOS_2025_11_25 = ['server-initialize', 'ping', 'tools-list', 'server-sse-multiple-streams', 'dns-rebinding-protection'];
+const SCENARIOS_2025_11_25 = ['server-initialize', 'ping', 'tools-list', 'server-sse-multiple-streams', 'dns-rebinding-protection', 'server-sse-polling'];
+
+/**
+ * server-sse-polling calls the suite's own `test_reconnection` tool, which AMS does not have: its answer is
+ * the tool error `unknown_tool`, which the suite reports as a failed tool call. Everything else it checks
+ * (the POST stream's priming event and retry field, decisions/0120) applies.
+ */
+const notApplicable2025 = (name: string, c: Check): boolean =>
+  name === 'server-sse-polling' && c.id === 'incoming-sse-event' && c.errorMessage === 'Tool call failed';
+
+/** The suite's checks that every SSE stream opens with a priming event and a retry field (SEP-1699); a WARNING there fails the test. */
+const PRIMING_CHECKS = ['server-sse-priming-event', 'server-sse-retry-field'];
 
 /** The suite's 2026-07-28 scenarios for such a server (served statelessly, decisions 0085–0087). */
 const SCENARIOS_2026_07_28 = ['server-stateless', 'tools-list', 'server-sse-multiple-streams', 'dns-rebinding-protection', 'caching', 'http-header-validation'];
@@ -83,10 +94,13 @@ async function scenario(name: string, specVersion: string): Promise<Check[]> {
 const failures = (checks: Check[]) => checks.filter((c) => c.status === 'FAILURE').map((c) => `${c.id}: ${c.errorMessage ?? c.description}`);
 
 describe('MCP conformance, 2025-11-25, on the magic link', () => {
-  it.each(SCENARIOS_2025_11_25)('%s passes', async (name) => {
+  it.each(SCENARIOS_2025_11_25)('%s passes, with no priming or retry warnings', async (name) => {
     const checks = await scenario(name, '2025-11-25');
     expect(checks.filter((c) => c.status === 'SUCCESS').length).toBeGreaterThan(0);
-    expect(failures(checks)).toEqual([]);
+    expect(failures(checks.filter((c) => !notApplicable2025(name, c)))).toEqual([]);
+    expect(checks.filter((c) => PRIMING_CHECKS.includes(c.id) && c.status !== 'SUCCESS').map((c) => `${c.id}: ${c.status} ${c.errorMessage ?? ''}`)).toEqual([]);
+    // The scenario that looks at a POST stream's first bytes did look.
+    if (name === 'server-sse-polling') expect(checks.filter((c) => PRIMING_CHECKS.includes(c.id)).map((c) => `${c.id}: ${c.status}`)).toEqual(PRIMING_CHECKS.map((id) => `${id}: SUCCESS`));
   }, 120_000);
 });
 

@@ -113,6 +113,43 @@ describe('webhooks over a real wrangler dev', () => {
     await ear.next((f) => f.type === 'token' && f.stream_name === 'helper' && f.data === 'json reply', 20_000);
   });
 
+  it('two webhooks that answer everything stop after 8 webhook utterances: the 9th and 10th replies are spoken but reach no webhook', async () => {
+    const [owner, human] = await accounts(api, 2);
+    const conv = await api.createConversation(owner);
+    const [ra, rb] = [await receiver(), await receiver()];
+    for (const [r, name] of [[ra, 'echo-a'], [rb, 'echo-b']] as const) {
+      const reg = await registerWebhook(conv.magic_link, owner.credential, { url: r.url, stream_name: name });
+      expect(reg.status).toBe(201);
+      r.secret = reg.body.secret;
+      r.answer = (d) => ({ status: 200, body: `${name} answers ${d.body.speaker.stream_name}` });
+    }
+    const person = open(conv.magic_link, { credential: human!.credential, streamName: 'person' });
+    await person.joined;
+    person.send('hello both', { end: true });
+    const replies = () => person.frames.filter((f) => f.type === 'token' && (f.stream_name === 'echo-a' || f.stream_name === 'echo-b'));
+    await waitFor(() => replies().length >= 10, 30_000, 'ten replies');
+    // Each hook heard the person and the other's first four replies; the replies after the 8th reached neither.
+    await until(async () => (await listWebhooks(conv.magic_link, owner.credential)).every((h) => h.delivered === 5 && h.backlog!.messages === 0), 'both webhooks settled');
+    expect(ra.deliveries.map((d) => d.body.speaker.stream_name)).toEqual(['person', 'echo-b', 'echo-b', 'echo-b', 'echo-b']);
+    expect(rb.deliveries.map((d) => d.body.speaker.stream_name)).toEqual(['person', 'echo-a', 'echo-a', 'echo-a', 'echo-a']);
+    await barrier(person);
+    expect(replies()).toHaveLength(10);
+  });
+
+  it('a reply over the limit is not spoken and says why in the list; a redirect is a failed delivery, never followed', async () => {
+    const { r, speaker, conv, owner } = await setup();
+    r.answer = (d) => (d.body.text === 'big' ? { status: 200, body: 'x'.repeat(70 * 1024) } : { status: 302, body: '', type: 'text/plain' });
+    speaker.send('big', { end: true });
+    await waitFor(() => r.deliveries.length >= 1, 20_000, 'the first delivery');
+    speaker.send('moved', { end: true });
+    await until(async () => (await listWebhooks(conv.magic_link, owner.credential))[0]!.state === 'failing', 'the redirect to fail');
+    const [listed] = await listWebhooks(conv.magic_link, owner.credential);
+    expect(listed).toMatchObject({ delivered: 1, last_reply_error: { reason: 'reply_too_large' }, last_error: 'HTTP 302: redirects are not followed', backlog: { messages: 1 } });
+    expect(r.deliveries.filter((d) => d.body.text === 'big')).toHaveLength(1);
+    await barrier(speaker);
+    expect(speaker.frames.filter((f) => f.type === 'token' && f.stream_id !== undefined && f.stream_name !== 'alice')).toHaveLength(0);
+  });
+
   it('notify "mentions" delivers only utterances that name the webhook\'s stream', async () => {
     const { r, speaker } = await setup({ stream_name: 'bot', notify: 'mentions' });
     speaker.send('nothing for the bot', { end: true });
