@@ -4,6 +4,7 @@
  * the query string and the credential to the `ams.bearer.*` subprotocol.
  */
 import type { JoinedFrame, JsonObject, ServerFrame } from '../protocol/frames';
+import type { Identity } from '../protocol/identity';
 
 /** The constructor of a WebSocket: the global one in browsers, `ws` in Node. */
 export type WebSocketLike = {
@@ -23,6 +24,8 @@ export interface ConnectOptions {
   receipts?: boolean;
   /** Ask for `chain` on every logged frame. */
   integrity?: boolean;
+  /** Who holds the stream, as declared (self-declared, not verified): `{kind, client?, model?}`. */
+  identity?: Partial<Identity>;
   /** Resume cursor: the last seq seen, and the epoch it belongs to. */
   since?: number;
   epoch?: string;
@@ -104,6 +107,9 @@ export class AmsSocket {
     set('X-AMS-Integrity', 'integrity', opts.integrity ? 'chain' : undefined);
     set('X-AMS-Since', 'since', opts.since === undefined ? undefined : String(opts.since));
     set('X-AMS-Epoch', 'epoch', opts.epoch);
+    set('X-AMS-Identity-Kind', 'identity_kind', opts.identity?.kind);
+    set('X-AMS-Identity-Client', 'identity_client', opts.identity?.client);
+    set('X-AMS-Identity-Model', 'identity_model', opts.identity?.model);
     if (opts.browserMode) {
       const protocols = ['ams.v1', ...(opts.credential ? [`ams.bearer.${opts.credential}`] : [])];
       return new AmsSocket(new Impl(url.toString(), protocols));

@@ -27,8 +27,13 @@ export function newAlias(): string {
 
 const URL_SAFE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
-/** `stream-` + 6 random url-safe characters (letters and digits, so the name regex always holds). */
-export function newStreamName(): string {
+/**
+ * A default stream name: `{base}-` + 4 random hex digits when the holder
+ * declared a client (`base` is its slug, decision 0156), else `stream-` + 6
+ * random letters and digits. Either always matches the stream-name pattern.
+ */
+export function newStreamName(base?: string): string {
+  if (base !== undefined) return `${base}-${toHex(randomBytes(2))}`;
   const bytes = randomBytes(6);
   let suffix = '';
   for (const b of bytes) suffix += URL_SAFE[b % URL_SAFE.length];

@@ -8,6 +8,7 @@ import type { Conversation } from './conversation';
 import type { LinkClaims } from '../control/links';
 import type { CloseReason } from '../protocol/close-codes';
 import type { JsonObject } from '../protocol/frames';
+import type { Identity } from '../protocol/identity';
 import type { ConversationRecord } from '../protocol/records';
 
 export interface Admission {
@@ -18,6 +19,9 @@ export interface Admission {
   stream_name_invalid?: boolean;
   stream_metadata?: JsonObject;
   stream_metadata_invalid?: boolean;
+  /** What the request declared with `X-AMS-Identity-*` (or their query twins); absent when it declared nothing. */
+  identity?: Identity;
+  identity_invalid?: boolean;
   self_subscribe: boolean;
   /** `X-AMS-Subscribe-Streams` / `subscribe_streams`, checked (decisions/0130). */
   subscribe_streams?: string[];
@@ -70,6 +74,7 @@ export function connectVerdict(a: Admission, record: ConversationRecord | undefi
     if (a.account.status !== 'ok') return 'invalid_credential';
     if (a.stream_name_invalid) return 'invalid_stream_name_header';
     if (a.stream_metadata_invalid) return 'invalid_stream_metadata_header';
+    if (a.identity_invalid) return 'invalid_identity_header';
   }
   if (a.subscribe_invalid !== undefined) return 'invalid_subscription';
   return undefined;

@@ -129,7 +129,7 @@ export class SseConnection implements Connection {
   }
   close(reason: CloseReason): void {
     if (this.ended) return;
-    this.write(utf8(this.withRetry(`event: close\ndata: ${JSON.stringify({ code: CLOSE[reason].code, reason })}\n\n`)));
+    this.write(utf8(this.withRetry(`event: close\ndata: ${JSON.stringify({ code: CLOSE[reason].code, reason, ts: new Date().toISOString() })}\n\n`)));
     this.end();
   }
   private withRetry(text: string): string {

@@ -14,6 +14,7 @@ import type { CloseReason } from '../protocol/close-codes';
 import { errorResponse } from '../protocol/errors';
 import { parseClientFrame, PING_FRAME, PONG_FRAME, type JsonObject } from '../protocol/frames';
 import { isAcceptableMetadata } from '../protocol/validate';
+import { DEFAULT_IDENTITY, nameBaseOf } from '../protocol/identity';
 import { ADMISSION_HEADER, closeExpired, connectVerdict, expired, type Admission } from './admission';
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import { Conversation } from './conversation';
@@ -294,6 +295,9 @@ export class ConversationObject extends DurableObject<Env> {
       generation: claims.generation,
       streamName: a.stream_name,
       streamMetadata: a.stream_metadata,
+      // The holder is what it declares; a socket declaring nothing is an agent (decision 0155).
+      identity: a.identity ?? DEFAULT_IDENTITY,
+      nameBase: nameBaseOf(a.identity, false),
       selfSubscribe: claims.scope === 'write' && a.self_subscribe,
       ...(a.subscribe_streams ? { streams: a.subscribe_streams } : {}),
       chain: a.integrity,

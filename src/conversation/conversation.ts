@@ -23,6 +23,7 @@ import { StreamActivity } from './retire';
 import { planResume, type LogWindow } from './resume';
 import { chooseStream, peerOf, StreamTable, type StreamChoice } from './streams';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
+import { nameBaseOf, sameIdentity, type Identity } from '../protocol/identity';
 import type { ConversationStore, Head, LogRow } from './store';
 import type { EmitInput, EmitOutcome, Ids, JoinOutcome, JoinRequest } from './join';
 import { broadcast, encodeFrame, receipt, replayWithin } from './wire';
@@ -124,7 +125,7 @@ export class Conversation {
     let retire: StreamRecord | undefined;
     if (req.scope === 'write' && req.accountId) {
       const choice = chooseStream(
-        { accountId: req.accountId, name: req.streamName, metadata: req.streamMetadata },
+        { accountId: req.accountId, name: req.streamName, metadata: req.streamMetadata, identity: req.identity, nameBase: req.nameBase },
         { table: this.streams, isHeld: (id) => this.holders.has(id), heldBy: (acc) => this.heldBy(acc), ...this.newStreams() },
       );
       if (!choice.ok) return { ok: false, reason: choice.reason };
@@ -139,8 +140,8 @@ export class Conversation {
   }
 
   /** The stream an HTTP emit writes on, by `chooseStream` like a connection, but holding nothing (no takeover, not counted live); a new one is registered, not announced. */
-  streamForEmit(accountId: string, name?: string, metadata?: JsonObject): StreamChoice {
-    const choice = chooseStream({ accountId, name, metadata }, { table: this.streams, isHeld: () => false, heldBy: () => 0, ...this.newStreams() });
+  streamForEmit(accountId: string, name?: string, metadata?: JsonObject, identity?: Identity): StreamChoice {
+    const choice = chooseStream({ accountId, name, metadata, identity, nameBase: nameBaseOf(identity, false) }, { table: this.streams, isHeld: () => false, heldBy: () => 0, ...this.newStreams() });
     if (choice.ok && choice.retire) this.retire(choice.retire);
     if (choice.ok && !this.streams.get(choice.stream.stream_id)) {
       this.streams.put(choice.stream);
@@ -177,8 +178,10 @@ export class Conversation {
     if (outcome.retire) this.retire(outcome.retire);
     if (stream) {
       // The new state is logged first, stored with its frame in one transaction, and only then made current.
-      const next: StreamRecord = { ...stream, metadata: req.streamMetadata ?? stream.metadata, connected_once: true };
-      const metadataChanged = takeover !== null && req.streamMetadata !== undefined && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata);
+      // The identity is the new holder's: a takeover by another kind of holder is announced like new metadata.
+      const next: StreamRecord = { ...stream, metadata: req.streamMetadata ?? stream.metadata, connected_once: true, ...(req.identity ? { identity: req.identity } : {}) };
+      const metadataChanged = takeover !== null && ((req.streamMetadata !== undefined && JSON.stringify(req.streamMetadata) !== JSON.stringify(stream.metadata))
+        || !sameIdentity(next.identity, stream.identity));
       if (takeover) this.detach(takeover), takeover.close('stream_displaced');
       const save = () => (this.store.saveStream(next), this.store.saveHeld([...this.holders.keys(), next.stream_id]));
       if (!takeover) this.announce('stream_joined', next, save);
@@ -202,6 +205,8 @@ export class Conversation {
       epoch: this.current!.epoch,
       scope: req.scope,
       ...(req.chain ? { head_chain: this.top.chain } : {}),
+      ts: new Date(this.clock()).toISOString(),
+      ...(stream ? { identity: peerOf(stream).identity } : {}),
       ...(req.streams ? { subscribed_streams: req.streams } : {}),
     };
     conn.send(encodeFrame(conn.member.wire, joined));
@@ -219,7 +224,7 @@ export class Conversation {
   /** Sends the retained frames from `from` this connection would have heard live, within the page budget; false if some remain. */
   private replay(conn: Connection, from: number, truncated?: { from_seq: number; to_seq: number }): boolean {
     if (truncated) {
-      const notice: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.current!.epoch };
+      const notice: TruncatedFrame = { type: 'x_truncated', ...truncated, epoch: this.current!.epoch, ts: new Date(this.clock()).toISOString() };
       conn.send(encodeFrame(conn.member.wire, notice));
     }
     return replayWithin(conn, this.store.rowsFrom(from), LIMITS.pageBytes);
@@ -292,7 +297,7 @@ export class Conversation {
     if (input.id !== undefined) {
       const first = this.store.seqOfClientId(stream.stream_id, input.id, this.window().firstRetained);
       if (first) {
-        if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(first.seq, input.id, first.chain, receiptTo.member.wire, true)));
+        if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(first.seq, input.id, first.chain, receiptTo.member.wire, true, this.clock())));
         return { ok: true, seq: first.seq, chain: first.chain, duplicate: true };
       }
     }
@@ -311,15 +316,15 @@ export class Conversation {
     if (input.end === true) frame.end = true;
     const chain = this.append(frame, input.id ?? null);
     this.activity.touch(stream.stream_id, this.clock());
-    if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(seq, input.id, chain, receiptTo.member.wire, false)));
+    if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(seq, input.id, chain, receiptTo.member.wire, false, this.clock())));
     return { ok: true, seq, chain, duplicate: false };
   }
 
-  /** Replaces a stream's metadata: logged and stored in one transaction, made current only once both succeeded. */
-  setMetadata(stream: StreamRecord, metadata: JsonObject): number {
-    const next: StreamRecord = { ...stream, metadata };
+  /** Replaces a stream's metadata (and, for a new holder, its identity): logged and stored in one transaction, made current only once both succeeded. */
+  setMetadata(stream: StreamRecord, metadata: JsonObject, identity = stream.identity): number {
+    const next: StreamRecord = { ...stream, metadata, ...(identity ? { identity } : {}) };
     const seq = this.announce('stream_metadata', next, () => this.store.saveStream(next));
-    stream.metadata = metadata;
+    Object.assign(stream, next);
     this.streams.put(stream);
     return seq;
   }

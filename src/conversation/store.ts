@@ -5,6 +5,7 @@
  */
 import { GENESIS_CHAIN } from '../protocol/chain';
 import type { JsonObject } from '../protocol/frames';
+import type { Identity } from '../protocol/identity';
 import type { ConversationRecord, HistorySettings, StreamRecord } from '../protocol/records';
 import type { Sql } from './sql';
 
@@ -37,6 +38,10 @@ export class ConversationStore {
     sql.exec(`CREATE TABLE IF NOT EXISTS streams (
       stream_id TEXT PRIMARY KEY, stream_name TEXT NOT NULL UNIQUE, owner_account_id TEXT NOT NULL,
       metadata TEXT NOT NULL, created_at TEXT NOT NULL, connected_once INTEGER NOT NULL DEFAULT 0)`);
+    // Tables written before streams carried who holds them (decision 0155) lack that column.
+    if (!sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('streams')`).toArray().some((c) => c.name === 'identity')) {
+      sql.exec('ALTER TABLE streams ADD COLUMN identity TEXT');
+    }
     sql.exec(`CREATE TABLE IF NOT EXISTS log (
       seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, owner TEXT NOT NULL, stream_id TEXT NOT NULL,
       client_id TEXT, frame TEXT NOT NULL, chain TEXT NOT NULL)`);
@@ -84,10 +89,13 @@ export class ConversationStore {
 
   loadStreams(): StreamRecord[] {
     return this.sql
-      .exec<{ stream_id: string; stream_name: string; owner_account_id: string; metadata: string; created_at: string; connected_once: number }>(
+      .exec<{ stream_id: string; stream_name: string; owner_account_id: string; metadata: string; created_at: string; connected_once: number; identity: string | null }>(
         'SELECT * FROM streams ORDER BY created_at, stream_id')
       .toArray()
-      .map((r) => ({ ...r, metadata: JSON.parse(r.metadata) as JsonObject, connected_once: r.connected_once === 1 }));
+      .map(({ identity, ...r }) => ({
+        ...r, metadata: JSON.parse(r.metadata) as JsonObject, connected_once: r.connected_once === 1,
+        ...(identity !== null ? { identity: JSON.parse(identity) as Identity } : {}),
+      }));
   }
 
   /** Forgets a retired stream's registration (its frames stay in the log). */
@@ -97,8 +105,9 @@ export class ConversationStore {
 
   saveStream(s: StreamRecord): void {
     this.sql.exec(
-      'INSERT OR REPLACE INTO streams (stream_id, stream_name, owner_account_id, metadata, created_at, connected_once) VALUES (?, ?, ?, ?, ?, ?)',
-      s.stream_id, s.stream_name, s.owner_account_id, JSON.stringify(s.metadata), s.created_at, s.connected_once ? 1 : 0);
+      'INSERT OR REPLACE INTO streams (stream_id, stream_name, owner_account_id, metadata, created_at, connected_once, identity) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      s.stream_id, s.stream_name, s.owner_account_id, JSON.stringify(s.metadata), s.created_at, s.connected_once ? 1 : 0,
+      s.identity ? JSON.stringify(s.identity) : null);
   }
 
   /**

@@ -60,7 +60,7 @@ export function postTokens(conv: Conversation, a: Admission, body: unknown): Res
   if (bad) return errorResponse(bad);
   const { stream_name, stream_metadata, tokens } = body as { stream_name?: string; stream_metadata?: JsonObject; tokens: EmitInput[] };
   const accountId = (a.account as { account_id: string }).account_id;
-  const choice = conv.streamForEmit(accountId, stream_name, stream_metadata);
+  const choice = conv.streamForEmit(accountId, stream_name, stream_metadata, a.identity);
   if (!choice.ok) {
     // An HTTP emit holds no stream, so the limits it can meet are on registered streams (the account's, the conversation's).
     return choice.reason === 'stream_name_conflict'

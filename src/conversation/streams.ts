@@ -1,5 +1,6 @@
 /** The conversation's stream registry and the rule for which stream a connection gets. */
 import type { JsonObject, Peer } from '../protocol/frames';
+import { DEFAULT_IDENTITY, type Identity } from '../protocol/identity';
 import type { Conversation } from './conversation';
 import { LIMITS } from '../protocol/limits';
 import type { StreamRecord } from '../protocol/records';
@@ -49,6 +50,9 @@ export interface StreamRequest {
   accountId: string;
   name?: string;
   metadata?: JsonObject;
+  identity?: Identity;
+  /** What a new stream's default name is made from (`{base}-{4 hex}`); undefined: `stream-XXXXXX`. */
+  nameBase?: string;
 }
 
 export interface StreamContext {
@@ -60,7 +64,7 @@ export interface StreamContext {
   /** Of these streams, the least recently active one that may be retired now (nobody holds it, quiet long enough), if any. */
   retirable(streams: StreamRecord[]): StreamRecord | undefined;
   newStreamId(): string;
-  newStreamName(): string;
+  newStreamName(base?: string): string;
   now: string;
 }
 
@@ -94,15 +98,17 @@ export function chooseStream(req: StreamRequest, ctx: StreamContext): StreamChoi
     if (!retire) return { ok: false, reason: 'concurrency_limit' };
   } else if (ctx.table.size >= LIMITS.streamsPerConversation) return { ok: false, reason: 'concurrency_limit' };
   let name = req.name;
-  while (name === undefined || ctx.table.named(name)) name = ctx.newStreamName();
+  // A generated name taken by anyone (another account's, or this one's held stream) is drawn again.
+  while (name === undefined || ctx.table.named(name)) name = ctx.newStreamName(req.nameBase);
   return {
     ok: true,
     takeover: false,
     ...(retire ? { retire } : {}),
-    stream: { stream_id: ctx.newStreamId(), stream_name: name, owner_account_id: req.accountId, metadata: req.metadata ?? {}, created_at: ctx.now, connected_once: false },
+    stream: { stream_id: ctx.newStreamId(), stream_name: name, owner_account_id: req.accountId, metadata: req.metadata ?? {}, created_at: ctx.now, connected_once: false,
+      ...(req.identity ? { identity: req.identity } : {}) },
   };
 }
 
 export function peerOf(s: StreamRecord): Peer {
-  return { stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, metadata: s.metadata };
+  return { stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, metadata: s.metadata, identity: s.identity ?? DEFAULT_IDENTITY };
 }

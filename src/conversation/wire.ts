@@ -32,8 +32,8 @@ export function broadcast(groups: Audience, frame: LoggedFrame, json: string, ch
   }
 }
 
-export function receipt(seq: number, id: string | undefined, chain: string, wire: Wire, duplicate: boolean): ReceiptFrame {
-  const frame: ReceiptFrame = { type: 'x_receipt', seq };
+export function receipt(seq: number, id: string | undefined, chain: string, wire: Wire, duplicate: boolean, now: number): ReceiptFrame {
+  const frame: ReceiptFrame = { type: 'x_receipt', seq, ts: new Date(now).toISOString() };
   if (id !== undefined) frame.id = id;
   if (carriesChain(wire)) frame.chain = chain;
   if (duplicate) frame.duplicate = true;

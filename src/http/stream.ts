@@ -17,6 +17,7 @@ import { AmsError } from '../protocol/errors';
 import type { JsonObject } from '../protocol/frames';
 import { exceedsUtf8Bytes } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
+import { parseIdentity } from '../protocol/identity';
 import { ALIAS_RE, EPOCH_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isJsonObject, parseCursor, parseFlag } from '../protocol/validate';
 import { mediaType, readText } from './body';
 import { parseSubscription, SUBSCRIBE_HEADER, SUBSCRIBE_PARAM } from '../protocol/subscription';
@@ -61,6 +62,12 @@ export async function admissionFor(env: Env, request: Request, ns: string, alias
     const decoded = decodeMetadataHeader(meta);
     if (decoded) a.stream_metadata = decoded;
     else a.stream_metadata_invalid = true;
+  }
+  const declared = { kind: pick('x-ams-identity-kind', 'identity_kind'), client: pick('x-ams-identity-client', 'identity_client'), model: pick('x-ams-identity-model', 'identity_model') };
+  if (declared.kind !== null || declared.client !== null || declared.model !== null) {
+    const identity = parseIdentity({ kind: declared.kind ?? undefined, client: declared.client ?? undefined, model: declared.model ?? undefined });
+    if (identity === 'invalid') a.identity_invalid = true;
+    else a.identity = identity;
   }
   const subscribe = pick(SUBSCRIBE_HEADER, SUBSCRIBE_PARAM);
   if (subscribe !== null) {
@@ -153,6 +160,7 @@ stream.post('/:ns/conversations/:alias/tokens', async (c) => {
   const name = c.req.query('stream_name') ?? a.stream_name;
   if (a.stream_name_invalid || (name !== undefined && !STREAM_NAME_RE.test(name))) throw new AmsError('invalid_stream_name');
   if (a.stream_metadata_invalid) throw new AmsError('invalid_stream_metadata');
+  if (a.identity_invalid) throw new AmsError('invalid_identity');
   const body = JSON.stringify({ stream_name: name, stream_metadata: a.stream_metadata as JsonObject | undefined, tokens });
   return forward(c.env, ns, alias, '/tokens', a, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
 });

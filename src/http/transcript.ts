@@ -12,6 +12,7 @@ import type { Env } from '../control/env';
 import { AmsError } from '../protocol/errors';
 import { LIMITS } from '../protocol/limits';
 import { readUtterances, type Entry, type UtteranceCarry, type UtteranceFrame } from '../protocol/utterances';
+import { DEFAULT_IDENTITY, identityLabel, type Identity } from '../protocol/identity';
 import { forward, httpAdmission } from './stream';
 
 export const transcript = new Hono<{ Bindings: Env }>();
@@ -21,7 +22,7 @@ export const TRANSCRIPT_KEEP_ALIVE_MS = 30_000;
 /** Frames of open utterances held at most; past it they are written as they stand and continued (`name (cont.): …`). */
 export const TRANSCRIPT_HELD_MAX = 1_000;
 
-const READ_TYPES = new Set(['token', 'stream_joined', 'stream_left', 'x_conversation_updated']);
+const READ_TYPES = new Set(['token', 'stream_joined', 'stream_left', 'stream_metadata', 'x_conversation_updated']);
 
 /** `?last=N`: utterances told before going live, at most. */
 export const TRANSCRIPT_LAST_MAX = 100;
@@ -43,11 +44,22 @@ export function transcriptText(text: string): string {
     .replace(/\n/g, '\n  ');
 }
 
-/** One entry as a transcript line (without its line feed); null for what the transcript does not show. */
-export function transcriptLine(e: Entry): string | null {
-  if (e.kind === 'joined' || e.kind === 'left') return `${e.stream_name} ${e.kind}`;
+/**
+ * One entry as a transcript line (without its line feed); null for what the
+ * transcript does not show. `holders` knows who holds each stream: a metadata
+ * change is shown only when it brings a new holder (`name is now (human)`).
+ */
+export function transcriptLine(e: Entry, holders = new Map<string, string>()): string | null {
+  if (e.kind === 'left') return `${e.stream_name} left`;
   // A broker line ("-- "), like "-- closed": no stream name has a space, so no speaker's line looks like it.
   if (e.kind === 'instructions') return `-- instructions (the owner's words): ${transcriptText(e.instructions)}`;
+  if (e.kind === 'joined' || e.kind === 'metadata') {
+    const who = identityLabel(e.identity ?? DEFAULT_IDENTITY);
+    const was = holders.get(e.stream_id);
+    holders.set(e.stream_id, who);
+    if (e.kind === 'joined') return `${e.stream_name} joined (${who})`;
+    return was !== undefined && was !== who ? `${e.stream_name} is now (${who})` : null;
+  }
   if (e.kind !== 'message') return null;
   return `${e.stream_name}${e.continues ? ' (cont.)' : ''}: ${transcriptText(e.text)}`;
 }
@@ -60,15 +72,18 @@ export class TranscriptReader {
   /** The head when the tail began: frames up to it are a replay, which the clock must not cut (all of it is old). */
   private replayTo = 0;
   private lastSeq = 0;
+  /** Who holds each stream (its label), from `joined`'s peers and the frames since. */
+  private readonly holders = new Map<string, string>();
 
   constructor(private readonly gapMs: number, since?: number) {
     this.since = since;
   }
 
-  /** The welcome's head: without a `since`, the transcript starts there. */
-  start(head: number): void {
+  /** The welcome's head: without a `since`, the transcript starts there; `peers` hold their streams now. */
+  start(head: number, peers: readonly { stream_id: string; identity?: Identity }[] = []): void {
     this.since ??= head;
     this.replayTo = head;
+    for (const p of peers) this.holders.set(p.stream_id, identityLabel(p.identity ?? DEFAULT_IDENTITY));
   }
 
   add(f: UtteranceFrame): void {
@@ -87,7 +102,7 @@ export class TranscriptReader {
     this.since = r.next_since;
     this.carry = r.carry;
     this.frames = this.frames.filter((f) => f.seq > r.next_since);
-    const lines = r.entries.map(transcriptLine).filter((l): l is string => l !== null);
+    const lines = r.entries.map((e) => transcriptLine(e, this.holders)).filter((l): l is string => l !== null);
     return { lines, ...(r.settles_at !== undefined ? { settles_at: r.settles_at } : {}) };
   }
 }
@@ -161,8 +176,8 @@ export function transcriptBody(sse: ReadableStream<Uint8Array>, reader: Transcri
           const ev = parseEvent(buffered.slice(0, cut));
           buffered = buffered.slice(cut + 2);
           if (!ev) continue;
-          const frame = JSON.parse(ev.data) as { type?: string; seq?: number; reason?: string };
-          if (ev.event === 'joined' && typeof frame.seq === 'number') reader.start(frame.seq);
+          const frame = JSON.parse(ev.data) as { type?: string; seq?: number; reason?: string; peers?: { stream_id: string; identity?: Identity }[] };
+          if (ev.event === 'joined' && typeof frame.seq === 'number') reader.start(frame.seq, frame.peers);
           else if (ev.event === 'close') return finish(frame.reason ?? 'closed');
           else if (READ_TYPES.has(ev.event) && frame.type === ev.event) {
             reader.add(frame as UtteranceFrame);

@@ -23,6 +23,7 @@ import { closedNotification, type AmsNotification } from './notifications';
 import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-key';
 import type { JoinArgs, MemberRef, Outcome } from '../conversation/members/rpc';
 import { INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
+import { clientFromInfo } from '../protocol/identity';
 import { enteredWith, freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
 import type { SessionEvents } from './events';
 import { ReadAnswer, ReadCommits } from './read-commits';
@@ -135,6 +136,10 @@ export class McpSession implements ToolHost {
       keepAliveMs: LIMITS.sseKeepAliveMs,
     });
     this.listening = new Listening(this, listenerId);
+  }
+
+  get client(): string | undefined {
+    return clientFromInfo((this.state.init as { params?: { clientInfo?: unknown } } | null)?.params?.clientInfo);
   }
 
   async start(): Promise<void> {

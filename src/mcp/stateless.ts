@@ -16,6 +16,7 @@ import { newAccountId } from '../control/ids';
 import { conversationStub } from '../conversation/conversation-stub';
 import type { JoinArgs, Outcome } from '../conversation/members/rpc';
 import { AmsError, errorBody } from '../protocol/errors';
+import { clientFromInfo } from '../protocol/identity';
 import type { LinkAddress } from './link';
 import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-key';
 import { ToolFail, Worded, type JoinedState } from './session';
@@ -36,7 +37,8 @@ export class StatelessCall implements ToolHost {
   private key: ResumeClaims | undefined;
 
   /** `account` is the bearer's account; null for an anonymous caller, who gets a fresh identity until a resume_key says otherwise. */
-  constructor(readonly env: Env, origin: string, bound: LinkAddress | null, private readonly account: { account_id: string; namespace: string | null; credential_generation?: number } | null) {
+  constructor(readonly env: Env, origin: string, bound: LinkAddress | null, private readonly account: { account_id: string; namespace: string | null; credential_generation?: number } | null,
+    readonly client: string | undefined) {
     this.state = {
       origin, bound, account_id: account?.account_id ?? newAccountId(), namespace: account?.namespace ?? null, credential_generation: account?.credential_generation,
       joined: null, ended: null, notified: 0,
@@ -111,7 +113,7 @@ function textResult(value: object, isError = false): CallToolResult {
 }
 
 /** One tools/call: the bearer (checked per request), then the tool. Failures are AMS errors inside the result. */
-async function callTool(env: Env, request: Request, bound: LinkAddress | null, name: string, rawArgs: unknown): Promise<CallToolResult> {
+async function callTool(env: Env, request: Request, bound: LinkAddress | null, name: string, rawArgs: unknown, client: string | undefined): Promise<CallToolResult> {
   const call = toolCall(name, rawArgs);
   if (!call.ok) return textResult(call.error, true);
   try {
@@ -122,7 +124,7 @@ async function callTool(env: Env, request: Request, bound: LinkAddress | null, n
       if (check.status !== 'ok') return textResult(errorBody('invalid_credential', 'The bearer credential is not valid; call without one to act as a fresh anonymous identity.'), true);
       account = { account_id: check.account_id, namespace: check.namespace, credential_generation: check.credential_generation };
     }
-    const host = new StatelessCall(env, new URL(request.url).origin, bound, account);
+    const host = new StatelessCall(env, new URL(request.url).origin, bound, account, client);
     const value = await call.run(host, async () => undefined);
     if (!(value instanceof ReadAnswer)) return textResult(value);
     // A plain JSON answer cannot be resumed: the position moves unless the client has already gone (decisions/0120).
@@ -142,6 +144,8 @@ export function statelessServer(env: Env, request: Request, bound: LinkAddress |
     { instructions: withOwnerInstructions(STATELESS_INSTRUCTIONS, conversationInstructions), capabilities: { tools: {} }, cacheHints: { 'tools/list': { ttlMs: TOOLS_TTL_MS, cacheScope: 'public' } } },
   );
   server.setRequestHandler('tools/list', () => ({ tools: toolList() as ListToolsResult['tools'] }));
-  server.setRequestHandler('tools/call', (req) => callTool(env, request, bound, req.params.name, req.params.arguments));
+  // Each request names its client in `_meta` (there is no initialize to remember it from).
+  server.setRequestHandler('tools/call', (req) => callTool(env, request, bound, req.params.name, req.params.arguments,
+    clientFromInfo((req.params._meta as Record<string, unknown> | undefined)?.['io.modelcontextprotocol/clientInfo'])));
   return server;
 }

@@ -24,6 +24,8 @@ export interface ToolHost {
   readonly state: HostState;
   /** True when nothing outlives the request: the resume_key is the caller's only membership. */
   readonly stateless: boolean;
+  /** The MCP client, `name/version` from its `clientInfo` (the session's initialize, or the request's `_meta`). */
+  readonly client: string | undefined;
   save(): Promise<void>;
   adoptFreshAccount(): Promise<{ account_id: string; namespace: string; credential: string }>;
   leaveOtherThan(memberId: string | undefined): Promise<void>;
@@ -43,7 +45,7 @@ export function joinedAnswer(env: Env, target: { ns: string; alias: string }, v:
   });
   return {
     conversation_id: v.conversation_id, stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope,
-    metadata: v.metadata, self_subscribe: v.self_subscribe, ...(v.subscribed_streams ? { subscribed_streams: v.subscribed_streams } : {}), peers: v.peers, seq: v.seq, epoch: v.epoch, resumed: v.resumed,
+    metadata: v.metadata, identity: v.identity, self_subscribe: v.self_subscribe, ...(v.subscribed_streams ? { subscribed_streams: v.subscribed_streams } : {}), peers: v.peers, seq: v.seq, epoch: v.epoch, resumed: v.resumed,
     next_since: v.cursor, account_id: v.account_id, resume_key,
     // The owner's words, and what was said lately (the recap moves no cursor: ams_recv still starts at next_since).
     instructions: v.instructions ?? '',

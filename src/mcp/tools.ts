@@ -16,6 +16,8 @@ import { exceedsUtf8Bytes, type JsonObject } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { formatTranscript } from '../protocol/utterances';
 import { ALIAS_RE, STREAM_NAME_RE, isAcceptableMetadata } from '../protocol/validate';
+import { nameBaseOf, parseIdentity, type Identity } from '../protocol/identity';
+import { newStreamName } from '../control/ids';
 import { checkSubscription } from '../protocol/subscription';
 import { NOTIFY_MODES, type NotifyMode } from './channel';
 import { parseMagicLink, type LinkAddress } from './link';
@@ -57,7 +59,11 @@ const metadata = z.record(z.string(), z.unknown());
 const resumeKey = z.string().min(1).max(600)
   .describe('The resume_key from ams_join. Without an MCP session (protocol 2026-07-28) pass it on every call: it is your identity and membership. In a session it is optional and continues that membership (same stream, same cursor) from this session.');
 const streamName = z.string().regex(STREAM_NAME_RE)
-  .describe('Your stream name in the conversation (letters, digits, ".", "_", "-"; up to 63). Default: your own stream, or a generated name.');
+  .describe('Your stream name in the conversation (letters, digits, ".", "_", "-"; up to 63). Default: your own stream, or a name made from your client\'s name.');
+const identity = z.object({
+  kind: z.string().optional().describe('What you are: "agent" (default), "human" or "service".'),
+  model: z.string().optional().describe('The model you run on, if you know it (at most 128 characters).'),
+}).describe('Who you are, shown to the other participants with your client\'s name (self-declared, not verified).');
 
 interface Tool<S extends z.ZodObject> {
   title: string;
@@ -86,12 +92,14 @@ export const TOOLS = {
     }),
     async run(s, a) {
       const req = parseMintRequest(a as JsonObject);
+      // The creator's stream is named after its client, as ams_join would name it (decision 0156).
+      req.stream_name ??= newStreamName(nameBaseOf(declaredIdentity(s, undefined), true));
       const fresh = s.state.namespace === null ? await s.adoptFreshAccount() : undefined;
       const minted = await mintConversation(s.env, s.state.origin, s.state.namespace!, s.state.account_id, req);
       const made = fresh ? { ...minted, account_id: fresh.account_id, namespace: fresh.namespace, credential: fresh.credential } : minted;
       if (!s.stateless) return made;
       // A stateless caller cannot send a credential header on later calls: it is joined at once and speaks on through the resume_key.
-      const joined = await joinByLink(s, parseMagicLink(minted.magic_link)!, {});
+      const joined = await joinByLink(s, parseMagicLink(minted.magic_link)!, {}, declaredIdentity(s, undefined));
       return { ...made, resume_key: joined.resume_key, next_since: joined.next_since };
     },
   }),
@@ -103,6 +111,7 @@ export const TOOLS = {
         .describe('The conversation\'s magic link, https://{host}/{ns}/conversations/{alias}?t={token}. Optional on a magic-link endpoint (defaults to that link); required on /mcp.'),
       stream_name: streamName.optional(),
       stream_metadata: metadata.optional().describe('Metadata of your stream: any JSON object (at most 16 KiB, nested at most 32 deep), shown to peers.'),
+      identity: identity.optional(),
       self_subscribe: z.boolean().optional().describe('Also receive your own stream\'s frames. Default false.'),
       subscribe_streams: z.array(z.string()).nullable().optional()
         .describe('Hear only these streams (by stream name, 1 to 64; names that have not joined yet are allowed): their messages and metadata; joins and leaves of everyone still arrive. Calling ams_join again with it changes it in place (null: hear everyone again). Default: everyone.'),
@@ -116,6 +125,7 @@ export const TOOLS = {
     annotations: { destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async run(s, a) {
       if (a.stream_metadata !== undefined && !isAcceptableMetadata(a.stream_metadata)) throw new ToolFail('invalid_stream_metadata');
+      const who = declaredIdentity(s, a.identity);
       const subscribe = subscriptionOf(a.subscribe_streams);
       let target: { ns: string; alias: string };
       let args: JoinArgs;
@@ -126,12 +136,12 @@ export const TOOLS = {
           if (!addr || addr.ns !== rk.ns || addr.alias !== rk.alias) throw new ToolFail('resume_key_mismatch', 'The resume_key is for another conversation than magic_link.');
         }
         target = rk;
-        args = { resume: rk, account_id: s.state.account_id, since: a.since, recap: a.recap, ...subscribe };
+        args = { resume: rk, account_id: s.state.account_id, since: a.since, recap: a.recap, ...subscribe, identity: who };
       } else {
         const addr = a.magic_link !== undefined ? parseMagicLink(a.magic_link) : s.state.bound;
         if (a.magic_link === undefined && !addr) throw new ToolFail('invalid_arguments', 'magic_link is required on the bare /mcp endpoint (or call ams_create_conversation first).');
         if (!addr) throw new ToolFail('invalid_magic_link', 'magic_link is not a magic link: expected https://{host}/{ns}/conversations/{alias}?t={token}.');
-        return joinByLink(s, addr, { ...a, ...subscribe });
+        return joinByLink(s, addr, { ...a, ...subscribe }, who);
       }
       await s.leaveOtherThan(args.resume?.member_id);
       return s.attach(target, args, a.notify ?? 'all');
@@ -231,8 +241,15 @@ function subscriptionOf(streams: string[] | null | undefined): { subscribe_strea
   return { subscribe_streams: sub.streams };
 }
 
+/** Who an MCP caller is: the kind and model it declares (agent by default) and its client from `clientInfo`; bad ones are `invalid_identity`. */
+function declaredIdentity(s: ToolHost, declared: { kind?: string; model?: string } | undefined): Identity {
+  const who = parseIdentity({ kind: declared?.kind, model: declared?.model, client: s.client });
+  if (who === 'invalid') throw new ToolFail('invalid_identity', 'identity.kind must be "agent", "human" or "service"; identity.model at most 128 characters without control characters.');
+  return who;
+}
+
 /** ams_join by a magic link (no resume_key): verify it, then join, or continue where the session already is. */
-async function joinByLink(s: ToolHost, addr: LinkAddress, a: JoinOptions) {
+async function joinByLink(s: ToolHost, addr: LinkAddress, a: JoinOptions, identity: Identity) {
   const check = verifyLink(secretsOf(s.env).linkSecret, addr.ns, addr.alias, addr.t, Date.now() / 1000);
   if (!check.ok) {
     throw new ToolFail('invalid_magic_link', check.why === 'expired' ? 'The magic link has expired.' : 'The magic link is not valid on this broker: its token is missing, altered, or was minted by another broker.');
@@ -244,10 +261,10 @@ async function joinByLink(s: ToolHost, addr: LinkAddress, a: JoinOptions) {
   const args: JoinArgs = same
     ? {
       resume: { conversation_id: j.conversation_id, member_id: j.ref.member_id, account_id: j.account_id, generation: check.claims.generation, epoch: check.claims.epoch, expires_at: check.claims.expires_at },
-      account_id: s.state.account_id, since: a.since, recap: a.recap, ...(a.subscribe_streams !== undefined ? { subscribe_streams: a.subscribe_streams } : {}),
+      account_id: s.state.account_id, since: a.since, recap: a.recap, identity, ...(a.subscribe_streams !== undefined ? { subscribe_streams: a.subscribe_streams } : {}),
     }
     : {
-      claims: check.claims, account_id: s.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined,
+      claims: check.claims, account_id: s.state.account_id, stream_name: a.stream_name, stream_metadata: a.stream_metadata as JsonObject | undefined, identity,
       self_subscribe: a.self_subscribe, since: a.since, recap: a.recap, ...(a.subscribe_streams ? { subscribe_streams: a.subscribe_streams } : {}),
     };
   await s.leaveOtherThan(args.resume?.member_id);

@@ -15,6 +15,7 @@ export const CLOSE = {
   unknown_frame_type: { code: 4400, retry: true },
   invalid_stream_name_header: { code: 4400, retry: false },
   invalid_stream_metadata_header: { code: 4400, retry: false },
+  invalid_identity_header: { code: 4400, retry: false },
   invalid_subscription: { code: 4400, retry: false },
   token_too_large: { code: 4400, retry: true },
   internal_error: { code: 4500, retry: true },

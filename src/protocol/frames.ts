@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { LIMITS } from './limits';
 import type { CloseReason } from './close-codes';
+import type { Identity } from './identity';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -93,6 +94,8 @@ export interface Peer {
   stream_name: string;
   owner_account_id: string;
   metadata: JsonObject;
+  /** Who holds the stream, as it declared itself [ext] (decision 0155). */
+  identity: Identity;
 }
 
 export interface JoinedFrame {
@@ -108,11 +111,18 @@ export interface JoinedFrame {
   epoch: string;
   scope: Scope;
   head_chain?: string;
+  /** The broker's time of admission [ext]. */
+  ts: string;
+  /** The identity this connection holds its stream with [ext]; absent for observers. */
+  identity?: Identity;
   /** The connection's subscription filter (decisions/0130), when it set one. */
   subscribed_streams?: string[];
 }
 
-export interface StreamJoinedFrame extends Peer {
+/** A peer as a logged frame carries it: frames logged before identities existed have none (read them as `DEFAULT_IDENTITY`). */
+type LoggedPeer = Omit<Peer, 'identity'> & { identity?: Identity };
+
+export interface StreamJoinedFrame extends LoggedPeer {
   type: 'stream_joined';
   ts: string;
   seq: number;
@@ -138,7 +148,7 @@ export interface TokenFrame {
   /** The last token of an utterance [ext]; only `true` is ever logged. */
   end?: boolean;
 }
-export interface StreamMetadataFrame extends Peer {
+export interface StreamMetadataFrame extends LoggedPeer {
   type: 'stream_metadata';
   ts: string;
   seq: number;
@@ -179,6 +189,7 @@ void loggedTypesComplete;
 export interface ReceiptFrame {
   type: 'x_receipt';
   seq: number;
+  ts: string;
   id?: string;
   chain?: string;
   duplicate?: boolean;
@@ -188,6 +199,7 @@ export interface TruncatedFrame {
   from_seq: number;
   to_seq: number;
   epoch: string;
+  ts: string;
 }
 export interface PongFrame {
   type: 'pong';

@@ -56,6 +56,8 @@ export const LIMITS = {
   /** Emit rate per account within one conversation, over all its streams (same codes as per stream). */
   emitRatePerAccountPerSecond: 2_000,
   emitBurstPerAccount: 4_000,
+  /** `identity.client` and `identity.model`, in characters → 4400 invalid_identity_header / 400 invalid_identity / tool error. */
+  identityTextChars: 128,
   /** Stream names one subscription filter may list (`subscribe_streams`). */
   subscribeStreams: 64,
   /** Rows a filtered history page passes over before it ends (`more: true`, `next_since` past them). */

@@ -4,6 +4,7 @@
  * conversation object keeps them, the HTTP routes read them.
  */
 import type { JsonObject } from './frames';
+import type { Identity } from './identity';
 import { LIMITS } from './limits';
 
 export type IdKind = 'ulid' | 'jcs-sha256';
@@ -43,6 +44,8 @@ export interface StreamRecord {
   created_at: string;
   /** Whether a connection ever held it (a reattach then reports `resumed: true`). */
   connected_once: boolean;
+  /** Who its last holder declared itself to be; absent: never declared (then `DEFAULT_IDENTITY`). */
+  identity?: Identity;
 }
 
 /** The conversation's quiet gap (ms): what it was minted with, else the default. */

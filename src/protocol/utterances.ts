@@ -23,6 +23,7 @@
  *     `next_since` was already delivered and which utterance is half told.
  */
 import type { ConversationUpdatedFrame, JsonObject, LoggedFrame, StreamFrame } from './frames';
+import { DEFAULT_IDENTITY, identityLabel, type Identity } from './identity';
 
 /** A logged frame as the utterance reader takes it: a token may end its utterance (`end: true`). */
 export type UtteranceFrame = LoggedFrame;
@@ -49,6 +50,8 @@ export interface EventEntry {
   owner_account_id: string;
   /** On `joined` and `metadata`: the stream's metadata. */
   metadata?: JsonObject;
+  /** On `joined` and `metadata`: who holds the stream, as declared (decision 0155). */
+  identity?: Identity;
 }
 
 /** The owner changed the conversation's instructions (`x_conversation_updated`): told to everyone, between whatever streams say. */
@@ -102,7 +105,7 @@ interface Open {
 function eventOf(f: Exclude<StreamFrame, { type: 'token' }>): EventEntry {
   const base = { seq: f.seq, stream_id: f.stream_id, stream_name: f.stream_name, owner_account_id: f.owner_account_id };
   if (f.type === 'stream_left') return { kind: 'left', ...base };
-  return { kind: f.type === 'stream_joined' ? 'joined' : 'metadata', ...base, metadata: f.metadata };
+  return { kind: f.type === 'stream_joined' ? 'joined' : 'metadata', ...base, metadata: f.metadata, identity: f.identity ?? DEFAULT_IDENTITY };
 }
 
 function timeOf(ts: string): number {
@@ -224,8 +227,9 @@ const METADATA_PREVIEW_CHARS = 200;
  * One entry as the transcript a model reads: `[first-last] name: text` for a
  * message (`[n]` for a single token), `+` after the range when it continues
  * an earlier entry, `…` when it is not complete yet; events as `[seq] name
- * joined|left|metadata {…}`; new instructions as `[seq] (the conversation's
- * instructions changed; …): text`. Continuation lines of the text are indented by
+ * joined|left|metadata {…}`, a join or metadata change followed by who holds
+ * the stream, `(agent, client c/1.0, model m)`; new instructions as `[seq]
+ * (the conversation's instructions changed; …): text`. Continuation lines of the text are indented by
  * two spaces, so nothing a peer writes can start a line that looks like a
  * header.
  */
@@ -234,7 +238,8 @@ export function formatEntry(e: Entry): string {
   if (e.kind === 'instructions') return `[${e.seq}] (the conversation's instructions changed; the owner's words follow): ${indent(e.instructions)}`;
   if (e.kind !== 'message') {
     const meta = e.kind === 'metadata' ? ` ${preview(e.metadata ?? {})}` : '';
-    return `[${e.seq}] ${e.stream_name} ${e.kind}${meta}`;
+    const who = e.identity ? ` (${identityLabel(e.identity)})` : '';
+    return `[${e.seq}] ${e.stream_name} ${e.kind}${meta}${who}`;
   }
   const range = e.first_seq === e.last_seq ? `${e.first_seq}` : `${e.first_seq}-${e.last_seq}`;
   const flags = `${e.continues ? '+' : ''}${e.complete ? '' : '…'}`;

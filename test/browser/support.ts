@@ -95,6 +95,6 @@ export async function speak(agent: AmsSocket, tokens: string[]): Promise<number>
     last = `agent-token-${++spoken}`;
     agent.send(t, { id: last });
   }
-  const receipt = await agent.next<{ type: 'x_receipt'; seq: number }>((f) => f.type === 'x_receipt' && f.id === last, 30_000, from);
+  const receipt = await agent.next<{ type: 'x_receipt'; seq: number; ts: string }>((f) => f.type === 'x_receipt' && f.id === last, 30_000, from);
   return receipt.seq;
 }

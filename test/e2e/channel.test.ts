@@ -56,7 +56,7 @@ async function speak(ws: AmsSocket, tokens: string[]): Promise<number[]> {
   for (const t of tokens) {
     const id = `t${n++}`;
     ws.send(t, { id });
-    const r = await ws.next<{ type: 'x_receipt'; seq: number; id?: string }>((f) => f.type === 'x_receipt' && (f as { id?: string }).id === id);
+    const r = await ws.next<{ type: 'x_receipt'; seq: number; ts: string; id?: string }>((f) => f.type === 'x_receipt' && (f as { id?: string }).id === id);
     seqs.push(r.seq);
   }
   return seqs;

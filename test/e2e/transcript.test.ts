@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AmsClient, AmsSocket, type Account, type Minted, type WebSocketConstructor } from '../../src/client';
+import { AmsClient, AmsSocket, type Account, type ConnectOptions, type Minted, type WebSocketConstructor } from '../../src/client';
 import { startBroker, type Broker } from '../support/broker';
 
 let broker: Broker;
@@ -69,8 +69,8 @@ function lines(res: Response): { got: string[]; until(count: number, timeoutMs?:
   };
 }
 
-async function peer(link: string, streamName: string): Promise<AmsSocket> {
-  const ws = AmsSocket.open(link, { credential: owner.credential, streamName, receipts: true, WebSocket: WebSocket as unknown as WebSocketConstructor });
+async function peer(link: string, streamName: string, identity?: ConnectOptions['identity']): Promise<AmsSocket> {
+  const ws = AmsSocket.open(link, { credential: owner.credential, streamName, identity, receipts: true, WebSocket: WebSocket as unknown as WebSocketConstructor });
   closers.push(() => ws.close());
   await ws.joined;
   return ws;
@@ -95,7 +95,8 @@ describe('GET …/transcript', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     const t = lines(res);
-    const alice = await peer(conv.magic_link, 'alice');
+    // Identity text is a claim, kept as text: a client string that looks like a line stays on the join line.
+    const alice = await peer(conv.magic_link, 'alice', { kind: 'human', client: 'bob: fake/1', model: '<b>m</b>' });
     await t.until(1);
     await speak(alice, ['Hello, ', 'world.\nSecond ', 'line']);
     await t.until(2);
@@ -105,7 +106,7 @@ describe('GET …/transcript', () => {
     await alice.close();
     await t.until(5);
     expect(t.got).toEqual([
-      'alice joined',
+      'alice joined (human, client bob: fake/1, model <b>m</b>)',
       'alice: Hello, world.',
       '  Second line',
       'alice: <script>alert(1)</script>\u241b[2J',
@@ -122,11 +123,11 @@ describe('GET …/transcript', () => {
     expect(res.status).toBe(200);
     const t = lines(res);
     await t.until(6);
-    expect(t.got.slice(0, 6)).toEqual(['alice joined', 'alice: Hello, world.', '  Second line', 'alice: <script>alert(1)</script>\u241b[2J', '  bob: fake', 'alice left']);
+    expect(t.got.slice(0, 6)).toEqual(['alice joined (human, client bob: fake/1, model <b>m</b>)', 'alice: Hello, world.', '  Second line', 'alice: <script>alert(1)</script>\u241b[2J', '  bob: fake', 'alice left']);
     const carol = await peer(conv.magic_link, 'carol');
     await speak(carol, ['live ', 'again']);
     await t.until(8);
-    expect(t.got.slice(6)).toEqual(['carol joined', 'carol: live again']);
+    expect(t.got.slice(6)).toEqual(['carol joined (agent)', 'carol: live again']);
     t.stop();
   });
 
@@ -139,7 +140,7 @@ describe('GET …/transcript', () => {
     await speak(dave, ['cut ', 'short']);
     await api.rotate(owner, other.alias);
     await t.until(3);
-    expect(t.got).toEqual(['dave joined', 'dave: cut short', '-- closed: invalid_magic_link']);
+    expect(t.got).toEqual(['dave joined (agent)', 'dave: cut short', '-- closed: invalid_magic_link']);
   });
 
   it('answers errors as the other stream routes do', async () => {

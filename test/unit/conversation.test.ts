@@ -226,7 +226,7 @@ describe('Conversation: resume ranges', () => {
     const conv = await withTen(4);
     conv.trim();
     const obs = join(conv, reader({ cursor: { since: 2, epoch: 'ep_1' } }));
-    expect(obs.got[1]).toEqual({ type: 'x_truncated', from_seq: 3, to_seq: 6, epoch: 'ep_1' });
+    expect(obs.got[1]).toEqual({ type: 'x_truncated', from_seq: 3, to_seq: 6, epoch: 'ep_1', ts: expect.any(String) });
     expect(seqs(obs)).toEqual([7, 8, 9, 10]);
   });
 
@@ -234,7 +234,7 @@ describe('Conversation: resume ranges', () => {
     const conv = await withTen(4);
     conv.trim();
     const obs = join(conv, reader({ cursor: { since: 9, epoch: 'ep_old' } }));
-    expect(obs.got[1]).toEqual({ type: 'x_truncated', from_seq: 1, to_seq: 6, epoch: 'ep_1' });
+    expect(obs.got[1]).toEqual({ type: 'x_truncated', from_seq: 1, to_seq: 6, epoch: 'ep_1', ts: expect.any(String) });
     expect(seqs(obs)).toEqual([7, 8, 9, 10]);
     expect(conv.decideJoin(reader({ cursor: { since: 11, epoch: 'ep_1' } }))).toEqual({ ok: false, reason: 'invalid_cursor' });
   });

@@ -49,7 +49,7 @@ describe('inspect reports the conversation', () => {
     expect(typeof body.epoch).toBe('string');
     expect(body.epoch.length).toBeGreaterThan(0);
     expect(body.streams).toEqual([
-      { stream_id: conv.stream_id, stream_name: 'minter', owner_account_id: owner.account_id, metadata: { role: 'host' }, connected: false },
+      { stream_id: conv.stream_id, stream_name: 'minter', owner_account_id: owner.account_id, metadata: { role: 'host' }, identity: { kind: 'agent' }, connected: false },
     ]);
   });
 

@@ -44,7 +44,7 @@ describe('resume from a cursor', () => {
     const obs = await connect(conv.observer_link, { params: { since: '5', epoch: conv.epoch } });
     await obs.next(isType('joined'));
     const trunc = await obs.next(isType('x_truncated'));
-    expect(trunc).toEqual({ type: 'x_truncated', from_seq: 6, to_seq: 21, epoch: conv.epoch });
+    expect(trunc).toEqual({ type: 'x_truncated', from_seq: 6, to_seq: 21, epoch: conv.epoch, ts: expect.any(String) });
     const replayed = await obs.count(isType('token'), 10);
     expect(replayed.map(seqOf)).toEqual(Array.from({ length: 10 }, (_, i) => 22 + i));
     expect(obs.frames.findIndex(isType('x_truncated'))).toBe(1);
@@ -60,7 +60,7 @@ describe('resume from a cursor', () => {
     emitter.send({ type: 'token', data: 'x' });
     await barrier(emitter);
     const obs = await connect(conv.observer_link, { params: { since: '1', epoch: 'someotherepoch' } });
-    expect(await obs.next(isType('x_truncated'))).toEqual({ type: 'x_truncated', from_seq: 1, to_seq: 0, epoch: conv.epoch });
+    expect(await obs.next(isType('x_truncated'))).toEqual({ type: 'x_truncated', from_seq: 1, to_seq: 0, epoch: conv.epoch, ts: expect.any(String) });
     expect((await obs.count((f) => 'seq' in f && f.type !== 'joined', 2)).map(seqOf)).toEqual([1, 2]);
   });
 
@@ -91,9 +91,9 @@ describe('idempotency, causal links and receipts', () => {
     emitter.send({ type: 'token', data: 'once', id: 'msg-1' });
     emitter.send({ type: 'token', data: 'next', id: 'msg-2', ref: 3 });
     const receipts = await emitter.count(isType('x_receipt'), 3);
-    expect(receipts[0]).toEqual({ type: 'x_receipt', seq: 3, id: 'msg-1' });
-    expect(receipts[1]).toEqual({ type: 'x_receipt', seq: 3, id: 'msg-1', duplicate: true });
-    expect(receipts[2]).toEqual({ type: 'x_receipt', seq: 4, id: 'msg-2' });
+    expect(receipts[0]).toEqual({ type: 'x_receipt', seq: 3, id: 'msg-1', ts: expect.any(String) });
+    expect(receipts[1]).toEqual({ type: 'x_receipt', seq: 3, id: 'msg-1', duplicate: true, ts: expect.any(String) });
+    expect(receipts[2]).toEqual({ type: 'x_receipt', seq: 4, id: 'msg-2', ts: expect.any(String) });
     await sub.count(isType('token'), 2);
     await settle(50);
     const tokens = sub.frames.filter(isType('token'));

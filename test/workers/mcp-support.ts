@@ -38,13 +38,13 @@ export function sseMessages(text: string): RpcMessage[] {
   return text.split('\n').filter((l) => l.startsWith('data: ') && l.length > 6).map((l) => JSON.parse(l.slice(6)));
 }
 
-/** `version`: the protocol revision the session speaks (2025-11-25 streams open with a priming event). */
-export async function openSession(url: string, credential?: string, version = '2025-06-18'): Promise<RawSession> {
+/** `version`: the protocol revision the session speaks (2025-11-25 streams open with a priming event); `clientInfo`: what the client says it is. */
+export async function openSession(url: string, credential?: string, version = '2025-06-18', clientInfo: { name: string; version?: string } = { name: 'workers-test', version: '1' }): Promise<RawSession> {
   const auth: Record<string, string> = credential ? { authorization: `Bearer ${credential}` } : {};
   const init = await SELF.fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: ACCEPT, ...auth },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'workers-test', version: '1' } } }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo } }),
   });
   if (init.status !== 200) throw new Error(`initialize: ${init.status} ${await init.text()}`);
   const id = init.headers.get('mcp-session-id')!;

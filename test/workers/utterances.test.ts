@@ -191,7 +191,7 @@ describe('ams_recv hears utterances', () => {
     await peer.closed;
     let text = '';
     for (let calls = 0; !text.includes('left') && calls < 5; calls++) text += `${(await m.call('ams_recv', { wait_ms: 5_000 })).text}\n`;
-    expect(text).toMatch(/^\[(\d+)\] dave joined\n\[\d+\] dave: hi all\n\[\d+\] dave left\n$/);
+    expect(text).toMatch(/^\[(\d+)\] dave joined \(agent\)\n\[\d+\] dave: hi all\n\[\d+\] dave left\n$/);
     const seq = Number(/^\[(\d+)\]/.exec(text)![1]);
     const json = await m.ok('ams_recv', { since: seq - 1, format: 'entries' });
     expect(json.entries.map((e: { kind: string }) => e.kind)).toEqual(['joined', 'message', 'left']);

@@ -29,6 +29,8 @@ import { say } from './messages';
 import { MemberRows, type MemberRow } from './rows';
 import type { Sql } from '../sql';
 import type { StreamRecord } from '../../protocol/records';
+import { nameBaseOf, sameIdentity } from '../../protocol/identity';
+import { peerOf } from '../streams';
 
 export function fail<T>(error: MemberErrorCode, message?: string, ended = false): Outcome<T> {
   return { ok: false, error, ...(message !== undefined ? { message } : {}), ...(ended ? { ended } : {}) };
@@ -141,6 +143,9 @@ export class McpMembers {
       generation: r.generation,
       streamName: a.stream_name,
       streamMetadata: a.stream_metadata,
+      identity: a.identity,
+      // An MCP participant is named after its client, else its kind, never `stream-XXXXXX` (decision 0156).
+      nameBase: nameBaseOf(a.identity, true),
       selfSubscribe: scope === 'write' && a.self_subscribe === true,
       ...(a.subscribe_streams ? { streams: a.subscribe_streams } : {}),
       chain: false,
@@ -182,6 +187,9 @@ export class McpMembers {
         this.conv.refilter(live, McpConnection.memberOf(live, live.row));
       }
       this.rows.save(live.row);
+      // The new holder's identity is announced as the stream's (a `stream_metadata`), as a socket's takeover would.
+      const held = live.row.stream_id ? this.conv.streams.get(live.row.stream_id) : undefined;
+      if (held && a.identity && !sameIdentity(a.identity, held.identity)) this.conv.setMetadata(held, held.metadata, a.identity);
       if (moved) this.polls.wake(live);
       return ok(this.describe(live, true));
     }
@@ -194,7 +202,7 @@ export class McpMembers {
     }
     const s = this.conv.streams.get(member_id);
     if (!s || s.owner_account_id !== account_id) return fail('resume_key_mismatch');
-    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, selfSubscribe, ...streams, chain: false, cursor: {} }, { since, lease: a.lease, carry, expiresAt });
+    return this.attach({ accountId: account_id, scope: 'write', generation, streamName: s.stream_name, identity: a.identity, selfSubscribe, ...streams, chain: false, cursor: {} }, { since, lease: a.lease, carry, expiresAt });
   }
 
   /** Admits a membership through the same decision as a WebSocket, then records it. */
@@ -238,6 +246,7 @@ export class McpMembers {
       stream_id: s?.stream_id ?? null,
       stream_name: s?.stream_name ?? null,
       metadata: s?.metadata ?? null,
+      identity: s ? peerOf(s).identity : null,
       scope: row.scope,
       self_subscribe: row.self_subscribe === 1,
       ...(row.subscribe_streams !== null ? { subscribed_streams: subscribedStreams(row)! } : {}),

@@ -13,6 +13,7 @@ import type { CloseReason } from '../../protocol/close-codes';
 import type { ErrorCode } from '../../protocol/errors';
 import type { JsonObject, Peer, Scope } from '../../protocol/frames';
 import type { Entry } from '../../protocol/utterances';
+import type { Identity } from '../../protocol/identity';
 
 export interface MemberRef {
   member_id: string;
@@ -41,6 +42,8 @@ export interface JoinArgs {
   account_id: string;
   stream_name?: string;
   stream_metadata?: JsonObject;
+  /** Who the joining client declares itself to be (ams_join: the session's client, a kind, a model); absent: the stream keeps its own. */
+  identity?: Identity;
   self_subscribe?: boolean;
   /** The subscription filter (decisions/0130): a list sets it, null removes it; absent: a fresh join has none, a continued membership keeps its own. */
   subscribe_streams?: string[] | null;
@@ -58,6 +61,8 @@ export interface Joined {
   stream_id: string | null;
   stream_name: string | null;
   metadata: JsonObject | null;
+  /** Who holds the joined stream, as declared; null for observers. */
+  identity: Identity | null;
   scope: Scope;
   self_subscribe: boolean;
   /** Its subscription filter, when it has one. */

@@ -6,6 +6,7 @@
  * twice — and each goes to every listener with the same wire text the
  * conversation itself would have written (`broadcast`).
  */
+import { DEFAULT_IDENTITY, type Identity } from '../../protocol/identity';
 import type { LoggedFrame, Peer } from '../../protocol/frames';
 import { LIMITS } from '../../protocol/limits';
 import { Membership, type Member } from '../audience';
@@ -118,10 +119,10 @@ export class ShardLog {
   }
 
   private track(type: string, json: string): void {
-    const f = JSON.parse(json) as Peer;
+    const f = JSON.parse(json) as Omit<Peer, 'identity'> & { identity?: Identity };
     if (type === 'stream_left') this.peers.delete(f.stream_id);
     else if (type === 'stream_joined' || this.peers.has(f.stream_id)) {
-      this.peers.set(f.stream_id, { stream_id: f.stream_id, stream_name: f.stream_name, owner_account_id: f.owner_account_id, metadata: f.metadata });
+      this.peers.set(f.stream_id, { stream_id: f.stream_id, stream_name: f.stream_name, owner_account_id: f.owner_account_id, metadata: f.metadata, identity: f.identity ?? DEFAULT_IDENTITY });
     }
   }
 }

@@ -193,13 +193,13 @@ export class AudienceShard extends DurableObject<Env> {
     const joined: JoinedFrame = {
       type: 'joined', conversation_id: log.conversationId, stream_id: null, stream_name: null, metadata: null,
       self_subscribe: false, peers: log.peerList(), resumed: false, seq: log.fed, epoch: log.epoch, scope: 'read',
-      ...(chain ? { head_chain: log.chain } : {}),
+      ...(chain ? { head_chain: log.chain } : {}), ts: new Date().toISOString(),
       ...(a.subscribe_streams ? { subscribed_streams: a.subscribe_streams } : {}),
     };
     const sink = listener.member.sink;
     sink.send(encodeFrame(wire, joined));
     if (replay.truncated) {
-      const notice: TruncatedFrame = { type: 'x_truncated', ...replay.truncated, epoch: log.epoch };
+      const notice: TruncatedFrame = { type: 'x_truncated', ...replay.truncated, epoch: log.epoch, ts: new Date().toISOString() };
       sink.send(encodeFrame(wire, notice));
     }
     if (replay.after !== null && !this.replay(listener, replay)) {

@@ -89,7 +89,9 @@ export const limitsUnderAbuse: Scenario = {
     const end = head + more;
     await w.connectionsReach(A, conv.alias, 0);
     const shed = await readSse(tail, end);
-    assert.deepEqual(shed.at(-1), { event: 'close', id: undefined, data: JSON.stringify({ code: CLOSE.slow_consumer.code, reason: 'slow_consumer' }) }, 'the tail is shed');
+    const last = shed.at(-1)!;
+    assert.equal(last.event, 'close', 'the tail is shed');
+    assert.deepEqual({ ...JSON.parse(last.data), ts: undefined }, { code: CLOSE.slow_consumer.code, reason: 'slow_consumer', ts: undefined }, 'the tail is shed');
     const heard = shed.filter((e) => e.event === 'token').map((e) => e.id!);
     for (let round = 0; heard.at(-1)! < end && round < 20; round++) {
       const res = await fetch(linkRoute(conv.observer_link, 'events'), { headers: { accept: 'text/event-stream', 'last-event-id': String(heard.at(-1)) } });
