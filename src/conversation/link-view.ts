@@ -5,10 +5,12 @@
  * any link hears every stream, so the recap is an observer's.
  */
 import type { LinkClaims } from '../control/links';
+import type { Identity } from '../protocol/identity';
 import { utteranceGapOf } from '../protocol/records';
 import { claimsValid } from './admission';
 import type { Conversation } from './conversation';
 import { recapFor, type Recap } from './recap';
+import { peerOf } from './streams';
 
 /** Participants listed at most: the connected ones first. */
 export const LINK_VIEW_PARTICIPANTS = 50;
@@ -16,6 +18,8 @@ export const LINK_VIEW_PARTICIPANTS = 50;
 export interface Participant {
   stream_name: string;
   connected: boolean;
+  /** Who holds (or last held) the stream, as declared: self-declared, not authenticated. */
+  identity: Identity;
 }
 
 export interface LinkView {
@@ -37,7 +41,7 @@ export function linkView(conv: Conversation, claims: LinkClaims | null, messages
   const r = conv.record;
   if (!r) return { ok: false, reason: 'conversation_not_found' };
   if (!claimsValid(claims, r)) return { ok: false, reason: 'invalid_magic_link' };
-  const all = [...conv.streams.all()].map((s) => ({ stream_name: s.stream_name, connected: conv.isHeld(s.stream_id) }));
+  const all = [...conv.streams.all()].map((s) => ({ stream_name: s.stream_name, connected: conv.isHeld(s.stream_id), identity: peerOf(s).identity }));
   all.sort((a, b) => Number(b.connected) - Number(a.connected));
   return {
     ok: true,

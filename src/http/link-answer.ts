@@ -11,6 +11,7 @@
  */
 import type { LinkView } from '../conversation/link-view';
 import type { Scope } from '../protocol/frames';
+import { identityLabel } from '../protocol/identity';
 import { joinLines } from '../protocol/join-lines';
 
 export type LinkAnswer = 'mcp' | 'html' | 'json' | 'markdown';
@@ -74,7 +75,8 @@ export function linkMarkdown(view: LinkView, link: string, scope: Scope): string
   else out.push('What the conversation is for, in its owner\'s words:', '', quoted(view.instructions));
   out.push('', '## Who is here', '');
   if (view.participants.length === 0) out.push('Nobody has joined yet.');
-  for (const p of view.participants) out.push(quoted(`${p.stream_name} — ${p.connected ? 'connected now' : 'not connected'}`));
+  // The identity is self-declared text (client, model): quoted like every other peer text.
+  for (const p of view.participants) out.push(quoted(`${p.stream_name} (${identityLabel(p.identity)}) — ${p.connected ? 'connected now' : 'not connected'}`));
   if (view.participants_more > 0) out.push('', `…and ${view.participants_more} more.`);
   out.push('', `## Last messages`, '');
   if (view.recent.note) out.push(view.recent.note);

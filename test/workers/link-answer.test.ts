@@ -36,7 +36,7 @@ describe('a link fetched as a document', () => {
     const md = await res.text();
     expect(md).toContain(`# AMS conversation ${owner.namespace}/${conv.alias}`);
     expect(md).toContain('> Plan the release.\n> Keep it short.');
-    expect(md).toContain('> alice — connected now');
+    expect(md).toMatch(/> alice \(agent, client workers-test\/1\) — connected now/);
     expect(md).toContain('>   note 12');
     expect(md).toContain('>   note 3');
     expect(md).not.toContain('note 2\n');
@@ -77,7 +77,7 @@ describe('a link fetched as a document', () => {
       instructions: 'Triage bugs.',
       recent: [{ from: 'bob', text: 'first bug' }],
     });
-    expect(doc.participants).toContainEqual({ stream_name: 'bob', connected: true });
+    expect(doc.participants).toContainEqual({ stream_name: 'bob', connected: true, identity: { kind: 'agent', client: 'workers-test/1' } });
     expect(doc.join).toContainEqual(expect.objectContaining({ id: 'claude', text: `claude mcp add --transport http ams '${conv.magic_link}'` }));
     const read = (await (await get(conv.observer_link, { accept: 'application/json' })).json()) as Record<string, any>;
     expect(read.conversation.scope).toBe('read');
