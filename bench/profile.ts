@@ -1,10 +1,12 @@
 /**
  * Profiles the broker's isolate while a fan-out runs:
  *   npx tsx bench/profile.ts [listeners=10] [tokens per stream=1500] [--hop] [--history-off]
- *     [--root=<copy of the project>] [--state-in=<dir>] [--no-profile] [--no-compression]
+ *     [--root=<copy of the project>] [--state-in=<dir>] [--no-profile] [--no-compression] [--dev]
  * Prints the runtime's CPU time per token and per delivery (robust on a busy
  * machine), the JavaScript time per token of each object (bench/lib/object-cpu.ts)
  * and the functions with the most self time. Not part of `npm run bench`.
+ * Runs on `npm run serve`'s runtime (plain workerd, the Worker outermost), or on
+ * `wrangler dev` with --dev.
  * Its clients offer permessage-deflate as default clients do (decision 0080)
  * unless --no-compression.
  */
@@ -14,7 +16,7 @@ import { profileObjects, type ObjectCpu } from './lib/object-cpu';
 import { cpuMs } from './lib/proc';
 import { snapshot } from './lib/snapshot';
 import { runTraffic } from './lib/traffic';
-import { startWorkerd } from './lib/workerd';
+import { devRuntime, startServed, startWorkerd } from './lib/workerd';
 import { AmsTarget } from './targets/ams';
 import { EMIT_PACE, PAYLOAD_BYTES } from './scenarios/traffic';
 
@@ -27,11 +29,12 @@ const listeners = Number(positional[0] ?? 10);
 const perStream = Number(positional[1] ?? 1_500);
 const snap = root ? { dir: root, remove: () => {} } : snapshot();
 const stateIn = process.argv.find((a) => a.startsWith('--state-in='))?.slice(11);
-const ams = await startWorkerd(snap.dir, stateIn);
+const ams = process.argv.includes('--dev') ? devRuntime(await startWorkerd(snap.dir, stateIn)) : await startServed(snap.dir, stateIn, { inspector: profiling });
 try {
   const port = ams.inspectorPort!;
+  const cpuOf = () => ams.pids().reduce((sum, pid) => sum + cpuMs(pid), 0);
   // --history-off mints conversations with history {max_frames: 0}: no log rows, only the head is written.
-  const target = new AmsTarget('AMS', ams.directUrl ?? ams.devUrl, () => [ams.runtimePid], process.argv.includes('--history-off') ? { max_frames: 0 } : undefined, { compression: !process.argv.includes('--no-compression') });
+  const target = new AmsTarget('AMS', ams.url, ams.pids, process.argv.includes('--history-off') ? { max_frames: 0 } : undefined, { compression: !process.argv.includes('--no-compression') });
   target.onError = (m) => console.error(m);
   const shape = hopMode ? { owners: [8], listeners: 1 } : { owners: [10], listeners };
   const window = hopMode ? 1 : 512;
@@ -41,9 +44,9 @@ try {
   const room = await target.room(shape);
   let cpu = 0;
   const traffic = async () => {
-    const cpu0 = cpuMs(ams.runtimePid);
+    const cpu0 = cpuOf();
     const value = await runTraffic([room], { tokensPerPublisher: perStream, window, windowScope: 'global', rate: EMIT_PACE, payloadBytes: PAYLOAD_BYTES, stallMs: 15_000 });
-    cpu = cpuMs(ams.runtimePid) - cpu0;
+    cpu = cpuOf() - cpu0;
     return value;
   };
   let profile: CpuProfile | undefined;
@@ -67,7 +70,7 @@ try {
   }
 } catch (err) {
   console.error(err);
-  console.error(`--- wrangler output (tail) ---\n${ams.broker.output().slice(-3000)}`);
+  console.error(`--- runtime output (tail) ---\n${ams.broker.output().slice(-3000)}`);
 } finally {
   await ams.broker.stop();
   rmSync(ams.broker.stateDir, { recursive: true, force: true });

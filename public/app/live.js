@@ -20,6 +20,9 @@ export function el(tag, attrs = {}, text) {
   return node;
 }
 
+/** The broker's default quiet gap (ms): a stream quiet this long has finished its utterance (PROTOCOL §4.4). */
+const UTTERANCE_GAP_MS = 2_000;
+
 /** A lane keeps its latest tokens on screen; older ones are in the broker's history. */
 const LANE_CAP = 5_000;
 
@@ -46,7 +49,7 @@ function metadataText(metadata) {
 }
 
 /**
- * @typedef {{ id: string, name: string, owner: string, root: HTMLElement, tokens: HTMLElement, meta: HTMLElement, badge: HTMLElement, own: boolean }} Lane
+ * @typedef {{ id: string, name: string, owner: string, root: HTMLElement, tokens: HTMLElement, meta: HTMLElement, badge: HTMLElement, own: boolean, last?: number, ended?: boolean }} Lane
  */
 
 /** The lanes: one per stream, in the order streams were first seen. */
@@ -65,7 +68,7 @@ export class Lanes {
   }
 
   /**
-   * @param {{ stream_id: string, stream_name: string, owner_account_id?: string, metadata?: unknown }} s
+   * @param {{ stream_id: string, stream_name: string, owner_account_id?: string, metadata?: unknown, identity?: { kind: string, client?: string, model?: string } }} s
    * @param {boolean} [own]
    */
   lane(s, own = false) {
@@ -76,7 +79,8 @@ export class Lanes {
       const name = el('span', { class: 'lane-name' }, s.stream_name);
       const badge = el('span', { class: 'lane-badge' }, 'live');
       const owner = el('span', { class: 'lane-owner', title: s.owner_account_id ?? '' }, s.owner_account_id ? `owner …${s.owner_account_id.slice(-6)}` : '');
-      head.append(name, badge, owner);
+      const kind = el('span', { class: 'lane-kind', 'data-testid': 'lane-kind' });
+      head.append(name, kind, badge, owner);
       const meta = el('code', { class: 'lane-meta' });
       const tokens = el('div', { class: 'lane-tokens', 'data-testid': 'lane-tokens' });
       root.append(head, meta, tokens);
@@ -93,7 +97,15 @@ export class Lanes {
       this.container.prepend(lane.root);
     }
     if (s.metadata !== undefined) this.setMetadata(lane, s.metadata);
+    if (s.identity) this.setIdentity(lane, s.identity);
     return lane;
+  }
+
+  /** Who holds the stream, as it says (self-declared: shown as text, never trusted). @param {Lane} lane @param {{ kind: string, client?: string, model?: string }} who */
+  setIdentity(lane, who) {
+    const kind = /** @type {HTMLElement} */ (lane.root.querySelector('.lane-kind'));
+    kind.textContent = String(who.kind);
+    kind.title = [`${who.kind} (self-declared)`, who.client ? `client ${who.client}` : '', who.model ? `model ${who.model}` : ''].filter(Boolean).join(' · ');
   }
 
   /** @param {Lane} lane @param {unknown} metadata */
@@ -111,6 +123,7 @@ export class Lanes {
 
   /** @param {Lane} lane @param {string} text @param {number} [seq] */
   mark(lane, text, seq) {
+    lane.last = undefined;
     const span = el('span', { class: 'mark' }, text);
     if (seq !== undefined) span.dataset.seq = String(seq);
     appendCapped(lane.tokens, span);
@@ -124,7 +137,7 @@ export class Lanes {
     switch (f.type) {
       case 'joined': {
         if (f.stream_id) {
-          const own = this.lane({ stream_id: f.stream_id, stream_name: f.stream_name, metadata: f.metadata }, true);
+          const own = this.lane({ stream_id: f.stream_id, stream_name: f.stream_name, metadata: f.metadata, identity: f.identity }, true);
           this.setState(own, 'live');
         }
         for (const p of f.peers ?? []) this.setState(this.lane(p), 'live');
@@ -149,6 +162,11 @@ export class Lanes {
       }
       case 'token': {
         const lane = this.lane(f);
+        const at = Date.parse(f.ts);
+        // Utterances break the lane: after an end, or a quiet gap (the default; the page does not know the conversation's).
+        if (lane.last !== undefined && (lane.ended || !(at - lane.last <= UTTERANCE_GAP_MS))) appendCapped(lane.tokens, el('br', { class: 'utt-break' }));
+        lane.last = at;
+        lane.ended = f.end === true;
         const attrs = { class: 'tok', 'data-seq': String(f.seq), title: `seq ${f.seq} · ${f.ts}` };
         appendCapped(lane.tokens, el('span', attrs, f.data));
         return;
@@ -161,6 +179,10 @@ export class Lanes {
   addOwn(id, data) {
     if (!this.ownId) return;
     const lane = /** @type {Lane} */ (this.byId.get(this.ownId));
+    // Each line the page sends is a whole utterance: it starts on its own line.
+    if (lane.last !== undefined) appendCapped(lane.tokens, el('br', { class: 'utt-break' }));
+    lane.last = Date.now();
+    lane.ended = true;
     const span = el('span', { class: 'tok pending', title: 'sent, waiting for the broker’s receipt' }, data);
     this.pending.set(id, span);
     appendCapped(lane.tokens, span);

@@ -124,7 +124,8 @@ export class LiveWire {
   send(data) {
     const id = tokenId();
     this.pending.push({ id, data });
-    if (this.live) this.write({ type: 'token', data, id });
+    // A person speaks in lines: each one is a whole utterance (end: true), heard at once, not after the quiet gap.
+    if (this.live) this.write({ type: 'token', data, id, end: true });
     return id;
   }
 
@@ -165,6 +166,9 @@ export class LiveWire {
       stream_name: o.streamName,
       stream_metadata: o.streamMetadata ? base64Json(o.streamMetadata) : undefined,
       receipts: o.credential ? '1' : undefined,
+      // A person at the page (self-declared, decision 0155).
+      identity_kind: 'human',
+      identity_client: 'ams-pages',
       since,
       epoch,
     }, true);
@@ -254,7 +258,7 @@ export class LiveWire {
       this.attempt = 0;
       this.opts.onFrame(frame);
       this.announce();
-      for (const p of this.pending) this.write({ type: 'token', data: p.data, id: p.id });
+      for (const p of this.pending) this.write({ type: 'token', data: p.data, id: p.id, end: true });
       return;
     }
     if (LOGGED.has(frame.type) && typeof frame.seq === 'number') {

@@ -71,7 +71,16 @@ export async function startBroker(opts: { stateDir?: string; port?: number; vars
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return { url, port, stateDir, process: child, output: () => log, ...processGroup(child) };
+}
+
+/**
+ * Stopping a server started `detached` (its own process group, so whatever it
+ * spawned goes too): `stop` asks with SIGTERM and insists after 5 s, `kill`
+ * gives no chance to flush.
+ */
+export function processGroup(child: ChildProcess): Pick<Broker, 'stop' | 'kill'> & { exited: Promise<void>; signal(sig: NodeJS.Signals): void } {
+  const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
   const signal = (sig: NodeJS.Signals) => {
     try {
       process.kill(-child.pid!, sig);
@@ -80,11 +89,8 @@ export async function startBroker(opts: { stateDir?: string; port?: number; vars
     }
   };
   return {
-    url,
-    port,
-    stateDir,
-    process: child,
-    output: () => log,
+    exited,
+    signal,
     async stop() {
       if (child.exitCode === null) {
         signal('SIGTERM');

@@ -12,9 +12,10 @@ import { spawn, execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { parse } from 'smol-toml';
 import { promisify } from 'node:util';
-import { freePort, type Broker } from './broker';
+import { freePort, processGroup, type Broker } from './broker';
 import { generateConfig } from './serve-config';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -52,7 +53,7 @@ export function workerdBinary(root: string): { path: string; version: string } {
   return { path: workerd.default, version: workerd.version };
 }
 
-/** The deployable bundle, built as a deploy would build it, into a fresh directory. */
+/** The deployable bundle, built as a deploy would build it, into a fresh directory; the entry (named after `main`) first. */
 export async function bundle(root: string): Promise<{ dir: string; modules: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'ams-serve-'));
   await promisify(execFile)(join(root, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', dir, '--env', ''], {
@@ -60,10 +61,12 @@ export async function bundle(root: string): Promise<{ dir: string; modules: stri
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' },
     timeout: 120_000,
   });
+  const main = String((parse(readFileSync(join(root, 'wrangler.toml'), 'utf8')) as { main?: string }).main ?? 'index.js');
+  const entry = `${basename(main).replace(/\.[cm]?[jt]sx?$/, '')}.js`;
   const files = readdirSync(dir);
-  if (!files.includes('index.js')) throw new Error(`wrangler's dry run wrote no index.js in ${dir}: ${files.join(', ')}`);
-  const extra = files.filter((f) => f !== 'index.js' && /\.(m?js|wasm)$/.test(f));
-  return { dir, modules: ['index.js', ...extra] };
+  if (!files.includes(entry)) throw new Error(`wrangler's dry run wrote no ${entry} in ${dir}: ${files.join(', ')}`);
+  const extra = files.filter((f) => f !== entry && /\.(m?js|wasm)$/.test(f));
+  return { dir, modules: [entry, ...extra] };
 }
 
 function envVars(opts: ServeStartOptions): Record<string, string> {
@@ -96,15 +99,9 @@ export async function startServe(opts: ServeStartOptions = {}): Promise<Served> 
   };
   child.stdout!.on('data', collect(process.stdout));
   child.stderr!.on('data', collect(process.stderr));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      // already gone
-    }
-  };
-  exited.then(() => rmSync(dir, { recursive: true, force: true }));
+  const group = processGroup(child);
+  const { signal } = group;
+  group.exited.then(() => rmSync(dir, { recursive: true, force: true }));
 
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
@@ -130,17 +127,7 @@ export async function startServe(opts: ServeStartOptions = {}): Promise<Served> 
     compatibilityFlags: config.compatibilityFlags,
     inspectorPort: opts.inspectorPort,
     output: () => log,
-    async stop() {
-      if (child.exitCode === null) {
-        signal('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-        signal('SIGKILL');
-      }
-      await exited;
-    },
-    async kill() {
-      signal('SIGKILL');
-      await exited;
-    },
+    stop: group.stop,
+    kill: group.kill,
   };
 }
