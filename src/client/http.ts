@@ -57,6 +57,30 @@ export class AmsClient {
     return json(await this.fetcher(`${this.base}/v1/${namespace}/conversations/${alias}`, { headers: { authorization: `Bearer ${credential}` } }));
   }
 
+  /** Inspect with a link's token instead of a credential (any link of the conversation, read or write). */
+  async inspectWithLink(link: string): Promise<JsonObject> {
+    const url = new URL(link);
+    const token = url.searchParams.get('t') ?? '';
+    return json(await this.fetcher(`${this.base}/v1${url.pathname.replace(/\/+$/, '')}?t=${encodeURIComponent(token)}`));
+  }
+
+  /** Registers a webhook on a write link (PROTOCOL.md §6 `…/webhooks`); the answer holds the secret, shown once. */
+  async addWebhook(link: string, credential: string, body: JsonObject): Promise<JsonObject> {
+    return json(await this.fetcher(linkRoute(link, 'webhooks'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
+      body: JSON.stringify(body),
+    }));
+  }
+
+  async listWebhooks(link: string, credential: string): Promise<{ webhooks: JsonObject[] }> {
+    return json(await this.fetcher(linkRoute(link, 'webhooks'), { headers: { authorization: `Bearer ${credential}` } }));
+  }
+
+  async deleteWebhook(link: string, credential: string, id: string): Promise<JsonObject> {
+    return json(await this.fetcher(linkRoute(link, `webhooks/${encodeURIComponent(id)}`), { method: 'DELETE', headers: { authorization: `Bearer ${credential}` } }));
+  }
+
   async rotate(account: Pick<Account, 'namespace' | 'credential'>, alias: string): Promise<{ generation: number; magic_link: string; observer_link: string }> {
     return json(await this.fetcher(`${this.base}/v1/${account.namespace}/conversations/${alias}/links/rotate`, {
       method: 'POST', headers: { authorization: `Bearer ${account.credential}` },

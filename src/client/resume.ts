@@ -22,6 +22,9 @@ export class ResumingSocket {
   reconnects = 0;
   current: AmsSocket | undefined;
   private stopped = false;
+  private joinedOnce = false;
+  /** The stream the broker gave this connection, asked for again on reconnecting. */
+  private streamName: string | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly link: string, private readonly opts: ConnectOptions = {}, private readonly events: ResumeEvents = {}, private readonly backoffMs = (n: number) => Math.min(5_000, 100 * 2 ** n)) {
@@ -37,12 +40,21 @@ export class ResumingSocket {
   private attempt(n: number): void {
     if (this.stopped) return;
     this.events.onStatus?.('connecting');
-    const resume = this.lastSeq > 0 || this.opts.since !== undefined;
-    const socket = AmsSocket.open(this.link, { ...this.opts, since: resume ? this.lastSeq : undefined, epoch: resume ? this.epoch : undefined });
+    // Once joined, always resume: even from seq 0, so what is logged while it is away is not skipped.
+    const resume = this.joinedOnce || this.opts.since !== undefined;
+    const socket = AmsSocket.open(this.link, {
+      ...this.opts,
+      // A writer comes back to the stream it was given, so its peers see one participant, not a new one each time.
+      streamName: this.opts.streamName ?? this.streamName,
+      since: resume ? this.lastSeq : undefined,
+      epoch: resume ? this.epoch : undefined,
+    });
     this.current = socket;
     socket.onFrame((frame) => {
       if (frame.type === 'joined') {
         this.epoch = frame.epoch;
+        this.joinedOnce = true;
+        this.streamName = frame.stream_name ?? undefined;
         if (!resume) this.lastSeq = frame.seq;
         n = 0;
         this.events.onStatus?.('live');

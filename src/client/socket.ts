@@ -29,6 +29,8 @@ export interface ConnectOptions {
   /** Resume cursor: the last seq seen, and the epoch it belongs to. */
   since?: number;
   epoch?: string;
+  /** More headers to send (Node only: a browser cannot set them), e.g. what newer brokers read and older ones ignore. */
+  headers?: Record<string, string>;
   /** Query parameters and subprotocol instead of headers (what a browser must do). */
   browserMode?: boolean;
   WebSocket?: WebSocketConstructor;
@@ -94,7 +96,7 @@ export class AmsSocket {
   static open(link: string, opts: ConnectOptions = {}): AmsSocket {
     const Impl = opts.WebSocket ?? (globalThis as unknown as { WebSocket: WebSocketConstructor }).WebSocket;
     const url = new URL(connectUrl(link));
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...opts.headers };
     const set = (header: string, param: string, value: string | undefined) => {
       if (value === undefined) return;
       if (opts.browserMode) url.searchParams.set(param, value);

@@ -11,7 +11,9 @@ import { conversationStub } from '../conversation/conversation-stub';
 import type { Env } from '../control/env';
 import { AmsError } from '../protocol/errors';
 import { LIMITS } from '../protocol/limits';
-import { readUtterances, type Entry, type UtteranceCarry, type UtteranceFrame } from '../protocol/utterances';
+import { takeSseEvents } from '../protocol/sse';
+import { TranscriptReader, transcriptText } from '../protocol/transcript';
+import type { Entry, UtteranceFrame } from '../protocol/utterances';
 import { DEFAULT_IDENTITY, identityLabel, type Identity } from '../protocol/identity';
 import { forward, httpAdmission } from './stream';
 
@@ -19,30 +21,11 @@ export const transcript = new Hono<{ Bindings: Env }>();
 
 /** After this long without a byte, an empty line (never part of an utterance: its line breaks are indented). */
 export const TRANSCRIPT_KEEP_ALIVE_MS = 30_000;
-/** Frames of open utterances held at most; past it they are written as they stand and continued (`name (cont.): …`). */
-export const TRANSCRIPT_HELD_MAX = 1_000;
 
 const READ_TYPES = new Set(['token', 'stream_joined', 'stream_left', 'stream_metadata', 'x_conversation_updated']);
 
 /** `?last=N`: utterances told before going live, at most. */
 export const TRANSCRIPT_LAST_MAX = 100;
-
-/**
- * Text as a terminal may show it: control characters (which could move the
- * cursor, clear the screen or retitle the window) become visible stand-ins —
- * C0 as their Unicode control pictures (ESC as ␛), DEL as ␡, C1 as U+FFFD —
- * and every line break is followed by two spaces, so no text can begin a line
- * that looks like another speaker's.
- */
-export function transcriptText(text: string): string {
-  return text
-    .replace(/\r\n|\r|\n/g, '\n')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (ch) => {
-      const c = ch.charCodeAt(0);
-      return c < 0x20 ? String.fromCharCode(0x2400 + c) : c === 0x7f ? '\u2421' : '\ufffd';
-    })
-    .replace(/\n/g, '\n  ');
-}
 
 /**
  * One entry as a transcript line (without its line feed); null for what the
@@ -62,60 +45,6 @@ export function transcriptLine(e: Entry, holders = new Map<string, string>()): s
   }
   if (e.kind !== 'message') return null;
   return `${e.stream_name}${e.continues ? ' (cont.)' : ''}: ${transcriptText(e.text)}`;
-}
-
-/** The reader behind one transcript response: frames in, lines out. */
-export class TranscriptReader {
-  private since: number | undefined;
-  private carry: UtteranceCarry = {};
-  private frames: UtteranceFrame[] = [];
-  /** The head when the tail began: frames up to it are a replay, which the clock must not cut (all of it is old). */
-  private replayTo = 0;
-  private lastSeq = 0;
-  /** Who holds each stream (its label), from `joined`'s peers and the frames since. */
-  private readonly holders = new Map<string, string>();
-
-  constructor(private readonly gapMs: number, since?: number) {
-    this.since = since;
-  }
-
-  /** The welcome's head: without a `since`, the transcript starts there; `peers` hold their streams now. */
-  start(head: number, peers: readonly { stream_id: string; identity?: Identity }[] = []): void {
-    this.since ??= head;
-    this.replayTo = head;
-    for (const p of peers) this.holders.set(p.stream_id, identityLabel(p.identity ?? DEFAULT_IDENTITY));
-  }
-
-  add(f: UtteranceFrame): void {
-    this.since ??= f.seq - 1;
-    this.lastSeq = Math.max(this.lastSeq, f.seq);
-    if (f.seq > (this.frames.at(-1)?.seq ?? this.since)) this.frames.push(f);
-  }
-
-  /** Reads what is there; returns the lines and when to read again if nothing comes. */
-  read(now: number): { lines: string[]; settles_at?: number } {
-    if (this.since === undefined) return { lines: [] };
-    const caughtUp = this.lastSeq >= this.replayTo;
-    const opts = { since: this.since, gapMs: this.gapMs, carry: this.carry, ...(caughtUp ? { now } : {}) };
-    let r = readUtterances(this.frames, opts);
-    if (r.held > 0 && this.frames.filter((f) => f.seq > r.next_since).length > TRANSCRIPT_HELD_MAX) r = readUtterances(this.frames, { ...opts, flush: true });
-    this.since = r.next_since;
-    this.carry = r.carry;
-    this.frames = this.frames.filter((f) => f.seq > r.next_since);
-    const lines = r.entries.map((e) => transcriptLine(e, this.holders)).filter((l): l is string => l !== null);
-    return { lines, ...(r.settles_at !== undefined ? { settles_at: r.settles_at } : {}) };
-  }
-}
-
-/** One SSE event of the tail, as far as the transcript cares. */
-function parseEvent(block: string): { event: string; data: string } | null {
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of block.split('\n')) {
-    if (line.startsWith('event: ')) event = line.slice(7);
-    else if (line.startsWith('data: ')) data.push(line.slice(6));
-  }
-  return data.length > 0 ? { event, data: data.join('\n') } : null;
 }
 
 /** The tail's SSE body as transcript text. */
@@ -143,21 +72,24 @@ export function transcriptBody(sse: ReadableStream<Uint8Array>, reader: Transcri
     clearTimeout(keepAlive);
     keepAlive = setTimeout(() => write('\n'), TRANSCRIPT_KEEP_ALIVE_MS);
   };
-  const writeLines = (lines: string[]) => {
+  /** Who holds each stream (its label), from `joined`'s peers and the frames since. */
+  const holders = new Map<string, string>();
+  const writeLines = (entries: Entry[]) => {
+    const lines = entries.map((e) => transcriptLine(e, holders)).filter((l): l is string => l !== null);
     if (lines.length > 0) write(`${lines.join('\n')}\n`);
   };
   const finish = (closing?: string) => {
     if (done) return;
     // Whatever is still held is told as it stands: the conversation will say no more.
-    writeLines(reader.read(Number.MAX_SAFE_INTEGER).lines);
+    writeLines(reader.read(Number.MAX_SAFE_INTEGER).entries);
     if (closing) write(`-- closed: ${closing}\n`);
     stop();
     void out.close().catch(() => {});
   };
   const readNow = () => {
     if (done) return;
-    const { lines, settles_at } = reader.read(Date.now());
-    writeLines(lines);
+    const { entries, settles_at } = reader.read(Date.now());
+    writeLines(entries);
     clearTimeout(settle);
     // The conversation's clock stamps the frames: never spin when this one runs behind it.
     if (settles_at !== undefined) settle = setTimeout(readNow, Math.max(settles_at - Date.now() + 25, 100));
@@ -169,15 +101,15 @@ export function transcriptBody(sse: ReadableStream<Uint8Array>, reader: Transcri
       for (;;) {
         const { done: ended, value } = await upstream.read();
         if (ended || done) break;
-        buffered += decoder.decode(value, { stream: true });
-        let cut: number;
+        const { events, rest } = takeSseEvents(buffered + decoder.decode(value, { stream: true }));
+        buffered = rest;
         let changed = false;
-        while ((cut = buffered.indexOf('\n\n')) !== -1) {
-          const ev = parseEvent(buffered.slice(0, cut));
-          buffered = buffered.slice(cut + 2);
-          if (!ev) continue;
+        for (const ev of events) {
           const frame = JSON.parse(ev.data) as { type?: string; seq?: number; reason?: string; peers?: { stream_id: string; identity?: Identity }[] };
-          if (ev.event === 'joined' && typeof frame.seq === 'number') reader.start(frame.seq, frame.peers);
+          if (ev.event === 'joined' && typeof frame.seq === 'number') {
+            reader.start(frame.seq);
+            for (const p of frame.peers ?? []) holders.set(p.stream_id, identityLabel(p.identity ?? DEFAULT_IDENTITY));
+          }
           else if (ev.event === 'close') return finish(frame.reason ?? 'closed');
           else if (READ_TYPES.has(ev.event) && frame.type === ev.event) {
             reader.add(frame as UtteranceFrame);

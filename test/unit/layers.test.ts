@@ -2,12 +2,14 @@
  * The layering rule of src/, read from the code's own imports (type-only ones
  * count): protocol ← control ← conversation ← mcp ← http ← the entry files
  * (app.ts, index.ts). A module may import its own layer or any below it,
- * never one above; src/client imports only protocol. A new folder under src/
+ * never one above; src/client imports only protocol; src/cli, the command
+ * line, is the top of its own stack: it imports only client and protocol
+ * (and itself), and nothing imports it. A new folder under src/
  * fails here until it is given a place in LAYERS. Inside conversation/, the
  * rooms (shards/: the audience shards; members/: MCP memberships) may use the
  * conversation's own modules but never each other.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -36,6 +38,8 @@ function roomOf(path: string): string | undefined {
 function violation(from: string, to: string): string | undefined {
   const a = layerOf(from);
   const b = layerOf(to);
+  if (a === 'cli') return b === 'cli' || b === 'client' || b === 'protocol' ? undefined : `src/cli may import only src/client and src/protocol`;
+  if (b === 'cli') return `nothing but src/cli itself may import src/cli`;
   if (a === 'client') return b === 'client' || b === 'protocol' ? undefined : `src/client may import only src/protocol`;
   if (b === 'client') return `only src/client itself may import src/client`;
   for (const layer of [a, b]) if (!LAYERS.includes(layer)) return `src/${layer} has no place in the layer order`;
@@ -76,7 +80,10 @@ function edges(): Edge[] {
     const from = relative(SRC, file);
     for (const spec of specifiers(readFileSync(file, 'utf8'))) {
       if (!spec.startsWith('.')) continue;
-      out.push({ from, to: relative(SRC, resolve(dirname(file), spec)) });
+      const target = resolve(dirname(file), spec);
+      // `'../client'` is the folder's index: it belongs to the folder's layer.
+      const isFolder = existsSync(target) && statSync(target).isDirectory();
+      out.push({ from, to: relative(SRC, isFolder ? join(target, 'index.ts') : target) });
     }
   }
   return out;
@@ -101,6 +108,14 @@ describe('the layers of src/', () => {
     expect(violation('app.ts', 'index.ts')).toBeUndefined();
     expect(violation('client/chain.ts', 'protocol/chain.ts')).toBeUndefined();
     expect(violation('mcp/a.ts', 'mcp/b.ts')).toBeUndefined();
+    expect(violation('cli/main.ts', 'cli/tail.ts')).toBeUndefined();
+    expect(violation('cli/tail.ts', 'client/index.ts')).toBeUndefined();
+    expect(violation('cli/render.ts', 'protocol/transcript.ts')).toBeUndefined();
+    expect(violation('cli/tail.ts', 'http/transcript.ts')).toMatch(/only src\/client and src\/protocol/);
+    expect(violation('cli/tail.ts', 'conversation/store.ts')).toMatch(/only src\/client and src\/protocol/);
+    expect(violation('client/sse.ts', 'cli/tail.ts')).toMatch(/nothing but src\/cli/);
+    expect(violation('http/x.ts', 'cli/main.ts')).toMatch(/nothing but src\/cli/);
+    expect(violation('app.ts', 'cli/main.ts')).toMatch(/nothing but src\/cli/);
     expect(violation(join('conversation', 'shards', 'a.ts'), join('conversation', 'members', 'b.ts'))).toMatch(/may not import from conversation\/members/);
     expect(violation(join('conversation', 'misc', 'a.ts'), 'conversation/b.ts')).toMatch(/not a known room/);
     expect(violation(join('conversation', 'shards', 'a.ts'), 'conversation/wire.ts')).toBeUndefined();
