@@ -15,6 +15,7 @@
 import type { LinkClaims } from '../../control/links';
 import type { HttpErrorCode } from '../../protocol/errors';
 import type { LoggedFrame } from '../../protocol/frames';
+import type { Identity } from '../../protocol/identity';
 import { LIMITS } from '../../protocol/limits';
 import { utteranceGapOf } from '../../protocol/records';
 import { mentions, type Entry } from '../../protocol/utterances';
@@ -43,6 +44,9 @@ export interface Registration {
 }
 
 export type WebhookListing = Omit<WebhookRow, 'disabled'> & Partial<WebhookStatus>;
+
+/** Who a webhook's stream is (issue 19b's identity): a service, not an agent holding a connection. */
+const WEBHOOK_IDENTITY: Identity = { kind: 'service', client: 'ams-webhook' };
 
 const COLUMNS = 'webhook_id, account_id, stream_id, stream_name, url, subscribe, notify, events, created_at, disabled';
 
@@ -133,7 +137,7 @@ export class WebhookHub {
       if (!room.ok) return room;
       const join: JoinRequest = {
         accountId: config.webhook_id, scope: 'write', generation: this.conv().record!.generation, streamName: req.stream_name ?? defaultName,
-        streamMetadata: { webhook: true }, selfSubscribe: false, chain: false, cursor: {},
+        streamMetadata: { webhook: true }, identity: WEBHOOK_IDENTITY, selfSubscribe: false, chain: false, cursor: {},
       };
       const outcome = this.conv().decideJoin(join);
       if (!outcome.ok) return { ok: false as const, error: outcome.reason === 'stream_name_conflict' ? 'stream_name_conflict' as const : 'conversation_full' as const };
@@ -164,7 +168,7 @@ export class WebhookHub {
   /** Puts the webhook's listener in the fan-out, holding its stream (`stream_joined`). */
   private hold(row: WebhookRow, join?: JoinRequest, decided?: ReturnType<Conversation['decideJoin']>): boolean {
     const conv = this.conv();
-    join ??= { accountId: row.webhook_id, scope: 'write', generation: conv.record!.generation, streamName: row.stream_name, selfSubscribe: false, chain: false, cursor: {} };
+    join ??= { accountId: row.webhook_id, scope: 'write', generation: conv.record!.generation, streamName: row.stream_name, identity: WEBHOOK_IDENTITY, selfSubscribe: false, chain: false, cursor: {} };
     const outcome = decided ?? conv.decideJoin(join);
     if (!outcome.ok) return false;
     const l = this.listenerFor(row);

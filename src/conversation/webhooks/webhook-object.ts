@@ -38,14 +38,19 @@ const FAULT_RETRY_MS = 60_000;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export class WebhookObject extends DurableObject<Env> {
-  private readonly backlog: Backlog;
+  private backlog: Backlog;
   private readonly policy: DeliveryPolicy;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-    this.backlog = new Backlog(ctx.storage.sql);
+    this.backlog = this.tables();
     this.policy = policyOf(env);
+  }
+
+  /** Creates the tables (again, after `remove` dropped everything while the object stays in memory). */
+  private tables(): Backlog {
+    this.ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+    return new Backlog(this.ctx.storage.sql);
   }
 
   private get<T>(key: string): T | undefined {
@@ -105,6 +110,7 @@ export class WebhookObject extends DurableObject<Env> {
   async remove(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.backlog = this.tables();
   }
 
   /** Delivers now unless an attempt is already due (a retry keeps its backoff). */
