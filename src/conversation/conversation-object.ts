@@ -20,6 +20,7 @@ import { ADMISSION_HEADER, closeExpired, connectVerdict, expired, type Admission
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import { Conversation } from './conversation';
 import { inspectConversation, summarizeConversation, type ConversationSummary } from './inspect';
+import { linkView, type LinkViewOutcome } from './link-view';
 import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
 import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, ReadProposal, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
@@ -127,6 +128,16 @@ export class ConversationObject extends DurableObject<Env> {
       };
       return { ...inspectConversation(this.conv), audience };
     });
+  }
+
+  /** What a link fetched as a document tells (its claims checked here, against the record as it is now). */
+  linkView(claims: LinkClaims | null, messages: number, bytes: number): Promise<LinkViewOutcome> {
+    return this.guard('linkView', () => linkView(this.conv, claims, messages, bytes, Date.now()));
+  }
+
+  /** The owner's new instructions, logged as `x_conversation_updated`; its seq, or null when nothing lives here. */
+  setInstructions(instructions: string): Promise<number | null> {
+    return this.guard('setInstructions', () => (this.conv.record ? this.conv.setInstructions(instructions) : null));
   }
 
   /** A row of the owner's conversation list; null when nothing lives here. */

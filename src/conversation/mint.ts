@@ -38,6 +38,7 @@ export async function mintConversation(env: Env, origin: string, namespace: stri
           history: record.history,
           utterance_gap_ms: req.utterance_gap_ms,
           epoch: record.epoch,
+          instructions: req.instructions,
         };
       }
       if (explicitAlias !== undefined) throw new AmsError('alias_taken', `The alias "${record.alias}" is already used in namespace "${namespace}".`);

@@ -18,6 +18,7 @@ import { errorBody } from '../protocol/errors';
 import { jsonRpcError, RPC, sessionNotFound } from './json-rpc';
 import type { LinkAddress } from './link';
 import type { Doorbell } from '../conversation/members/rpc';
+import { boundInstructions } from './purpose';
 import { McpSession, type SessionState } from './session';
 import { SessionEvents } from './events';
 
@@ -95,10 +96,13 @@ export class McpSessionObject extends DurableObject<Env> {
       generation = check.credential_generation;
     }
     const boundHeader = request.headers.get(BOUND_HEADER);
+    const bound = boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null;
+    const instructions = await boundInstructions(this.env, bound);
     const now = Date.now();
     const state: SessionState = {
-      v: 1, id, init: stored, origin: new URL(request.url).origin, bound: boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null,
+      v: 1, id, init: stored, origin: new URL(request.url).origin, bound,
       credential_hash: credentialHash(credential), account_id, namespace, ...(generation !== undefined ? { credential_generation: generation } : {}), joined: null, notified: 0, created_at: now, last_seen: now,
+      ...(instructions !== '' ? { instructions } : {}),
     };
     const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString(), this.events);
     await s.start();

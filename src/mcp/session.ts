@@ -23,7 +23,7 @@ import { Listening } from './listening';
 import { closedNotification, type AmsNotification } from './notifications';
 import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-key';
 import type { JoinArgs, MemberRef, Outcome } from '../conversation/members/rpc';
-import { INSTRUCTIONS, toolCall, toolList } from './tools';
+import { INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
 import { clientFromInfo } from '../protocol/identity';
 import { enteredWith, freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
 import type { SessionEvents } from './events';
@@ -66,6 +66,8 @@ export interface SessionState {
   notified: number;
   /** The channel push's reader (notifications/claude/channel); absent until a join. */
   channel?: ChannelState;
+  /** The conversation's instructions when the session opened on its link: told after AMS's own in `initialize` (and again after a rebuild). */
+  instructions?: string;
   created_at: number;
   last_seen: number;
 }
@@ -109,7 +111,7 @@ export class McpSession implements ToolHost {
     this.server = new Server(
       { name: 'ams', title: 'AMS — Agent Messaging Service', version: '1.0.0' },
       // The tool list never changes while a session lives: listChanged is false.
-      { instructions: INSTRUCTIONS, jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), capabilities: { tools: { listChanged: false }, experimental: { 'claude/channel': {} } } },
+      { instructions: withOwnerInstructions(INSTRUCTIONS, state.instructions ?? ''), jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), capabilities: { tools: { listChanged: false }, experimental: { 'claude/channel': {} } } },
     );
     this.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: toolList() }));
     // Schema errors become `{error: "invalid_arguments"}` results like every other failure.
