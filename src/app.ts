@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { Env } from './control/env';
 import { AmsError, errorBody, errorResponse } from './protocol/errors';
+import { emit } from './control/events';
 import { accounts } from './http/accounts';
 import { accountAdmin } from './http/account-admin';
 import { conversations } from './http/conversations';
@@ -41,7 +42,14 @@ app.notFound(async (c) => {
 });
 
 app.onError((err, c) => {
-  if (err instanceof AmsError) return c.json(err.toJSON(), err.status as 400);
-  console.error(`AMS: ${c.req.method} ${new URL(c.req.url).pathname} failed`, err);
-  return errorResponse('internal_error');
+  // The route's pattern, never its URL: a URL may carry a link token (`?t=`).
+  const route = `${c.req.method} ${c.req.routePath}`;
+  if (err instanceof AmsError) {
+    emit(c.env, 'request.refused', { route, status: err.status, error: err.code });
+    return c.json(err.toJSON(), err.status as 400);
+  }
+  const requestId = crypto.randomUUID();
+  emit(c.env, 'request.failed', { request_id: requestId, route });
+  console.error(`AMS: ${route} failed (request ${requestId})`, err);
+  return errorResponse('internal_error', `Something went wrong on our side; it has been logged as request ${requestId}.`);
 });

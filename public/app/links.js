@@ -1,4 +1,5 @@
 // @ts-check
+import { joinLines } from './protocol.js';
 /**
  * A magic link is opaque to clients except for one rule: routes hang off its
  * path (`/connect`, `/events`, `/tokens`, `/history`) and keep its query.
@@ -37,17 +38,12 @@ export function routeUrl(link, route, params = {}, ws = false) {
 }
 
 /**
- * The exact lines that bring an agent into the conversation.
+ * The exact lines that bring an agent into the conversation: the broker's own
+ * (src/protocol/join-lines.ts, shipped in protocol.js), for a write link.
  * @param {string} link the magic link (write scope)
  * @param {string} [credential] a credential for the agent (never the page's own)
  * @returns {{ id: string, label: string, text: string }[]}
  */
 export function agentCommands(link, credential) {
-  const bearer = credential ?? '<ams_sk_… credential>';
-  return [
-    { id: 'claude', label: 'Claude Code (MCP over the link itself)', text: `claude mcp add --transport http ams '${link}'` },
-    { id: 'wscat', label: 'wscat (the raw wire)', text: `wscat -c '${routeUrl(link, 'connect', {}, true)}' -H 'Authorization: Bearer ${bearer}'` },
-    { id: 'curl', label: 'curl (read every frame as Server-Sent Events)', text: `curl -N '${routeUrl(link, 'events')}'` },
-    { id: 'post', label: 'curl (speak without a socket)', text: `curl -X POST '${routeUrl(link, 'tokens')}' -H 'Authorization: Bearer ${bearer}' -H 'content-type: text/plain' --data 'hello from curl'` },
-  ];
+  return joinLines(link, 'write', credential);
 }

@@ -31,6 +31,8 @@ export class LiveConversation {
     this.role = 'watching';
     /** @type {((joined: any) => void) | null} called on every `joined`, after the role is settled */
     this.onJoined = null;
+    /** @type {((frame: any) => void) | null} called on every `x_conversation_updated`: the owner changed the instructions */
+    this.onUpdated = null;
     this.setSendEnabled(false);
     this.parts.sendForm.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -74,6 +76,7 @@ export class LiveConversation {
     this.lanes.apply(frame);
     this.transcript.apply(frame);
     if (frame.type === 'joined') this.onJoined?.(frame);
+    if (frame.type === 'x_conversation_updated') this.onUpdated?.(frame);
   }
 
   /**

@@ -52,6 +52,11 @@ export class Transcript {
         this.lastSeq = f.seq;
         this.close(f.stream_id);
         return;
+      case 'x_conversation_updated':
+        // Belongs to no stream: it closes no utterance. The owner's words, shown as text.
+        this.lastSeq = f.seq;
+        this.line('The owner', `changed the conversation's instructions: ${f.instructions === '' ? '(none)' : f.instructions}`, f.seq);
+        return;
       case 'token':
         this.lastSeq = f.seq;
         this.token(f.stream_id, f.stream_name, f.data, f.seq, Date.parse(f.ts), f.end === true);

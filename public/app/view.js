@@ -40,6 +40,12 @@ function renderCommands(link) {
   }
 }
 
+/** The conversation's purpose, as text (never markup). @param {string} text */
+function showInstructions(text) {
+  $('instructions-box').hidden = text === '';
+  $('conversation-instructions').textContent = text;
+}
+
 async function main() {
   const link = `${location.origin}${location.pathname}${location.search}`;
   const parts = parseLink(link);
@@ -63,10 +69,12 @@ async function main() {
   const meta = JSON.stringify(info.metadata ?? {});
   $('conversation-meta').textContent = meta === '{}' ? 'none' : meta;
   renderCommands(link);
+  showInstructions(info.instructions ?? '');
 
   const liveRoot = $('live');
   liveRoot.hidden = false;
   const live = new LiveConversation(liveRoot, link);
+  live.onUpdated = (f) => showInstructions(f.instructions);
   if (typeof info.utterance_gap_ms === 'number') live.transcript.gapMs = info.utterance_gap_ms;
   live.connect('events');
 

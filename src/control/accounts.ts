@@ -7,6 +7,7 @@ import { accountStub } from './account-stub';
 import { bearerOf, credentialNamespace, hashCredential, newCredential } from './credentials';
 import { secretsOf, type Env } from './env';
 import { newAccountId } from './ids';
+import { emit } from './events';
 
 import type { Place } from './account-object';
 
@@ -23,6 +24,7 @@ export async function createAccount(env: Env, namespace: string) {
   const record = { account_id: newAccountId(), namespace, created_at: new Date().toISOString() };
   const created = await accountStub(env, namespace).create(record, hashCredential(credential, secrets.pepper));
   if (!created) throw new AmsError('namespace_taken', `The namespace "${namespace}" already has an account.`);
+  emit(env, 'account.created', { account: record.account_id, ns: namespace });
   return { ...record, credential };
 }
 

@@ -19,6 +19,8 @@ export interface Env {
   /** One object per webhook, named by its id: its backlog, its retries, its secret (decision 0135). */
   WEBHOOKS: DurableObjectNamespace;
   ASSETS?: Fetcher;
+  /** Workers Analytics Engine dataset for the event counters (decision 0148); absent in local runs and tests. */
+  AMS_METRICS?: AnalyticsEngineDataset;
   /** Only "development" (set by `npm start` and the test harnesses, never in wrangler.toml) may fall back to development values. */
   AMS_ENV?: string;
   AMS_CREDENTIAL_PEPPER?: string;

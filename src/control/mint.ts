@@ -10,7 +10,7 @@ import { magicLink, signLink } from './links';
 import { AmsError } from '../protocol/errors';
 import type { JsonObject, Scope } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
-import { ALIAS_RE, STREAM_NAME_RE, isAcceptableMetadata, isJsonObject } from '../protocol/validate';
+import { ALIAS_RE, STREAM_NAME_RE, isAcceptableInstructions, isAcceptableMetadata, isJsonObject } from '../protocol/validate';
 import type { ConversationRecord, HistorySettings, IdKind, StreamRecord } from '../protocol/records';
 
 export interface MintRequest {
@@ -23,11 +23,13 @@ export interface MintRequest {
   history: HistorySettings;
   utterance_gap_ms: number;
   max_listeners?: number;
+  /** The conversation's purpose, told to every agent that arrives; '' for none. */
+  instructions: string;
 }
 
 /** Validates a mint body field by field; each bad field has its own error code. */
 export function parseMintRequest(body: JsonObject): MintRequest {
-  const { alias, stream_name, metadata, stream_metadata, id_kind, id_input, history, utterance_gap_ms: gap, audience } = body;
+  const { alias, stream_name, metadata, stream_metadata, id_kind, id_input, history, utterance_gap_ms: gap, audience, instructions } = body;
   if (alias !== undefined && (typeof alias !== 'string' || !ALIAS_RE.test(alias))) throw new AmsError('invalid_alias');
   if (stream_name !== undefined && (typeof stream_name !== 'string' || !STREAM_NAME_RE.test(stream_name))) throw new AmsError('invalid_stream_name');
   if (metadata !== undefined && !isAcceptableMetadata(metadata)) throw new AmsError('invalid_metadata');
@@ -42,6 +44,7 @@ export function parseMintRequest(body: JsonObject): MintRequest {
   if (gap !== undefined && (typeof gap !== 'number' || !Number.isInteger(gap) || gap < LIMITS.utteranceGapMinMs || gap > LIMITS.utteranceGapMaxMs)) {
     throw new AmsError('invalid_utterance_gap');
   }
+  if (instructions !== undefined) parseInstructions(instructions);
   return {
     alias: alias as string | undefined,
     stream_name: stream_name as string | undefined,
@@ -52,7 +55,14 @@ export function parseMintRequest(body: JsonObject): MintRequest {
     history: parseHistory(history),
     utterance_gap_ms: (gap as number | undefined) ?? LIMITS.utteranceGapDefaultMs,
     ...parseAudience(audience),
+    instructions: (instructions as string | undefined) ?? '',
   };
+}
+
+/** Instructions as given at mint or in a PATCH, or `400 invalid_instructions`. */
+export function parseInstructions(value: unknown): string {
+  if (!isAcceptableInstructions(value)) throw new AmsError('invalid_instructions');
+  return value;
 }
 
 function parseAudience(value: unknown): { max_listeners?: number } {
@@ -115,6 +125,7 @@ export function mintRecords(namespace: string, ownerAccountId: string, req: Mint
     conversation_id: conversationId, namespace, alias, id_kind: req.id_kind, metadata: req.metadata, created_at: now,
     owner_account_id: ownerAccountId, history: req.history, epoch, generation: 1, utterance_gap_ms: req.utterance_gap_ms, links_bind_epoch: true,
     ...(req.max_listeners !== undefined ? { max_listeners: req.max_listeners } : {}),
+    ...(req.instructions !== '' ? { instructions: req.instructions } : {}),
   });
   return { conversationId, explicitAlias, stream, recordAt };
 }

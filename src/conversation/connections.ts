@@ -30,6 +30,8 @@ export interface SocketAttachment {
 
 export class SocketConnection implements Connection {
   readonly member: Member;
+  /** Tokens this socket logged since the object last woke: the count `stream.left` reports (never per token). */
+  tokens = 0;
   constructor(readonly ws: WebSocket, readonly att: SocketAttachment) {
     this.member = { sink: this, accountId: att.account_id, selfSubscribe: att.self_subscribe, wire: att.chain ? Wire.JsonChain : Wire.Json, streams: filterOf(att.streams) };
   }
@@ -162,10 +164,15 @@ export class SseConnection implements Connection {
 }
 
 /** Accepts the upgrade only to close it at once with a code and its exact reason. */
+/** Set on a refused WebSocket's 101: the close reason it carries. */
+export const REFUSED_HEADER = 'x-ams-refused';
+
 export function rejectSocket(reason: CloseReason, subprotocol = false): Response {
   const [client, server] = Object.values(new WebSocketPair());
   server.accept();
   server.close(CLOSE[reason].code, reason);
-  return new Response(null, { status: 101, webSocket: client, headers: subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
+  // The reason is what the client reads anyway; the Worker's event line needs it (http/observe.ts).
+  const headers: Record<string, string> = { [REFUSED_HEADER]: reason, ...(subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {}) };
+  return new Response(null, { status: 101, webSocket: client, headers });
 }
 

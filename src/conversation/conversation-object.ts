@@ -10,7 +10,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../control/env';
 import { newStreamId, newStreamName } from '../control/ids';
-import type { CloseReason } from '../protocol/close-codes';
+import { CLOSE, type CloseReason } from '../protocol/close-codes';
+import { emit } from '../control/events';
 import { errorResponse } from '../protocol/errors';
 import { parseClientFrame, PING_FRAME, PONG_FRAME, type JsonObject } from '../protocol/frames';
 import { isAcceptableMetadata } from '../protocol/validate';
@@ -19,6 +20,7 @@ import { ADMISSION_HEADER, closeExpired, connectVerdict, expired, type Admission
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import { Conversation } from './conversation';
 import { inspectConversation, summarizeConversation, type ConversationSummary } from './inspect';
+import { linkView, type LinkViewOutcome } from './link-view';
 import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
 import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, ReadProposal, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
@@ -126,6 +128,16 @@ export class ConversationObject extends DurableObject<Env> {
       };
       return { ...inspectConversation(this.conv), audience };
     });
+  }
+
+  /** What a link fetched as a document tells (its claims checked here, against the record as it is now). */
+  linkView(claims: LinkClaims | null, messages: number, bytes: number): Promise<LinkViewOutcome> {
+    return this.guard('linkView', () => linkView(this.conv, claims, messages, bytes, Date.now()));
+  }
+
+  /** The owner's new instructions, logged as `x_conversation_updated`; its seq, or null when nothing lives here. */
+  setInstructions(instructions: string): Promise<number | null> {
+    return this.guard('setInstructions', () => (this.conv.record ? this.conv.setInstructions(instructions) : null));
   }
 
   /** A row of the owner's conversation list; null when nothing lives here. */
@@ -311,8 +323,10 @@ export class ConversationObject extends DurableObject<Env> {
     this.sockets.set(server, conn);
     if (outcome.takeover instanceof SocketConnection) this.sockets.delete(outcome.takeover.ws);
     this.conv.admit(conn, req, outcome);
+    if (outcome.stream) emit(this.env, 'stream.joined', { ...this.where, path: 'ws', stream: outcome.stream.stream_id, account: req.accountId ?? '' });
     // A replay that reached its budget closed the socket already (replay_paused).
     if (!this.conv.isLive(conn)) this.sockets.delete(server);
+    if (!this.conv.isLive(conn)) emit(this.env, 'replay.paused', { ...this.where, path: 'ws' });
     return new Response(null, { status: 101, webSocket: client, headers: a.subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
   }
 
@@ -368,7 +382,8 @@ export class ConversationObject extends DurableObject<Env> {
     if (!stream) return this.drop(conn, 'read_only');
     if (frame.type === 'token') {
       const out = this.conv.emit(stream, { data: frame.data, id: frame.id, ref: frame.ref, end: frame.end }, conn);
-      if (!out.ok) this.drop(conn, out.reason);
+      if (out.ok) conn.tokens++;
+      else this.drop(conn, out.reason);
       return;
     }
     if (!isAcceptableMetadata(frame.metadata)) return this.drop(conn, 'malformed_frame');
@@ -377,6 +392,8 @@ export class ConversationObject extends DurableObject<Env> {
 
   /** Closes one socket with a reason; the others keep being served. */
   private drop(conn: SocketConnection, reason: CloseReason): void {
+    if (reason === 'rate_limited') emit(this.env, 'emit.rate_limited', { ...this.where, path: 'ws', stream: conn.streamId ?? '', account: conn.accountId ?? '' });
+    this.left(conn, CLOSE[reason].code);
     this.sockets.delete(conn.ws);
     this.conv.leave(conn);
     conn.close(reason);
@@ -394,6 +411,7 @@ export class ConversationObject extends DurableObject<Env> {
   private closed(ws: WebSocket, code: number): void {
     const conn = this.sockets.get(ws);
     this.sockets.delete(ws);
+    if (conn) this.left(conn, code);
     if (conn) {
       try {
         this.conv.leave(conn);
@@ -407,6 +425,17 @@ export class ConversationObject extends DurableObject<Env> {
     } catch {
       // Already closed.
     }
+  }
+
+  /** Where this conversation is, for its event lines. */
+  private get where(): { ns: string; alias: string } {
+    const r = this.conv.record;
+    return { ns: r?.namespace ?? '', alias: r?.alias ?? '' };
+  }
+
+  /** A writer's socket ends: one `stream.left` with the tokens it logged. */
+  private left(conn: SocketConnection, code: number): void {
+    if (conn.streamId) emit(this.env, 'stream.left', { ...this.where, path: 'ws', stream: conn.streamId, tokens: conn.tokens, code });
   }
 
   /** When the last connection leaves, make sure an alarm will trim the log by age. */

@@ -13,7 +13,7 @@
  * what gives one total order and makes "replay, then go live" free of gaps.
  */
 import type { CloseReason } from '../protocol/close-codes';
-import type { JoinedFrame, JsonObject, LoggedFrame, Peer, StreamJoinedFrame, StreamLeftFrame, StreamMetadataFrame, TokenFrame, TruncatedFrame } from '../protocol/frames';
+import { NO_OWNER, ownerOf, type ConversationUpdatedFrame, type JoinedFrame, type JsonObject, type LoggedFrame, type Peer, type StreamJoinedFrame, type StreamLeftFrame, type StreamMetadataFrame, type TokenFrame, type TruncatedFrame } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { Membership, type Member } from './audience';
 import { canonicalFrame, canonicalToken, chainStep } from '../protocol/chain';
@@ -329,6 +329,23 @@ export class Conversation {
     return seq;
   }
 
+  /**
+   * The owner's new instructions: the record and its `x_conversation_updated`
+   * frame are stored in one transaction, and the frame goes to every
+   * connection (it belongs to no stream, so nobody is excluded). Returns its seq.
+   */
+  setInstructions(instructions: string): number {
+    const r = this.current!;
+    const next: ConversationRecord = { ...r, instructions };
+    const seq = this.top.seq + 1;
+    const frame: ConversationUpdatedFrame = {
+      type: 'x_conversation_updated', conversation_id: r.conversation_id, instructions, ts: new Date(this.clock()).toISOString(), seq,
+    };
+    this.append(frame, null, () => this.store.saveRecord(next));
+    r.instructions = instructions;
+    return seq;
+  }
+
   /** Logs a stream's arrival, departure or new metadata; returns its seq. */
   private announce(type: 'stream_joined' | 'stream_left' | 'stream_metadata', s: StreamRecord, alongside?: () => void): number {
     const ts = new Date(this.clock()).toISOString();
@@ -346,12 +363,16 @@ export class Conversation {
     const now = this.clock();
     const json = JSON.stringify(frame);
     const chain = chainStep(this.top.chain, frame.type === 'token' ? canonicalToken(frame) : canonicalFrame(frame));
-    const row = { seq: frame.seq, ts: now, owner: frame.owner_account_id, stream_id: frame.stream_id, client_id: clientId, frame: json, chain };
+    const owner = ownerOf(frame);
+    const streamId = frame.type === 'x_conversation_updated' ? NO_OWNER : frame.stream_id;
+    const row = { seq: frame.seq, ts: now, owner, stream_id: streamId, client_id: clientId, frame: json, chain };
     this.store.append(row, record.history.max_frames > 0, alongside);
     this.top = { seq: frame.seq, chain };
     if (frame.type === 'token' && frame.end !== true) this.unended.set(frame.stream_id, { seq: frame.seq, ts: now });
-    else this.unended.delete(frame.stream_id);
-    broadcast(this.membership.audienceFor(frame.owner_account_id, frame.type, frame.stream_name), frame, json, chain);
+    else if (frame.type !== 'x_conversation_updated') this.unended.delete(frame.stream_id);
+    // A conversation's own frame goes to everyone: no owner to exclude, no stream a filter could hold back.
+    const audience = frame.type === 'x_conversation_updated' ? this.membership.audienceOf(owner) : this.membership.audienceFor(owner, frame.type, frame.stream_name);
+    broadcast(audience, frame, json, chain);
     this.relay?.(row);
     if (++this.appendsSinceTrim >= 128) {
       this.appendsSinceTrim = 0;

@@ -20,6 +20,7 @@ export function inspectConversation(conv: Conversation): Record<string, unknown>
     history: { ...r.history, first_seq: w.firstRetained },
     utterance_gap_ms: utteranceGapOf(r),
     connections: conv.connectionCount,
+    instructions: r.instructions ?? '',
   };
 }
 

@@ -7,6 +7,7 @@
  */
 import { accountStub } from '../control/account-stub';
 import type { Env } from '../control/env';
+import { emit } from '../control/events';
 import { newAlias } from '../control/ids';
 import { linksFor, mintRecords, type MintRequest } from '../control/mint';
 import { AmsError } from '../protocol/errors';
@@ -23,6 +24,7 @@ export async function mintConversation(env: Env, origin: string, namespace: stri
       if (await conversationStub(env, namespace, record.alias).create(record, stream)) {
         // The account lists and deletes what it minted (decision 0145).
         await accountStub(env, namespace).noteMinted({ alias: record.alias, conversation_id: conversationId, created_at: record.created_at });
+        emit(env, 'conversation.minted', { ns: namespace, alias: record.alias, conversation: conversationId, account: ownerAccountId });
         return {
           conversation_id: conversationId,
           alias: record.alias,
@@ -36,6 +38,7 @@ export async function mintConversation(env: Env, origin: string, namespace: stri
           history: record.history,
           utterance_gap_ms: req.utterance_gap_ms,
           epoch: record.epoch,
+          instructions: req.instructions,
         };
       }
       if (explicitAlias !== undefined) throw new AmsError('alias_taken', `The alias "${record.alias}" is already used in namespace "${namespace}".`);

@@ -11,6 +11,7 @@ import { bearerCredential, credentialHashFor, freshCredential } from '../control
 import { credentialNamespace } from '../control/credentials';
 import { fromBase64Url, toBase64Url } from '../control/encoding';
 import { secretsOf, type Env } from '../control/env';
+import { emit } from '../control/events';
 import { conversationStub } from '../conversation/conversation-stub';
 import { AmsError } from '../protocol/errors';
 import { ALIAS_RE } from '../protocol/validate';
@@ -45,6 +46,7 @@ accountAdmin.post('/v1/:ns/credentials', async (c) => {
   const revoked = await accountStub(c.env, ns).rotate(oldHash, fresh.hash);
   if (!revoked) throw new AmsError('invalid_credential');
   const closed = await revokeEverywhere(c.env, revoked.account_id, revoked.presence);
+  emit(c.env, 'credential.rotated', { account: revoked.account_id, ns, generation: revoked.credential_generation, closed });
   return c.json({
     account_id: revoked.account_id, namespace: ns, credential: fresh.credential,
     credential_generation: revoked.credential_generation, rotated_at: new Date().toISOString(), connections_closed: closed,
@@ -93,8 +95,10 @@ accountAdmin.delete('/v1/:ns', async (c, next) => {
   if (!removed) throw new AmsError('invalid_credential');
   // Its own conversations close 4910 and their storage goes; elsewhere, what its credential admitted ends.
   const destroyed = await Promise.allSettled(removed.minted.map((m) => conversationStub(c.env, ns, m.alias).destroy()));
+  for (const m of removed.minted) emit(c.env, 'conversation.deleted', { ns, alias: m.alias, conversation: m.conversation_id });
   const elsewhere = removed.presence.filter((p) => p.ns !== ns || !removed.minted.some((m) => m.alias === p.alias));
   await revokeEverywhere(c.env, removed.account_id, elsewhere);
+  emit(c.env, 'account.deleted', { account: removed.account_id, ns, conversations: removed.minted.length });
   return c.json({
     deleted: true, account_id: removed.account_id, namespace: ns,
     conversations_deleted: destroyed.filter((d) => d.status === 'fulfilled' && d.value).length,

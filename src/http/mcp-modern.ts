@@ -13,6 +13,7 @@
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import type { Env } from '../control/env';
 import type { LinkAddress } from '../mcp/link';
+import { boundInstructions } from '../mcp/purpose';
 import { statelessServer } from '../mcp/stateless';
 import { LIMITS } from '../protocol/limits';
 
@@ -63,7 +64,10 @@ async function offerRevisions(res: Response, message: unknown): Promise<Response
 /** Serves one 2026-07-28 request; `message` is its body, already read and parsed under the size cap. */
 export async function serveModern(env: Env, request: Request, message: unknown, bound: LinkAddress | null): Promise<Response> {
   try {
-    const handler = createMcpHandler(() => statelessServer(env, request, bound), {
+    // Only discovery tells the instructions: a tool call need not look the conversation up for them.
+    const method = isObject(message) ? message.method : undefined;
+    const instructions = method === 'server/discover' ? await boundInstructions(env, bound) : '';
+    const handler = createMcpHandler(() => statelessServer(env, request, bound, instructions), {
       legacy: 'reject',
       responseMode: 'json',
       maxRequestBodySize: LIMITS.mcpRequestBytes,

@@ -20,6 +20,8 @@ import { LIMITS } from '../protocol/limits';
 import { parseIdentity } from '../protocol/identity';
 import { ALIAS_RE, EPOCH_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isJsonObject, parseCursor, parseFlag } from '../protocol/validate';
 import { mediaType, readText } from './body';
+import { observed } from './observe';
+import { emit } from '../control/events';
 import { parseSubscription, SUBSCRIBE_HEADER, SUBSCRIBE_PARAM } from '../protocol/subscription';
 
 export const stream = new Hono<{ Bindings: Env }>();
@@ -87,6 +89,8 @@ export async function admissionFor(env: Env, request: Request, ns: string, alias
   return a;
 }
 
+const accountOf = (a: Admission) => (a.account.status === 'ok' ? a.account.account_id : undefined);
+
 function addressOf(ns: string, alias: string): boolean {
   return NAMESPACE_RE.test(ns) && ALIAS_RE.test(alias);
 }
@@ -123,10 +127,10 @@ stream.get('/:ns/conversations/:alias/connect', async (c) => {
   const subprotocol = offeredProtocols(c.req.raw).includes('ams.v1');
   secretsOf(c.env);
   const t = c.req.query('t');
-  if (!t) return rejectSocket('invalid_magic_link', subprotocol);
-  if (!addressOf(ns, alias)) return rejectSocket('conversation_not_found', subprotocol);
+  if (!t) return observed(c.env, ns, alias, 'ws', undefined, rejectSocket('invalid_magic_link', subprotocol));
+  if (!addressOf(ns, alias)) return observed(c.env, ns, alias, 'ws', undefined, rejectSocket('conversation_not_found', subprotocol));
   const a = await admissionFor(c.env, c.req.raw, ns, alias, t);
-  return listen(c.env, ns, alias, '/connect', a, { headers: { Upgrade: 'websocket' } });
+  return observed(c.env, ns, alias, 'ws', a.claims?.scope, await listen(c.env, ns, alias, '/connect', a, { headers: { Upgrade: 'websocket' } }), accountOf(a));
 });
 
 /** Checks shared by the HTTP stream routes before the object is asked. */
@@ -143,7 +147,7 @@ stream.get('/:ns/conversations/:alias/events', async (c) => {
   const accept = c.req.header('accept') ?? '';
   if (accept && !accept.includes('text/event-stream') && !accept.includes('*/*')) throw new AmsError('not_acceptable');
   const { ns, alias, a } = await httpAdmission(c);
-  return listen(c.env, ns, alias, '/events', a);
+  return observed(c.env, ns, alias, 'sse', a.claims?.scope, await listen(c.env, ns, alias, '/events', a));
 });
 
 stream.get('/:ns/conversations/:alias/history', async (c) => {
@@ -162,7 +166,10 @@ stream.post('/:ns/conversations/:alias/tokens', async (c) => {
   if (a.stream_metadata_invalid) throw new AmsError('invalid_stream_metadata');
   if (a.identity_invalid) throw new AmsError('invalid_identity');
   const body = JSON.stringify({ stream_name: name, stream_metadata: a.stream_metadata as JsonObject | undefined, tokens });
-  return forward(c.env, ns, alias, '/tokens', a, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const res = await forward(c.env, ns, alias, '/tokens', a, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  if (res.ok) emit(c.env, 'tokens.emitted', { ns, alias, path: 'http', stream: name ?? '', account: accountOf(a) ?? '', tokens: tokens.length });
+  else if (res.status === 429) emit(c.env, 'emit.rate_limited', { ns, alias, path: 'http', stream: name ?? '', account: accountOf(a) ?? '' });
+  return res;
 });
 
 interface TokenInput {

@@ -9,6 +9,7 @@
 import { Hono } from 'hono';
 import { conversationStub } from '../conversation/conversation-stub';
 import type { Env } from '../control/env';
+import { AmsError } from '../protocol/errors';
 import { LIMITS } from '../protocol/limits';
 import { takeSseEvents } from '../protocol/sse';
 import { TranscriptReader, transcriptText } from '../protocol/transcript';
@@ -21,7 +22,10 @@ export const transcript = new Hono<{ Bindings: Env }>();
 /** After this long without a byte, an empty line (never part of an utterance: its line breaks are indented). */
 export const TRANSCRIPT_KEEP_ALIVE_MS = 30_000;
 
-const READ_TYPES = new Set(['token', 'stream_joined', 'stream_left', 'stream_metadata']);
+const READ_TYPES = new Set(['token', 'stream_joined', 'stream_left', 'stream_metadata', 'x_conversation_updated']);
+
+/** `?last=N`: utterances told before going live, at most. */
+export const TRANSCRIPT_LAST_MAX = 100;
 
 /**
  * One entry as a transcript line (without its line feed); null for what the
@@ -30,6 +34,8 @@ const READ_TYPES = new Set(['token', 'stream_joined', 'stream_left', 'stream_met
  */
 export function transcriptLine(e: Entry, holders = new Map<string, string>()): string | null {
   if (e.kind === 'left') return `${e.stream_name} left`;
+  // A broker line ("-- "), like "-- closed": no stream name has a space, so no speaker's line looks like it.
+  if (e.kind === 'instructions') return `-- instructions (the owner's words): ${transcriptText(e.instructions)}`;
   if (e.kind === 'joined' || e.kind === 'metadata') {
     const who = identityLabel(e.identity ?? DEFAULT_IDENTITY);
     const was = holders.get(e.stream_id);
@@ -122,8 +128,21 @@ export function transcriptBody(sse: ReadableStream<Uint8Array>, reader: Transcri
   return readable;
 }
 
+/** `?last=N`: an integer 0–100, or `400 invalid_limit`. */
+function parseLast(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,3}$/.test(value) || Number(value) > TRANSCRIPT_LAST_MAX) throw new AmsError('invalid_limit', `last must be an integer from 0 to ${TRANSCRIPT_LAST_MAX}.`);
+  return Number(value);
+}
+
 transcript.get('/:ns/conversations/:alias/transcript', async (c) => {
   const { ns, alias, a } = await httpAdmission(c);
+  const last = parseLast(c.req.query('last'));
+  if (last !== undefined && a.since === undefined && !a.since_invalid) {
+    // Start where the last N completed utterances begin (a bad link is refused by /events below, as without `last`).
+    const seen = await conversationStub(c.env, ns, alias).linkView(a.claims, last, Number.MAX_SAFE_INTEGER);
+    if (seen.ok) a.since = seen.view.recent.messages[0] ? seen.view.recent.messages[0].first_seq - 1 : seen.view.head_seq;
+  }
   const events = await forward(c.env, ns, alias, '/events', { ...a, integrity: false });
   if (events.status !== 200 || !events.body) return events;
   const record = await conversationStub(c.env, ns, alias).describe();

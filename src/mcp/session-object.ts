@@ -9,13 +9,16 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { accountStub } from '../control/account-stub';
 import { bearerCredential, checkCredential } from '../control/accounts';
 import { toHex } from '../control/encoding';
-import type { Env } from '../control/env';
+import { secretsOf, type Env } from '../control/env';
+import { emit } from '../control/events';
+import { hiddenId } from '../protocol/events';
 import { newAccountId } from '../control/ids';
 import { LIMITS } from '../protocol/limits';
 import { errorBody } from '../protocol/errors';
 import { jsonRpcError, RPC, sessionNotFound } from './json-rpc';
 import type { LinkAddress } from './link';
 import type { Doorbell } from '../conversation/members/rpc';
+import { boundInstructions } from './purpose';
 import { McpSession, type SessionState } from './session';
 import { SessionEvents } from './events';
 
@@ -61,12 +64,12 @@ export class McpSessionObject extends DurableObject<Env> {
         return jsonRpcError(403, RPC.badRequest, 'This MCP session was opened with another Authorization header; initialize a new session.');
       }
       if (!(await this.credentialHolds(s, request))) {
-        await this.end(s);
+        await this.end(s, 'credential_revoked');
         return Response.json(errorBody('credential_revoked'), { status: 403 });
       }
       await this.touch(s);
       const res = await s.handle(request);
-      if (request.method === 'DELETE' && res.status === 200) await this.end(s);
+      if (request.method === 'DELETE' && res.status === 200) await this.end(s, 'deleted');
       return res;
     } catch (err) {
       console.error(`AMS MCP session ${id.slice(0, 8)}…: ${request.method} failed`, err);
@@ -93,10 +96,13 @@ export class McpSessionObject extends DurableObject<Env> {
       generation = check.credential_generation;
     }
     const boundHeader = request.headers.get(BOUND_HEADER);
+    const bound = boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null;
+    const instructions = await boundInstructions(this.env, bound);
     const now = Date.now();
     const state: SessionState = {
-      v: 1, id, init: stored, origin: new URL(request.url).origin, bound: boundHeader ? (JSON.parse(boundHeader) as LinkAddress) : null,
+      v: 1, id, init: stored, origin: new URL(request.url).origin, bound,
       credential_hash: credentialHash(credential), account_id, namespace, ...(generation !== undefined ? { credential_generation: generation } : {}), joined: null, notified: 0, created_at: now, last_seen: now,
+      ...(instructions !== '' ? { instructions } : {}),
     };
     const s: McpSession = new McpSession(this.env, state, () => this.persist(s), this.ctx.id.toString(), this.events);
     await s.start();
@@ -105,6 +111,7 @@ export class McpSessionObject extends DurableObject<Env> {
     this.session = s;
     this.opening = Promise.resolve(s);
     await this.persist(s);
+    emit(this.env, 'mcp.session_opened', { session: hiddenId(secretsOf(this.env).linkSecret, id), ...(namespace ? { account: account_id } : {}) });
     // A session that never joins is forgotten soon (decision 0107); joining earns the long window.
     await this.ctx.storage.setAlarm(now + LIMITS.mcpSessionUnjoinedIdleMs);
     return res;
@@ -153,7 +160,8 @@ export class McpSessionObject extends DurableObject<Env> {
   }
 
   /** Leaves the conversation and forgets everything; the id then answers 404. */
-  private async end(s: McpSession): Promise<void> {
+  private async end(s: McpSession, reason: 'idle' | 'deleted' | 'credential_revoked'): Promise<void> {
+    emit(this.env, 'mcp.session_collected', { session: hiddenId(secretsOf(this.env).linkSecret, s.state.id), reason });
     await s.leave();
     await s.transport.close().catch(() => undefined);
     this.session = undefined;
@@ -176,7 +184,7 @@ export class McpSessionObject extends DurableObject<Env> {
   private async endIfRotated(s: McpSession): Promise<void> {
     const { namespace, credential_generation: generation } = s.state;
     if (s.state.credential_hash === null || !namespace || generation === undefined) return;
-    if ((await accountStub(this.env, namespace).credentialGeneration()) !== generation && this.session === s) await this.end(s);
+    if ((await accountStub(this.env, namespace).credentialGeneration()) !== generation && this.session === s) await this.end(s, 'credential_revoked');
   }
 
   override async alarm(): Promise<void> {
@@ -187,6 +195,6 @@ export class McpSessionObject extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 60_000));
       return;
     }
-    await this.end(s);
+    await this.end(s, 'idle');
   }
 }

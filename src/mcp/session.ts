@@ -13,6 +13,7 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type RequestId, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/cfworker';
 import { secretsOf, type Env } from '../control/env';
+import { emit } from '../control/events';
 import { conversationStub } from '../conversation/conversation-stub';
 import { AmsError, errorBody, type ErrorBody, type ErrorCode } from '../protocol/errors';
 import type { Scope } from '../protocol/frames';
@@ -22,7 +23,7 @@ import { Listening } from './listening';
 import { closedNotification, type AmsNotification } from './notifications';
 import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-key';
 import type { JoinArgs, MemberRef, Outcome } from '../conversation/members/rpc';
-import { INSTRUCTIONS, toolCall, toolList } from './tools';
+import { INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
 import { clientFromInfo } from '../protocol/identity';
 import { enteredWith, freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
 import type { SessionEvents } from './events';
@@ -65,6 +66,8 @@ export interface SessionState {
   notified: number;
   /** The channel push's reader (notifications/claude/channel); absent until a join. */
   channel?: ChannelState;
+  /** The conversation's instructions when the session opened on its link: told after AMS's own in `initialize` (and again after a rebuild). */
+  instructions?: string;
   created_at: number;
   last_seen: number;
 }
@@ -108,7 +111,7 @@ export class McpSession implements ToolHost {
     this.server = new Server(
       { name: 'ams', title: 'AMS — Agent Messaging Service', version: '1.0.0' },
       // The tool list never changes while a session lives: listChanged is false.
-      { instructions: INSTRUCTIONS, jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), capabilities: { tools: { listChanged: false }, experimental: { 'claude/channel': {} } } },
+      { instructions: withOwnerInstructions(INSTRUCTIONS, state.instructions ?? ''), jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), capabilities: { tools: { listChanged: false }, experimental: { 'claude/channel': {} } } },
     );
     this.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: toolList() }));
     // Schema errors become `{error: "invalid_arguments"}` results like every other failure.
@@ -224,6 +227,7 @@ export class McpSession implements ToolHost {
     const out = await this.rpc(target).mcpJoin(args);
     if (!out.ok) throw new ToolFail(out.error, out.message);
     const v = out.value;
+    emit(this.env, 'connection.accepted', { ns: target.ns, alias: target.alias, path: 'mcp', scope: v.scope, ...(v.account_id ? { account: v.account_id } : {}) });
     const answer = joinedAnswer(this.env, target, v, await enteredWith(this.env, this.state, target, v, args.resume));
     const resume_key = answer.resume_key;
     // A filter changed in place on this session's own membership: the pushes go on from where they were, with the new filter.

@@ -22,7 +22,7 @@ import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-ke
 import { ToolFail, Worded, type JoinedState } from './session';
 import { ReadAnswer } from './read-commits';
 import { enteredWith, freshAccount, joinedAnswer, type Attached, type HostState, type ToolHost } from './tool-host';
-import { STATELESS_INSTRUCTIONS, toolCall, toolList } from './tools';
+import { STATELESS_INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
 
 /** The lease every stateless holder of a membership acts with: the verified resume_key is the authority, not a session. */
 export const STATELESS_LEASE = 'stateless';
@@ -138,10 +138,10 @@ async function callTool(env: Env, request: Request, bound: LinkAddress | null, n
 }
 
 /** The per-request server: tools only; nothing changes at run time, so subscriptions/listen honours no filter. */
-export function statelessServer(env: Env, request: Request, bound: LinkAddress | null): Server {
+export function statelessServer(env: Env, request: Request, bound: LinkAddress | null, conversationInstructions = ''): Server {
   const server = new Server(
     { name: 'ams', title: 'AMS — Agent Messaging Service', version: '1.0.0' },
-    { instructions: STATELESS_INSTRUCTIONS, capabilities: { tools: {} }, cacheHints: { 'tools/list': { ttlMs: TOOLS_TTL_MS, cacheScope: 'public' } } },
+    { instructions: withOwnerInstructions(STATELESS_INSTRUCTIONS, conversationInstructions), capabilities: { tools: {} }, cacheHints: { 'tools/list': { ttlMs: TOOLS_TTL_MS, cacheScope: 'public' } } },
   );
   server.setRequestHandler('tools/list', () => ({ tools: toolList() as ListToolsResult['tools'] }));
   // Each request names its client in `_meta` (there is no initialize to remember it from).

@@ -47,6 +47,10 @@ export function joinedAnswer(env: Env, target: { ns: string; alias: string }, v:
     conversation_id: v.conversation_id, stream_id: v.stream_id, stream_name: v.stream_name, scope: v.scope,
     metadata: v.metadata, identity: v.identity, self_subscribe: v.self_subscribe, ...(v.subscribed_streams ? { subscribed_streams: v.subscribed_streams } : {}), peers: v.peers, seq: v.seq, epoch: v.epoch, resumed: v.resumed,
     next_since: v.cursor, account_id: v.account_id, resume_key,
+    // The owner's words, and what was said lately (the recap moves no cursor: ams_recv still starts at next_since).
+    instructions: v.instructions ?? '',
+    recap: (v.recap?.messages ?? []).map((m) => ({ from: m.stream_name, text: m.text, first_seq: m.first_seq, last_seq: m.last_seq })),
+    ...(v.recap?.note ? { recap_note: v.recap.note } : {}),
   };
 }
 

@@ -20,6 +20,7 @@ export const ERRORS = {
   invalid_history: [400, 'history must be {max_frames, max_age_s} with non-negative integers within the documented caps.'],
   invalid_utterance_gap: [400, 'utterance_gap_ms must be an integer number of milliseconds from 100 to 60000.'],
   invalid_audience: [400, 'audience must be {max_listeners} with an integer from 1 to 16000.'],
+  invalid_instructions: [400, 'instructions must be plain text: a string of at most 2,000 characters, without control characters other than tab and line breaks.'],
   invalid_scope: [400, 'scope must be "write" or "read".'],
   invalid_expires_in: [400, 'expires_in must be a positive integer number of seconds, at most one year.'],
   invalid_cursor: [400, 'since and Last-Event-ID must be non-negative integers, epoch must be the conversation epoch format.'],

@@ -154,11 +154,35 @@ export interface StreamMetadataFrame extends LoggedPeer {
   seq: number;
 }
 
+/**
+ * The owner changed the conversation's instructions [ext]. The first logged
+ * frame owned by no stream: every connection hears it, the owner's included
+ * (its log row's owner is `NO_OWNER`, which no account id equals).
+ */
+export interface ConversationUpdatedFrame {
+  type: 'x_conversation_updated';
+  conversation_id: string;
+  instructions: string;
+  ts: string;
+  seq: number;
+}
+
+/** The owner of a logged frame that belongs to no stream: no account has this id, so everyone hears it. */
+export const NO_OWNER = '';
+
+/** The logged frames of a stream (each names its stream and its owner). */
+export type StreamFrame = StreamJoinedFrame | StreamLeftFrame | TokenFrame | StreamMetadataFrame;
+
 /** The frames that get a `seq` and enter the log (and the hash chain). */
-export type LoggedFrame = StreamJoinedFrame | StreamLeftFrame | TokenFrame | StreamMetadataFrame;
+export type LoggedFrame = StreamFrame | ConversationUpdatedFrame;
+
+/** The account whose connections do not hear a logged frame (unless they self-subscribe); `NO_OWNER` for a conversation's own frames. */
+export function ownerOf(frame: LoggedFrame): string {
+  return frame.type === 'x_conversation_updated' ? NO_OWNER : frame.owner_account_id;
+}
 
 /** The logged frame types, as a value (the page gets them from the broker: src/http/view.ts). */
-export const LOGGED_FRAME_TYPES = ['token', 'stream_joined', 'stream_left', 'stream_metadata'] as const satisfies readonly LoggedFrame['type'][];
+export const LOGGED_FRAME_TYPES = ['token', 'stream_joined', 'stream_left', 'stream_metadata', 'x_conversation_updated'] as const satisfies readonly LoggedFrame['type'][];
 const loggedTypesComplete: Exclude<LoggedFrame['type'], (typeof LOGGED_FRAME_TYPES)[number]> extends never ? true : false = true;
 void loggedTypesComplete;
 

@@ -30,6 +30,8 @@ export interface ConversationRecord {
   links_bind_epoch?: true;
   /** Quiet gap (ms) that closes an utterance without an `end` marker; absent on records minted before it existed (then the default). */
   utterance_gap_ms?: number;
+  /** The conversation's purpose in the owner's words (plain text, at most 2,000 characters); absent or empty: none. */
+  instructions?: string;
   /** Listeners admitted across the audience shards (`audience.max_listeners` at mint); absent on older records (then the default). */
   max_listeners?: number;
 }

@@ -22,7 +22,7 @@
  *     nothing is held); `carry` remembers, per stream, what beyond
  *     `next_since` was already delivered and which utterance is half told.
  */
-import type { JsonObject, LoggedFrame, TokenFrame } from './frames';
+import type { ConversationUpdatedFrame, JsonObject, LoggedFrame, StreamFrame } from './frames';
 import { DEFAULT_IDENTITY, identityLabel, type Identity } from './identity';
 
 /** A logged frame as the utterance reader takes it: a token may end its utterance (`end: true`). */
@@ -54,7 +54,14 @@ export interface EventEntry {
   identity?: Identity;
 }
 
-export type Entry = MessageEntry | EventEntry;
+/** The owner changed the conversation's instructions (`x_conversation_updated`): told to everyone, between whatever streams say. */
+export interface InstructionsEntry {
+  kind: 'instructions';
+  seq: number;
+  instructions: string;
+}
+
+export type Entry = MessageEntry | EventEntry | InstructionsEntry;
 
 /** Per stream: frames up to `through` are delivered; `open_ts` (ms) is the last token of a half-told utterance. */
 export interface StreamCarry {
@@ -95,7 +102,7 @@ interface Open {
   trailing: EventEntry[];
 }
 
-function eventOf(f: Exclude<UtteranceFrame, TokenFrame>): EventEntry {
+function eventOf(f: Exclude<StreamFrame, { type: 'token' }>): EventEntry {
   const base = { seq: f.seq, stream_id: f.stream_id, stream_name: f.stream_name, owner_account_id: f.owner_account_id };
   if (f.type === 'stream_left') return { kind: 'left', ...base };
   return { kind: f.type === 'stream_joined' ? 'joined' : 'metadata', ...base, metadata: f.metadata, identity: f.identity ?? DEFAULT_IDENTITY };
@@ -130,9 +137,15 @@ export function readUtterances(frames: readonly UtteranceFrame[], opts: ReadOpti
   for (const f of frames) {
     if (!Number.isSafeInteger(f.seq) || f.seq <= prev) throw new RangeError(`frames must follow since in ascending seq order (got ${f.seq} after ${prev})`);
     prev = f.seq;
-    const sid = f.stream_id;
+    // A frame owned by no stream is carried under the key "": told once, even when read again behind a held utterance.
+    const sid = f.type === 'x_conversation_updated' ? '' : f.stream_id;
     const c = carry[sid];
     if (c && f.seq <= c.through) continue;
+    if (f.type === 'x_conversation_updated') {
+      // It closes nothing and is told at its own place.
+      deliver(instructionsOf(f), sid, f.seq);
+      continue;
+    }
     const u = open.get(sid);
     if (f.type !== 'token') {
       const ev = eventOf(f);
@@ -200,6 +213,10 @@ export function readUtterances(frames: readonly UtteranceFrame[], opts: ReadOpti
   return { entries: out, next_since: nextSince, carry, held, ...(settlesAt !== undefined ? { settles_at: settlesAt } : {}) };
 }
 
+function instructionsOf(f: ConversationUpdatedFrame): InstructionsEntry {
+  return { kind: 'instructions', seq: f.seq, instructions: f.instructions };
+}
+
 function position(e: Entry): number {
   return e.kind === 'message' ? e.first_seq : e.seq;
 }
@@ -211,11 +228,14 @@ const METADATA_PREVIEW_CHARS = 200;
  * message (`[n]` for a single token), `+` after the range when it continues
  * an earlier entry, `…` when it is not complete yet; events as `[seq] name
  * joined|left|metadata {…}`, a join or metadata change followed by who holds
- * the stream, `(agent, client c/1.0, model m)`. Continuation lines of the text are indented by
+ * the stream, `(agent, client c/1.0, model m)`; new instructions as `[seq]
+ * (the conversation's instructions changed; …): text`. Continuation lines of the text are indented by
  * two spaces, so nothing a peer writes can start a line that looks like a
  * header.
  */
 export function formatEntry(e: Entry): string {
+  // "(" cannot start a stream name, so this line is never a speaker's; the owner's text is indented like any message.
+  if (e.kind === 'instructions') return `[${e.seq}] (the conversation's instructions changed; the owner's words follow): ${indent(e.instructions)}`;
   if (e.kind !== 'message') {
     const meta = e.kind === 'metadata' ? ` ${preview(e.metadata ?? {})}` : '';
     const who = e.identity ? ` (${identityLabel(e.identity)})` : '';

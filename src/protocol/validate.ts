@@ -37,6 +37,20 @@ export function isAcceptableMetadata(value: unknown): value is JsonObject {
   return text.isWellFormed() && new TextEncoder().encode(text).length <= LIMITS.metadataBytes;
 }
 
+/**
+ * A conversation's instructions: plain text of at most 2,000 code points,
+ * well-formed, without control characters a terminal or a renderer would act
+ * on (tab and line breaks are text). Empty clears them.
+ */
+export function isAcceptableInstructions(value: unknown): value is string {
+  if (typeof value !== 'string' || !value.isWellFormed()) return false;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(value)) return false;
+  let n = 0;
+  for (const _ of value) if (++n > LIMITS.instructionsChars) return false;
+  return true;
+}
+
 /** `X-AMS-Stream-Metadata`: base64 (standard or url-safe) of a UTF-8 JSON object. */
 export function decodeMetadataHeader(value: string): JsonObject | undefined {
   const b64 = value.trim().replace(/-/g, '+').replace(/_/g, '/');

@@ -23,6 +23,8 @@ import { exchangesOf, startStandInModel, type ToolExchange } from '../support/st
 
 export const CLAUDE_CODE_VERSION = '2.1.332';
 const MAX_RECV_CALLS = 40;
+/** The conversation's instructions: the model must receive them (under `# MCP Server Instructions`, and in ams_join's result). */
+export const PURPOSE = 'Probe purpose: count the words alice says.\nReply with the count only.';
 export const SENTENCE = Array.from({ length: 60 }, (_, i) => (i === 0 ? 'The' : i === 59 ? ' end.' : ` w${i}`));
 
 /** The Claude Code binary to drive, or null: CLAUDE_BIN, then `claude` on PATH, then the project's node_modules. */
@@ -56,6 +58,8 @@ export interface ProbeResult {
   exchanges: ToolExchange[];
   system_bytes: number;
   tools_offered: string[];
+  /** Everything the model was given on its last main request: the system prompt and the messages, as JSON text. */
+  context: string;
 }
 
 export async function probe(claude: string, opts: { log?: (s: string) => void } = {}): Promise<ProbeResult> {
@@ -76,7 +80,7 @@ export async function probe(claude: string, opts: { log?: (s: string) => void } 
   try {
     const api = new AmsClient(broker.url);
     const owner = await api.createAccount(`cc-probe-${Date.now().toString(36)}`);
-    const conv = await api.createConversation(owner, { alias: `probe-${Date.now().toString(36)}` });
+    const conv = await api.createConversation(owner, { alias: `probe-${Date.now().toString(36)}`, instructions: PURPOSE });
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH, HOME: home, ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'stand-in', ENABLE_TOOL_SEARCH: 'false',
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_AUTOUPDATER: '1', DISABLE_TELEMETRY: '1', NO_COLOR: '1',
@@ -112,6 +116,7 @@ export async function probe(claude: string, opts: { log?: (s: string) => void } 
       exchanges: model.exchanges(),
       system_bytes: Buffer.byteLength(JSON.stringify(last.body.system ?? '')),
       tools_offered: (last.body.tools ?? []).map((t: { name: string }) => t.name).filter((n: string) => n.startsWith('mcp__')),
+      context: JSON.stringify({ system: last.body.system ?? '', messages: last.body.messages ?? [] }),
     };
   } finally {
     await peer?.close().catch(() => {});

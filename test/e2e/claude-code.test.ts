@@ -2,12 +2,13 @@
  * Real Claude Code as the MCP client, driven without an account through the
  * stand-in model (test/support/stand-in-model.ts): it joins with `ams_join`
  * and hears a WebSocket peer's 60-token sentence through `ams_recv` — as one
- * transcript line in the first call. The test reads what the model was actually given. Skipped, saying so, when no
+ * transcript line in the first call, and the conversation's instructions reach
+ * it (under `# MCP Server Instructions` and in ams_join's result). The test reads what the model was actually given. Skipped, saying so, when no
  * Claude Code binary is found (CLAUDE_BIN, `claude` on PATH, or
  * node_modules/.bin/claude).
  */
 import { describe, expect, it } from 'vitest';
-import { CLAUDE_CODE_VERSION, SENTENCE, findClaude, probe } from './claude-code-probe';
+import { CLAUDE_CODE_VERSION, PURPOSE, SENTENCE, findClaude, probe } from './claude-code-probe';
 
 const claude = findClaude();
 if (!claude) console.warn(`SKIPPED test/e2e/claude-code.test.ts: no Claude Code binary (set CLAUDE_BIN, or npm i @anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}).`);
@@ -20,6 +21,14 @@ describe.skipIf(!claude)('real Claude Code through the stand-in model', () => {
     expect(join!.name).toBe('mcp__ams__ams_join');
     expect(join!.is_error).toBe(false);
     expect(join!.text).toContain('amsrk_');
+    // The conversation's instructions reach the model twice: as the server's instructions, quoted as the owner's words, and in ams_join's result.
+    const context = JSON.parse(r.context) as unknown;
+    const texts = JSON.stringify(context);
+    expect(texts).toContain('# MCP Server Instructions');
+    const quotedPurpose = PURPOSE.split('\n').map((l) => `> ${l}`).join('\n');
+    expect(texts).toContain(JSON.stringify(quotedPurpose).slice(1, -1));
+    expect(texts.indexOf(JSON.stringify(quotedPurpose).slice(1, -1))).toBeGreaterThan(texts.indexOf('# MCP Server Instructions'));
+    expect(JSON.parse(join!.text).instructions).toBe(PURPOSE);
     expect(recvs.length).toBeGreaterThan(0);
     expect(recvs.every((x) => x.name === 'mcp__ams__ams_recv' && !x.is_error)).toBe(true);
     // Every word of the sentence reached the model, in order, whatever the shape of the results.

@@ -39,11 +39,15 @@ const ROOT = resolve(import.meta.dirname, '../..');
  * `root` runs another copy of the project (the benchmark runs a snapshot, so
  * edits in the working tree do not make wrangler reload mid-measurement).
  */
-export async function startBroker(opts: { stateDir?: string; port?: number; vars?: Record<string, string>; timeoutMs?: number; root?: string } = {}): Promise<Broker> {
+/**
+ * `logLevel`: wrangler's, which also filters the Worker's console: `warn` (the default) keeps
+ * other tests' output quiet; the events test asks for `log` to read the event lines (decision 0148).
+ */
+export async function startBroker(opts: { stateDir?: string; port?: number; vars?: Record<string, string>; timeoutMs?: number; root?: string; logLevel?: 'warn' | 'info' | 'log' } = {}): Promise<Broker> {
   const root = opts.root ?? ROOT;
   const port = opts.port ?? (await freePort());
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ams-state-'));
-  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', stateDir, '--inspector-port', String(await freePort()), '--log-level', 'warn'];
+  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', stateDir, '--inspector-port', String(await freePort()), '--log-level', opts.logLevel ?? 'warn'];
   // A local broker, as `npm start` runs it: development secrets unless the caller passes real ones.
   for (const [k, v] of Object.entries({ AMS_ENV: 'development', ...opts.vars })) args.push('--var', `${k}:${v}`);
   const child = spawn(join(root, 'node_modules/.bin/wrangler'), args, {

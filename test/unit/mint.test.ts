@@ -20,7 +20,16 @@ describe('parseMintRequest defaults', () => {
     expect(parseMintRequest({})).toEqual({
       alias: undefined, stream_name: undefined, metadata: {}, stream_metadata: {}, id_kind: 'ulid', id_input: undefined,
       history: { max_frames: LIMITS.historyMaxFrames, max_age_s: LIMITS.historyMaxAgeSeconds }, utterance_gap_ms: LIMITS.utteranceGapDefaultMs,
+      instructions: '',
     });
+  });
+
+  it('takes instructions as plain text of at most 2,000 characters (code points), and nothing else', () => {
+    expect(parseMintRequest({ instructions: 'Plan the release.\n\tStep one.' }).instructions).toBe('Plan the release.\n\tStep one.');
+    expect(parseMintRequest({ instructions: '🙂'.repeat(LIMITS.instructionsChars) }).instructions).toHaveLength(2 * LIMITS.instructionsChars);
+    for (const bad of ['x'.repeat(LIMITS.instructionsChars + 1), 7, null, ['a'], { a: 1 }, 'nul\u0000', 'esc\u001b[31m', 'c1\u0085', 'lone \ud800']) {
+      expect(() => parseMintRequest({ instructions: bad as never }), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: 'invalid_instructions' }));
+    }
   });
 
   it('takes utterance_gap_ms as an integer within its limits, and nothing else', () => {

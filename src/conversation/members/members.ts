@@ -13,6 +13,8 @@
 import { ulid } from 'ulid';
 import type { CloseReason } from '../../protocol/close-codes';
 import type { JsonObject, LoggedFrame } from '../../protocol/frames';
+import { recapFor } from '../recap';
+import { filterOf } from '../../protocol/subscription';
 import { LIMITS } from '../../protocol/limits';
 import { claimsValid, expired, sameMint } from '../admission';
 import type { Conversation } from '../conversation';
@@ -113,7 +115,18 @@ export class McpMembers {
 
   // ---- joining ----
 
+  /** Joins or continues, then tells what an arriving agent needs: the instructions and a recap (which moves no cursor). */
   join(a: JoinArgs): Outcome<Joined> {
+    const out = this.admitJoin(a);
+    if (!out.ok) return out;
+    const v = out.value;
+    const r = this.conv.record!;
+    const recap = recapFor(this.conv, { accountId: v.scope === 'write' ? v.account_id : null, selfSubscribe: v.self_subscribe, streams: filterOf(v.subscribed_streams) },
+      a.recap ?? LIMITS.recapDefaultMessages, LIMITS.recapBytes, this.clock());
+    return ok({ ...v, instructions: r.instructions ?? '', recap });
+  }
+
+  private admitJoin(a: JoinArgs): Outcome<Joined> {
     const r = this.conv.record;
     if (!r) return fail('conversation_not_found');
     if (a.subscribe_streams) {

@@ -7,6 +7,7 @@
  * the lease changes whenever another session takes the membership over, so a
  * superseded session learns it at once.
  */
+import type { Recap } from '../recap';
 import type { LinkClaims } from '../../control/links';
 import type { CloseReason } from '../../protocol/close-codes';
 import type { ErrorCode } from '../../protocol/errors';
@@ -47,6 +48,8 @@ export interface JoinArgs {
   /** The subscription filter (decisions/0130): a list sets it, null removes it; absent: a fresh join has none, a continued membership keeps its own. */
   subscribe_streams?: string[] | null;
   since?: number;
+  /** How many of the last completed messages the join result recaps (0: none; default `LIMITS.recapDefaultMessages`). */
+  recap?: number;
   /** The lease to hold the membership with; a fresh random one when absent. A stateless caller (MCP 2026-07-28) names its fixed one, so its calls never displace each other. */
   lease?: string;
 }
@@ -75,6 +78,10 @@ export interface Joined {
   cursor: number;
   /** The conversation's quiet gap that closes an utterance (ms). */
   utterance_gap_ms: number;
+  /** The conversation's instructions (its owner's words); '' for none. */
+  instructions?: string;
+  /** The last completed messages this member hears (ams_join's recap). */
+  recap?: Recap;
 }
 
 export interface RecvArgs {

@@ -265,6 +265,8 @@ export class WebhookHub {
 
   private told(l: WebhookListener, e: Entry, ts: string): void {
     const row = l.row;
+    // A change of instructions is no webhook event (yet): webhooks tell what streams say and who comes and goes.
+    if (e.kind === 'instructions') return;
     if (this.listeners.get(row.webhook_id) !== l || e.stream_id === row.stream_id) return;
     const event: WebhookEvent | null = e.kind === 'message' ? 'utterance' : e.kind === 'joined' ? 'joined' : e.kind === 'left' ? 'left' : null;
     if (!event || !row.events.includes(event)) return;
