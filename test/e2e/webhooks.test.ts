@@ -24,7 +24,7 @@ let api: AmsClient;
 const receivers: Receiver[] = [];
 
 beforeAll(async () => {
-  broker = await startBroker({ vars });
+  broker = await startBroker({ vars, logLevel: 'log' });
   api = new AmsClient(broker.url);
 });
 afterAll(async () => {
@@ -216,6 +216,19 @@ describe('webhooks over a real wrangler dev', () => {
     await speaker.next((f) => f.type === 'stream_joined' && f.stream_id === hook.stream_id, 20_000);
     await waitFor(() => r.deliveries.length > before, 20_000, 'the backlog after enable');
     expect(r.deliveries.at(-1)!.body.text).toBe('anyone?');
+    // Its event lines (decision 0148): failures, one disablement, the delivery after enable — named by
+    // webhook id, never by URL or secret.
+    const lines = () => broker.output().split('\n').filter((l) => l.includes('{"ams_event"') && l.includes(hook.webhook_id));
+    const named = (name: string) => lines().filter((l) => l.includes(`"ams_event":"${name}"`));
+    await waitFor(() => named('webhook.delivered').length === 1, 20_000, 'the webhook.delivered line');
+    expect(named('webhook.failed').length).toBeGreaterThanOrEqual(2);
+    expect(named('webhook.disabled')).toHaveLength(1);
+    expect(named('webhook.delivered')[0]).toContain('"status":204');
+    for (const l of lines()) {
+      expect(l).not.toContain(r.url);
+      expect(l).not.toContain(hook.secret);
+      expect(l).not.toContain('anyone?');
+    }
   });
 
   it('the backlog is bounded: the oldest are dropped and the next delivery says how many', async () => {

@@ -14,8 +14,9 @@ import { LIMITS } from '../../protocol/limits';
 import { replyOf } from '../../protocol/webhooks';
 
 export type Attempt =
-  | { ok: true; reply: string | null; replyError?: 'reply_too_large' }
-  | { ok: false; error: string };
+  | { ok: true; status: number; reply: string | null; replyError?: 'reply_too_large' }
+  /** `status` when the receiver answered (an event line reports it; `error` stays in the webhook's own state). */
+  | { ok: false; error: string; status?: number };
 
 /** A new secret in the Standard Webhooks form: `whsec_` + base64 of 32 random bytes. */
 export function newWebhookSecret(): string {
@@ -46,19 +47,19 @@ export async function attempt(url: string, secret: string, id: string, body: str
   }
   if (res.status >= 300 && res.status < 400) {
     await res.body?.cancel().catch(() => {});
-    return { ok: false, error: `HTTP ${res.status}: redirects are not followed` };
+    return { ok: false, error: `HTTP ${res.status}: redirects are not followed`, status: res.status };
   }
   if (res.status < 200 || res.status >= 300) {
     await res.body?.cancel().catch(() => {});
-    return { ok: false, error: `HTTP ${res.status}` };
+    return { ok: false, error: `HTTP ${res.status}`, status: res.status };
   }
   try {
     const text = await readCapped(res, LIMITS.webhookResponseBytes);
-    if (text === null) return { ok: true, reply: null, replyError: 'reply_too_large' };
-    return { ok: true, reply: replyOf(res.headers.get('content-type'), text) };
+    if (text === null) return { ok: true, status: res.status, reply: null, replyError: 'reply_too_large' };
+    return { ok: true, status: res.status, reply: replyOf(res.headers.get('content-type'), text) };
   } catch {
     // The status said yes; a body cut off by the deadline is only a lost reply.
-    return { ok: true, reply: null };
+    return { ok: true, status: res.status, reply: null };
   }
 }
 

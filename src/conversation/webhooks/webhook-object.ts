@@ -13,6 +13,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env, Remote } from '../../control/env';
+import { emit } from '../../control/events';
 import type { ConversationObject } from '../conversation-object';
 import { conversationStub } from '../conversation-stub';
 import { Backlog, bodyOf } from './backlog';
@@ -147,7 +148,10 @@ export class WebhookObject extends DurableObject<Env> {
     if (this.config?.webhook_id !== config.webhook_id) return;
     const now = Date.now();
     let s = this.state;
+    // Event lines name the webhook and its conversation only: never the URL (its path may be a secret), the secret or the text.
+    const where = { ns: config.namespace, alias: config.alias, webhook: config.webhook_id };
     if (result.ok) {
+      emit(this.env, 'webhook.delivered', { ...where, status: result.status });
       this.backlog.done(head.id);
       s = { ...s, failures: 0, failing_since: null, last_error: null, next_attempt_at: null, delivered: s.delivered + 1 };
       if (result.replyError) s.last_reply_error = { reason: result.replyError, at: now };
@@ -156,10 +160,12 @@ export class WebhookObject extends DurableObject<Env> {
       if (this.backlog.size().n > 0) await this.ctx.storage.setAlarm(Date.now());
       return;
     }
+    emit(this.env, 'webhook.failed', { ...where, ...(result.status !== undefined ? { status: result.status } : {}) });
     const failingSince = s.failing_since ?? now;
     s = { ...s, failures: s.failures + 1, failing_since: failingSince, last_error: result.error };
     if (now - failingSince >= this.policy.budgetMs) {
       this.put('state', { ...s, next_attempt_at: null, disabled: { reason: 'failure_budget', at: now, last_error: result.error } });
+      emit(this.env, 'webhook.disabled', where);
       console.warn(`AMS webhook ${this.label}: disabled after failing for ${now - failingSince} ms (${result.error})`);
       await this.conversation(config).webhookDisabled(config.webhook_id).catch((err) => console.error(`AMS webhook ${this.label}: could not tell its conversation`, err));
       return;
