@@ -79,8 +79,16 @@ export class Lanes {
       const name = el('span', { class: 'lane-name' }, s.stream_name);
       const badge = el('span', { class: 'lane-badge' }, 'live');
       const owner = el('span', { class: 'lane-owner', title: s.owner_account_id ?? '' }, s.owner_account_id ? `owner …${s.owner_account_id.slice(-6)}` : '');
+      // Hiding a lane is local (decisions/0130): the page keeps hearing the stream, so showing it again needs no reconnect or replay.
+      const toggle = el('button', { type: 'button', class: 'lane-toggle', 'aria-pressed': 'false', title: 'Hide or show this stream\'s tokens' }, 'hide');
+      toggle.addEventListener('click', () => {
+        const hidden = root.dataset.hidden !== 'true';
+        root.dataset.hidden = String(hidden);
+        toggle.textContent = hidden ? 'show' : 'hide';
+        toggle.setAttribute('aria-pressed', String(hidden));
+      });
       const kind = el('span', { class: 'lane-kind', 'data-testid': 'lane-kind' });
-      head.append(name, kind, badge, owner);
+      head.append(name, kind, badge, owner, toggle);
       const meta = el('code', { class: 'lane-meta' });
       const tokens = el('div', { class: 'lane-tokens', 'data-testid': 'lane-tokens' });
       root.append(head, meta, tokens);

@@ -19,6 +19,8 @@ export interface ConnectOptions {
   /** `ams_sk_…`; required with a write link, ignored for observer links. */
   credential?: string;
   streamName?: string;
+  /** Hear only these streams' tokens and metadata, by name (PROTOCOL §4.5); joins and leaves of all still arrive. */
+  subscribeStreams?: string[];
   streamMetadata?: JsonObject;
   selfSubscribe?: boolean;
   receipts?: boolean;
@@ -109,6 +111,7 @@ export class AmsSocket {
     set('X-AMS-Integrity', 'integrity', opts.integrity ? 'chain' : undefined);
     set('X-AMS-Since', 'since', opts.since === undefined ? undefined : String(opts.since));
     set('X-AMS-Epoch', 'epoch', opts.epoch);
+    set('X-AMS-Subscribe-Streams', 'subscribe_streams', opts.subscribeStreams?.join(','));
     set('X-AMS-Identity-Kind', 'identity_kind', opts.identity?.kind);
     set('X-AMS-Identity-Client', 'identity_client', opts.identity?.client);
     set('X-AMS-Identity-Model', 'identity_model', opts.identity?.model);

@@ -435,7 +435,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   /** A writer's socket ends: one `stream.left` with the tokens it logged. */
   private left(conn: SocketConnection, code: number): void {
-    if (conn.streamId) emit(this.env, 'stream.left', { ...this.where, path: 'ws', stream: conn.streamId, tokens: conn.tokens, code });
+    if (conn.streamId) emit(this.env, 'stream.left', { ...this.where, path: 'ws', stream: conn.streamId, account: conn.accountId ?? '', tokens: conn.tokens, code });
   }
 
   /** When the last connection leaves, make sure an alarm will trim the log by age. */

@@ -25,7 +25,7 @@ export interface EventFields {
   'connection.accepted': { ns: string; alias: string; path: PathKind; scope: 'write' | 'read'; account?: Id };
   'connection.refused': { ns: string; alias: string; path: PathKind; code: number | string; status?: number };
   'stream.joined': { ns: string; alias: string; path: PathKind; stream: Id; account: Id };
-  'stream.left': { ns: string; alias: string; path: PathKind; stream: Id; tokens: number; code?: number };
+  'stream.left': { ns: string; alias: string; path: PathKind; stream: Id; account: Id; tokens: number; code?: number };
   'emit.rate_limited': { ns: string; alias: string; path: PathKind; stream: Id; account: Id };
   'consumer.shed': { ns: string; alias: string; path: PathKind };
   'replay.paused': { ns: string; alias: string; path: PathKind };

@@ -71,7 +71,8 @@ export async function probe(claude: string, opts: { log?: (s: string) => void } 
   const model = await startStandInModel((body, main) => {
     if (!main) return { text: 'AMS probe' };
     const done = exchangesOf(body);
-    if (done.length === 0) return { tool: 'mcp__ams__ams_join', input: { stream_name: 'claude' } };
+    // No stream_name: the broker names the participant after the client's clientInfo.
+    if (done.length === 0) return { tool: 'mcp__ams__ams_join', input: {} };
     if (done.length === 1) return { tool: 'mcp__ams__ams_recv', input: { wait_ms: 20_000 } };
     const heard = done.slice(1).map((x) => x.text).join('');
     if (heard.includes(SENTENCE.at(-1)!.trim()) || done.length > MAX_RECV_CALLS) return { text: 'Done.' };

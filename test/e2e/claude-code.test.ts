@@ -3,7 +3,8 @@
  * stand-in model (test/support/stand-in-model.ts): it joins with `ams_join`
  * and hears a WebSocket peer's 60-token sentence through `ams_recv` — as one
  * transcript line in the first call, and the conversation's instructions reach
- * it (under `# MCP Server Instructions` and in ams_join's result). The test reads what the model was actually given. Skipped, saying so, when no
+ * it (under `# MCP Server Instructions` and in ams_join's result), and its participant is named after its
+ * clientInfo (`claude-code-xxxx`). The test reads what the model was actually given. Skipped, saying so, when no
  * Claude Code binary is found (CLAUDE_BIN, `claude` on PATH, or
  * node_modules/.bin/claude).
  */
@@ -28,7 +29,11 @@ describe.skipIf(!claude)('real Claude Code through the stand-in model', () => {
     const quotedPurpose = PURPOSE.split('\n').map((l) => `> ${l}`).join('\n');
     expect(texts).toContain(JSON.stringify(quotedPurpose).slice(1, -1));
     expect(texts.indexOf(JSON.stringify(quotedPurpose).slice(1, -1))).toBeGreaterThan(texts.indexOf('# MCP Server Instructions'));
-    expect(JSON.parse(join!.text).instructions).toBe(PURPOSE);
+    const joined = JSON.parse(join!.text) as { instructions: string; stream_name: string; identity?: { kind: string; client?: string } };
+    expect(joined.instructions).toBe(PURPOSE);
+    // Claude Code sends clientInfo.name "claude-code": its participant is named after it, and declared an agent with that client.
+    expect(joined.stream_name).toMatch(/^claude-code-[0-9a-f]{4}$/);
+    expect(joined.identity).toMatchObject({ kind: 'agent', client: `claude-code/${CLAUDE_CODE_VERSION}` });
     expect(recvs.length).toBeGreaterThan(0);
     expect(recvs.every((x) => x.name === 'mcp__ams__ams_recv' && !x.is_error)).toBe(true);
     // Every word of the sentence reached the model, in order, whatever the shape of the results.

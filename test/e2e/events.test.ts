@@ -101,7 +101,7 @@ describe('event lines', () => {
     await waitFor(() => Object.keys(expected).every((k) => count()[k] === expected[k]), 20_000, `events ${JSON.stringify(count())}`);
     expect(count()).toEqual(expected);
     expect(mine().find((e) => e.ams_event === 'connection.refused' && e.code === 4001)).toMatchObject({ path: 'ws', alias: m.alias });
-    expect(mine().find((e) => e.ams_event === 'stream.left')).toMatchObject({ code: 4002, tokens: 1 });
+    expect(mine().find((e) => e.ams_event === 'stream.left')).toMatchObject({ code: 4002, tokens: 1, account: account.account_id });
     expect(mine().find((e) => e.ams_event === 'credential.rotated')).toMatchObject({ account: account.account_id, generation: 2, closed: 1 });
 
     // Nothing secret in any line of the log, event or not.

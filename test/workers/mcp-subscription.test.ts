@@ -19,6 +19,12 @@ async function speaker(link: string, name: string): Promise<TestSocket> {
   return s;
 }
 
+/** A conversation with two WebSocket speakers, `a` and `b`. */
+async function room(body: Record<string, unknown> = {}) {
+  const conv = await mint(await account('mcps'), body);
+  return { conv, a: await speaker(conv.magic_link, 'a'), b: await speaker(conv.magic_link, 'b') };
+}
+
 async function say(s: TestSocket, data: string) {
   s.send({ type: 'token', data, end: true });
   await barrier(s);
@@ -43,10 +49,7 @@ async function stateless(url: string, name: string, args: Record<string, unknown
 
 describe('MCP members with a subscription filter', () => {
   it('ams_recv hears only the filter\'s streams, the result echoes it, and a new filter holds from the next call', async () => {
-    const owner = await account('mcps');
-    const conv = await mint(owner);
-    const a = await speaker(conv.magic_link, 'a');
-    const b = await speaker(conv.magic_link, 'b');
+    const { conv, a, b } = await room();
     const m = await openSession(conv.magic_link);
     const joined = await m.ok('ams_join', { stream_name: 'agent', subscribe_streams: ['b'] });
     expect(joined.subscribed_streams).toEqual(['b']);
@@ -79,10 +82,7 @@ describe('MCP members with a subscription filter', () => {
   });
 
   it('the channel push honours the filter, and a change takes effect on the next utterance', async () => {
-    const owner = await account('mcps');
-    const conv = await mint(owner);
-    const a = await speaker(conv.magic_link, 'a');
-    const b = await speaker(conv.magic_link, 'b');
+    const { conv, a, b } = await room();
     const m = await openSession(conv.magic_link);
     await m.ok('ams_join', { stream_name: 'pushed', subscribe_streams: ['b'] });
     const stream = await m.get();
@@ -102,10 +102,7 @@ describe('MCP members with a subscription filter', () => {
   });
 
   it('a stateless (2026-07-28) member keeps its filter in the row across calls, and changes it with ams_join {resume_key, subscribe_streams}', async () => {
-    const owner = await account('mcps');
-    const conv = await mint(owner);
-    const a = await speaker(conv.magic_link, 'a');
-    const b = await speaker(conv.magic_link, 'b');
+    const { conv, a, b } = await room();
     const joined = await stateless(conv.magic_link, 'ams_join', { stream_name: 'nomad', subscribe_streams: ['a'] });
     expect(joined.value.subscribed_streams).toEqual(['a']);
     const key = joined.value.resume_key;
@@ -122,10 +119,7 @@ describe('MCP members with a subscription filter', () => {
   });
 
   it('a filter with history off is honoured too (frames buffered by the fan-out)', async () => {
-    const owner = await account('mcps');
-    const conv = await mint(owner, { history: { max_frames: 0 } });
-    const a = await speaker(conv.magic_link, 'a');
-    const b = await speaker(conv.magic_link, 'b');
+    const { conv, a, b } = await room({ history: { max_frames: 0 } });
     const m = await openSession(conv.magic_link);
     await m.ok('ams_join', { subscribe_streams: ['a'] });
     await say(b, 'b1');

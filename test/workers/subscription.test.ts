@@ -151,6 +151,28 @@ describe('selective subscription on the conversation object', () => {
     expect(shardEvents.some((e) => e.event === 'stream_joined' && JSON.parse(e.data).stream_name === 'a')).toBe(true);
   });
 
+  it('a transcript with a filter writes only the named streams\' utterances, and every join', async () => {
+    const { conv, a, b } = await twoSpeakers();
+    await speak(a, 'said by a');
+    await speak(b, 'said by b');
+    await speak(a, 'a again');
+    await speak(b, 'b again');
+    const res = await SELF.fetch(route(conv.observer_link, 'transcript', { since: '0', subscribe_streams: 'b' }));
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('b: b again')) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    expect(text).toContain('a joined');
+    expect(text).toContain('b: said by b\nb: b again');
+    expect(text).not.toContain('a: ');
+  });
+
   it('a history page counts limit over the frames it returns and moves next_since past the ones it passes over', async () => {
     const { conv, a, b } = await twoSpeakers();
     for (let i = 0; i < 6; i++) {
