@@ -1,4 +1,4 @@
-/** The CLI's version, stamped into the bundle at build time (scripts/build-cli.mjs) from package.json. */
+/** The CLI's version, stamped into the bundle at build time (src/cli/build.mjs) from package.json. */
 declare const AMS_CLI_VERSION: string | undefined;
 
 export const VERSION = typeof AMS_CLI_VERSION === 'string' ? AMS_CLI_VERSION : '0.0.0-dev';

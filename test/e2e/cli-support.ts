@@ -15,7 +15,7 @@ export const BIN = join(ROOT, 'dist/ams.js');
 
 /** Builds dist/ams.js exactly as `npm install` does (the `prepare` script). */
 export function buildCli(): void {
-  execFileSync(process.execPath, [join(ROOT, 'scripts/build-cli.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(ROOT, 'src/cli/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
 }
 
 /** An environment of its own: a fresh credentials file, no colour, no inherited AMS_* settings. */

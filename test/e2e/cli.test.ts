@@ -82,10 +82,14 @@ describe('ams account and mint', () => {
     expect(printed.stdout.trim()).toMatch(/^ams_sk_[a-z0-9-]+\.[A-Za-z0-9_-]{43}$/);
 
     // AMS_CREDENTIAL wins over the file; --alias and --json pass through.
-    const other = await ams(['mint', '--host', broker.url, '--alias', 'chosen', '--json'], { env: { ...env, AMS_CREDENTIAL: printed.stdout.trim() } });
+    const purpose = 'Review the pull request, then say done.';
+    const other = await ams(['mint', '--host', broker.url, '--alias', 'chosen', '--instructions', purpose, '--json'], { env: { ...env, AMS_CREDENTIAL: printed.stdout.trim() } });
     expect(other.code, other.stderr).toBe(0);
     const minted = JSON.parse(other.stdout);
     expect(minted.alias).toBe('chosen');
+    // --instructions is the conversation's purpose: the broker keeps it, and inspect by the link reports it.
+    expect(minted.instructions).toBe(purpose);
+    expect(((await api.inspectWithLink(minted.magic_link)) as { instructions?: string }).instructions).toBe(purpose);
     expect(minted.magic_link).toContain(`/${printed.stdout.trim().slice(7).split('.')[0]}/conversations/chosen?t=`);
   });
 
@@ -109,6 +113,9 @@ describe('ams say', () => {
     expect(r2.code, r2.stderr).toBe(0);
     await waitFor(() => utterances(peer.frames).length >= 4);
     expect(utterances(peer.frames)).toEqual(['shell: hello from the shell', 'shell: first line', 'shell: second line', 'shell: no newline at the end']);
+    // The CLI declares who holds its stream: a person, through ams-cli.
+    const joinedFrame = peer.frames.find((f) => f.type === 'stream_joined' && f.stream_name === 'shell') as { identity?: unknown } | undefined;
+    expect(joinedFrame?.identity).toEqual({ kind: 'human', client: expect.stringMatching(/^ams-cli\/\d+\.\d+\.\d+$/) });
     await peer.close();
   });
 

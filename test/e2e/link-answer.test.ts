@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AmsClient, type Account, type Minted } from '../../src/client';
 import { startBroker, type Broker } from '../support/broker';
 import { mcpAgent, type McpAgent } from './mcp-client';
-import { uniqueNs, waitFor } from './support';
+import { streamedLines, uniqueNs, type StreamedLines } from './support';
 
 let broker: Broker;
 let api: AmsClient;
@@ -39,26 +39,11 @@ function patch(alias: string, instructions: string): Promise<Response> {
   });
 }
 
-/** Reads a streamed text body line by line. */
-function lines(res: Response): { got: string[]; until(count: number): Promise<string[]> } {
-  const got: string[] = [];
-  const reader = res.body!.getReader();
-  closers.push(() => reader.cancel());
-  const decoder = new TextDecoder();
-  let buffered = '';
-  void (async () => {
-    for (;;) {
-      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
-      if (done) return;
-      buffered += decoder.decode(value, { stream: true });
-      let cut: number;
-      while ((cut = buffered.indexOf('\n')) !== -1) {
-        got.push(buffered.slice(0, cut));
-        buffered = buffered.slice(cut + 1);
-      }
-    }
-  })();
-  return { got, until: async (count) => (await waitFor(() => got.length >= count, 20_000, `${count} lines (have ${JSON.stringify(got)})`), got) };
+/** Reads a streamed text body line by line; the reader is cancelled after the file. */
+function lines(res: Response): StreamedLines {
+  const t = streamedLines(res);
+  closers.push(t.stop);
+  return t;
 }
 
 describe('the link explains itself (wrangler dev)', () => {

@@ -33,3 +33,40 @@ export async function waitFor(cond: () => boolean, timeoutMs = 20_000, what = 'c
 
 export const logged = (frames: ServerFrame[]) =>
   frames.filter((f) => f.type === 'token' || f.type === 'stream_joined' || f.type === 'stream_left' || f.type === 'stream_metadata') as Array<ServerFrame & { seq: number }>;
+
+/** A streamed text body (e.g. `…/transcript`) read line by line as it arrives. */
+export interface StreamedLines {
+  /** Complete lines so far, without their `\n`. */
+  got: string[];
+  /** Resolves with `got` once it holds at least `count` lines. */
+  until(count: number, timeoutMs?: number): Promise<string[]>;
+  /** Stops reading (cancels the body). */
+  stop(): void;
+}
+
+export function streamedLines(res: Response): StreamedLines {
+  const got: string[] = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  void (async () => {
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (done) return;
+      buffered += decoder.decode(value, { stream: true });
+      let cut: number;
+      while ((cut = buffered.indexOf('\n')) !== -1) {
+        got.push(buffered.slice(0, cut));
+        buffered = buffered.slice(cut + 1);
+      }
+    }
+  })();
+  return {
+    got,
+    stop: () => void reader.cancel().catch(() => {}),
+    async until(count, timeoutMs = 20_000) {
+      await waitFor(() => got.length >= count, timeoutMs, `${count} lines (have ${JSON.stringify(got)})`);
+      return got;
+    },
+  };
+}

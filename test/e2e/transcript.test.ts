@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AmsClient, AmsSocket, type Account, type ConnectOptions, type Minted, type WebSocketConstructor } from '../../src/client';
 import { startBroker, type Broker } from '../support/broker';
+import { streamedLines, type StreamedLines } from './support';
 
 let broker: Broker;
 let api: AmsClient;
@@ -30,43 +31,11 @@ function transcriptUrl(link: string, extra = ''): string {
   return `${u.origin}${u.pathname}/transcript${u.search}${extra}`;
 }
 
-/** Reads a streamed body line by line as it arrives. */
-function lines(res: Response): { got: string[]; until(count: number, timeoutMs?: number): Promise<string[]>; stop(): void } {
-  const got: string[] = [];
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffered = '';
-  let wake: (() => void) | undefined;
-  void (async () => {
-    for (;;) {
-      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
-      if (done) return;
-      buffered += decoder.decode(value, { stream: true });
-      let cut: number;
-      while ((cut = buffered.indexOf('\n')) !== -1) {
-        got.push(buffered.slice(0, cut));
-        buffered = buffered.slice(cut + 1);
-      }
-      wake?.();
-    }
-  })();
-  const stop = () => void reader.cancel().catch(() => {});
-  closers.push(stop);
-  return {
-    got,
-    stop,
-    async until(count, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (got.length < count) {
-        if (Date.now() > deadline) throw new Error(`only ${got.length} lines: ${JSON.stringify(got)}`);
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, 100);
-        });
-      }
-      return got;
-    },
-  };
+/** Reads a streamed body line by line; the reader is cancelled after the file. */
+function lines(res: Response): StreamedLines {
+  const t = streamedLines(res);
+  closers.push(t.stop);
+  return t;
 }
 
 async function peer(link: string, streamName: string, identity?: ConnectOptions['identity']): Promise<AmsSocket> {
