@@ -1,7 +1,7 @@
 /**
  * The event lines of a real `wrangler dev` (decision 0148): a scripted session
  * produces exactly the expected events, and nothing secret — token text,
- * metadata values, credentials, link tokens — reaches any log line.
+ * metadata values, instructions, credentials, link tokens — reaches any log line.
  */
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ afterAll(async () => {
 const MARKER_TOKEN = 'MARKER-token-7f3a';
 const MARKER_META = 'MARKER-meta-91c2';
 const MARKER_STREAM_META = 'MARKER-stream-meta-4d0e';
+const MARKER_INSTRUCTIONS = 'MARKER-instructions-b85e';
 
 function events(): Array<Record<string, unknown>> {
   return broker.output().split('\n').flatMap((line) => {
@@ -57,9 +58,10 @@ describe('event lines', () => {
       headers: { 'content-type': type, ...(credential ? { authorization: `Bearer ${credential}` } : {}) },
     });
     const account = (await (await post('/v1/accounts', { namespace: ns })).json()) as { credential: string; account_id: string };
-    const mintRes = await post(`/v1/${ns}/conversations`, { metadata: { note: MARKER_META }, stream_metadata: { note: MARKER_STREAM_META } }, account.credential);
+    const mintRes = await post(`/v1/${ns}/conversations`, { metadata: { note: MARKER_META }, stream_metadata: { note: MARKER_STREAM_META }, instructions: `Say hello. ${MARKER_INSTRUCTIONS}` }, account.credential);
     expect(mintRes.status).toBe(201);
-    const m = (await mintRes.json()) as { magic_link: string; alias: string; conversation_id: string };
+    const m = (await mintRes.json()) as { magic_link: string; alias: string; conversation_id: string; instructions?: string };
+    expect(m.instructions).toContain(MARKER_INSTRUCTIONS);
     const t = new URL(m.magic_link).searchParams.get('t')!;
 
     const writer = await socket(connectUrl(m.magic_link), account.credential);
@@ -106,7 +108,7 @@ describe('event lines', () => {
 
     // Nothing secret in any line of the log, event or not.
     const log = broker.output();
-    for (const secret of [MARKER_TOKEN, MARKER_META, MARKER_STREAM_META, account.credential, fresh, t, account.credential.split('.')[1]]) {
+    for (const secret of [MARKER_TOKEN, MARKER_META, MARKER_STREAM_META, MARKER_INSTRUCTIONS, account.credential, fresh, t, account.credential.split('.')[1]]) {
       expect(log.includes(secret), `the log holds ${secret.slice(0, 12)}…`).toBe(false);
     }
   }, 120_000);
