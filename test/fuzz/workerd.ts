@@ -80,12 +80,14 @@ export class Peer {
   readonly closed: Promise<Closed>;
   private waiters: Array<() => void> = [];
   isClosed = false;
+  private closedWith?: Closed;
 
   constructor(readonly ws: WebSocket, readonly protocol: string | null) {
     this.closed = new Promise((resolve) => {
       ws.addEventListener('close', (e) => {
         this.isClosed = true;
-        resolve({ code: e.code, reason: e.reason });
+        this.closedWith = { code: e.code, reason: e.reason };
+        resolve(this.closedWith);
         this.wake();
       });
     });
@@ -106,7 +108,7 @@ export class Peer {
   async until(done: () => boolean, what: string, ms = 10_000): Promise<void> {
     const deadline = Date.now() + ms;
     while (!done()) {
-      if (this.isClosed) throw new Error(`socket closed while waiting for ${what}`);
+      if (this.isClosed) throw new Error(`socket closed (${this.closedWith?.code} ${this.closedWith?.reason}) while waiting for ${what}`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 50);

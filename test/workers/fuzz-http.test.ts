@@ -309,7 +309,7 @@ it('pages the history exactly as the cursor and limit say, or answers invalid_cu
     ),
     { seed: SEED, numRuns: 80 },
   );
-}, 60_000);
+}, 120_000);
 
 /** Reads an SSE body until `done` holds for the text so far, then cancels it. */
 async function readSse(res: Response, done: (text: string) => boolean): Promise<string> {

@@ -100,7 +100,7 @@ describe('tokens that must not open anything', () => {
       if (done) break;
       text += dec.decode(value, { stream: true });
     }
-    expect(text).toMatch(/event: close\ndata: \{"code":4001,"reason":"invalid_magic_link"\}\n\n$/);
+    expect(text).toMatch(/event: close\ndata: \{"code":4001,"reason":"invalid_magic_link","ts":"[^"]+"\}\n\n$/);
     await expectShellRoutesRefuse(c.magic_link, 'invalid_magic_link');
     await expectShellRoutesRefuse(c.observer_link, 'invalid_magic_link');
     expect((await SELF.fetch(routeOf(fresh.observer_link, '/history'))).status).toBe(200);
