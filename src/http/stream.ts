@@ -127,10 +127,10 @@ stream.get('/:ns/conversations/:alias/connect', async (c) => {
   const subprotocol = offeredProtocols(c.req.raw).includes('ams.v1');
   secretsOf(c.env);
   const t = c.req.query('t');
-  if (!t) return observed(c.env, ns, alias, 'ws', undefined, rejectSocket('invalid_magic_link', subprotocol));
-  if (!addressOf(ns, alias)) return observed(c.env, ns, alias, 'ws', undefined, rejectSocket('conversation_not_found', subprotocol));
+  if (!t) return observed(c, ns, alias, 'ws', undefined, rejectSocket('invalid_magic_link', subprotocol));
+  if (!addressOf(ns, alias)) return observed(c, ns, alias, 'ws', undefined, rejectSocket('conversation_not_found', subprotocol));
   const a = await admissionFor(c.env, c.req.raw, ns, alias, t);
-  return observed(c.env, ns, alias, 'ws', a.claims?.scope, await listen(c.env, ns, alias, '/connect', a, { headers: { Upgrade: 'websocket' } }), accountOf(a));
+  return observed(c, ns, alias, 'ws', a.claims?.scope, await listen(c.env, ns, alias, '/connect', a, { headers: { Upgrade: 'websocket' } }), accountOf(a));
 });
 
 /** Checks shared by the HTTP stream routes before the object is asked. */
@@ -147,7 +147,7 @@ stream.get('/:ns/conversations/:alias/events', async (c) => {
   const accept = c.req.header('accept') ?? '';
   if (accept && !accept.includes('text/event-stream') && !accept.includes('*/*')) throw new AmsError('not_acceptable');
   const { ns, alias, a } = await httpAdmission(c);
-  return observed(c.env, ns, alias, 'sse', a.claims?.scope, await listen(c.env, ns, alias, '/events', a));
+  return observed(c, ns, alias, 'sse', a.claims?.scope, await listen(c.env, ns, alias, '/events', a));
 });
 
 stream.get('/:ns/conversations/:alias/history', async (c) => {
