@@ -32,6 +32,7 @@ import { claimsValid } from './admission';
 import { planResume, type Cursor } from './resume';
 import { WebhookHub, type Caller } from './webhooks/hub';
 import { Sockets } from './sockets';
+import { emit } from '../control/events';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -272,6 +273,7 @@ export class ConversationObject extends DurableObject<Env> {
         case '/events':
           if (admission.claims?.expires_at !== undefined) void this.alarmBy(admission.claims.expires_at * 1000);
           return openEvents(this.conv, admission, (c) => {
+            if (c.shed) emit(this.env, 'consumer.shed', { ns: this.conv.record?.namespace ?? '', alias: this.conv.record?.alias ?? '', path: 'sse' });
             this.conv.leave(c);
             this.afterLeave();
           });
