@@ -48,7 +48,7 @@ export async function admissionFor(env: Env, request: Request, ns: string, alias
 
   const a: Admission = {
     claims: link.ok ? link.claims : null,
-    account: account.status === 'ok' ? { status: 'ok', account_id: account.account_id } : account,
+    account: account.status === 'ok' ? { status: 'ok', account_id: account.account_id, namespace: account.namespace, credential_generation: account.credential_generation } : account,
     self_subscribe: parseFlag(pick('x-ams-self-subscribe', 'self_subscribe')),
     receipts: parseFlag(pick('x-ams-receipts', 'receipts')),
     integrity: (pick('x-ams-integrity', 'integrity') ?? '').toLowerCase() === 'chain',
