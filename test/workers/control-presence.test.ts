@@ -78,7 +78,7 @@ describe('the presence index', () => {
     expect(await places(a)).toEqual([]);
   });
 
-  it('answers an enter under a generation that is not the credential's with false, and records nothing', async () => {
+  it('answers an enter under a generation that is not the credential\'s with false, and records nothing', async () => {
     const a = await newAccount('pres-gen');
     const stub = account(a);
     expect(await stub.presenceEntered({ ns: 'x', alias: 'y' }, 5, 2)).toBe(false);
