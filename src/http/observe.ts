@@ -12,8 +12,13 @@ import type { PathKind } from '../protocol/events';
 
 type Ctx = Context<{ Bindings: Env }>;
 
-/** Requests whose refusal already has its line (`connection.refused`), so `refusals` adds none. */
+/** Requests whose refusal already has its line (`connection.refused`, `emit.rate_limited`), so `refusals` adds none. */
 const evented = new WeakSet<Request>();
+
+/** The route logged this request's refusal under an event of its own (`emit.rate_limited`): `refusals` adds none. */
+export function refusalLogged(c: Ctx): void {
+  evented.add(c.req.raw);
+}
 
 /** Emits `connection.accepted` or `connection.refused` for a WebSocket or SSE answer, and returns it. */
 export function observed(c: Ctx, ns: string, alias: string, path: PathKind, scope: 'write' | 'read' | undefined, res: Response, account?: string): Response {
@@ -21,7 +26,7 @@ export function observed(c: Ctx, ns: string, alias: string, path: PathKind, scop
   if (refused) emit(c.env, 'connection.refused', { ns, alias, path, code: CLOSE[refused]?.code ?? refused });
   else if (res.status >= 400) emit(c.env, 'connection.refused', { ns, alias, path, code: res.status, status: res.status });
   else emit(c.env, 'connection.accepted', { ns, alias, path, scope: scope ?? 'read', ...(account ? { account } : {}) });
-  if (refused || res.status >= 400) evented.add(c.req.raw);
+  if (refused || res.status >= 400) refusalLogged(c);
   return res;
 }
 

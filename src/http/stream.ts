@@ -20,7 +20,7 @@ import { LIMITS } from '../protocol/limits';
 import { parseIdentity } from '../protocol/identity';
 import { ALIAS_RE, EPOCH_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isJsonObject, parseCursor, parseFlag } from '../protocol/validate';
 import { mediaType, readText } from './body';
-import { observed } from './observe';
+import { observed, refusalLogged } from './observe';
 import { emit } from '../control/events';
 import { parseSubscription, SUBSCRIBE_HEADER, SUBSCRIBE_PARAM } from '../protocol/subscription';
 
@@ -168,7 +168,10 @@ stream.post('/:ns/conversations/:alias/tokens', async (c) => {
   const body = JSON.stringify({ stream_name: name, stream_metadata: a.stream_metadata as JsonObject | undefined, tokens });
   const res = await forward(c.env, ns, alias, '/tokens', a, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
   if (res.ok) emit(c.env, 'tokens.emitted', { ns, alias, path: 'http', stream: name ?? '', account: accountOf(a) ?? '', tokens: tokens.length });
-  else if (res.status === 429) emit(c.env, 'emit.rate_limited', { ns, alias, path: 'http', stream: name ?? '', account: accountOf(a) ?? '' });
+  else if (res.status === 429) {
+    emit(c.env, 'emit.rate_limited', { ns, alias, path: 'http', stream: name ?? '', account: accountOf(a) ?? '' });
+    refusalLogged(c);
+  }
   return res;
 });
 

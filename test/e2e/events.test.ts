@@ -59,6 +59,7 @@ describe('event lines', () => {
       method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body),
       headers: { 'content-type': type, ...(credential ? { authorization: `Bearer ${credential}` } : {}) },
     });
+    const from = broker.output().length;
     const account = (await (await post('/v1/accounts', { namespace: ns })).json()) as { credential: string; account_id: string };
     const mintRes = await post(`/v1/${ns}/conversations`, { metadata: { note: MARKER_META }, stream_metadata: { note: MARKER_STREAM_META }, instructions: `Say hello. ${MARKER_INSTRUCTIONS}` }, account.credential);
     expect(mintRes.status).toBe(201);
@@ -107,6 +108,8 @@ describe('event lines', () => {
     expect(mine().find((e) => e.ams_event === 'connection.refused' && e.code === 4001)).toMatchObject({ path: 'ws', alias: m.alias });
     expect(mine().find((e) => e.ams_event === 'stream.left')).toMatchObject({ code: 4002, tokens: 1, account: account.account_id });
     expect(mine().find((e) => e.ams_event === 'credential.rotated')).toMatchObject({ account: account.account_id, generation: 2, closed: 1 });
+    // Each refusal above has exactly one line, of its own kind (connection.refused, emit.rate_limited): none is also a request.refused.
+    expect(events(from).filter((e) => e.ams_event === 'request.refused')).toEqual([]);
 
     // Nothing secret in any line of the log, event or not.
     const log = broker.output();
@@ -167,7 +170,11 @@ describe('event lines', () => {
     const after = new WebSocket(connectUrl(minted[2].observer_link).replace(/^http/, 'ws'));
     after.on('error', () => undefined);
     expect(await new Promise<number>((r) => after.on('close', (code) => r(code)))).toBe(4005);
-    expect((await fetch(minted[0].magic_link, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' })).status).toBeGreaterThanOrEqual(400);
+    const late = await mcpAgent(minted[0].magic_link);
+    const lateJoin = await late.call('ams_join', {});
+    await late.close().catch(() => undefined);
+    expect(lateJoin.isError).toBe(true);
+    expect(lateJoin.text).toMatch(/conversation_not_found|invalid_magic_link/);
     expect(await error(await call('DELETE', `/v1/${ns}`, fresh))).toEqual({ status: 404, error: 'account_not_found' });
 
     const refusals = (lines: Array<Record<string, unknown>>) => lines.filter((e) => e.ams_event === 'request.refused').map((e) => `${e.status} ${e.error}`);
@@ -179,7 +186,9 @@ describe('event lines', () => {
     expect(mine.filter((e) => e.ams_event === 'mcp.session_opened')).toHaveLength(1);
     await waitFor(() => events(from).some((e) => e.ams_event === 'mcp.session_collected' && e.reason === 'credential_revoked'), 20_000, 'the session collected');
     expect(mine.filter((e) => e.ams_event === 'conversation.deleted').map((e) => e.alias).sort()).toEqual(minted.map((m) => m.alias).sort());
-    expect(mine.filter((e) => e.ams_event === 'connection.refused').map((e) => `${e.path} ${e.code}`)).toContain('ws 4005');
+    expect(mine.filter((e) => e.ams_event === 'connection.refused').map((e) => `${e.path} ${e.code}`).sort()).toEqual(['mcp conversation_not_found', 'ws 4005']);
+    // The revoked session's refusal is a line too (more than one if the client's GET stream also asked).
+    expect(refusals(events(from))).toContain('403 credential_revoked');
 
     const log = broker.output();
     for (const secret of [account.credential, fresh, ...minted.map((m) => new URL(m.magic_link).searchParams.get('t')!)]) {
