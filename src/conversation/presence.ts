@@ -57,12 +57,12 @@ export class PresenceLedger {
     const known = this.sql.exec<{ generation: number }>('SELECT generation FROM presence_holders WHERE account_id = ?', holder.account_id).toArray()[0];
     if (known?.generation === holder.credential_generation) return;
     this.sql.exec('INSERT OR REPLACE INTO presence_holders (account_id, ns, generation) VALUES (?, ?, ?)', holder.account_id, holder.namespace, holder.credential_generation);
-    const seq = this.next();
-    this.background(accountStub(this.env, holder.namespace).presenceEntered(at, seq, holder.credential_generation).then((current) => {
+    this.note(at, async (seq) => {
+      const current = await accountStub(this.env, holder.namespace).presenceEntered(at, seq, holder.credential_generation);
       // Only if no socket of a newer credential came since: that one holds, and must stay.
       const now = this.sql.exec<{ generation: number }>('SELECT generation FROM presence_holders WHERE account_id = ?', holder.account_id).toArray()[0];
       if (!current && now?.generation === holder.credential_generation) this.revoked(holder.account_id);
-    }, (err) => console.error(`AMS conversation ${at.ns}/${at.alias}: presence note failed`, err)));
+    });
   }
 
   /** The conversation is being deleted: every account's index forgets it. */
@@ -71,10 +71,7 @@ export class PresenceLedger {
     const rows = this.sql.exec<{ account_id: string; ns: string }>('SELECT account_id, ns FROM presence_holders').toArray();
     this.sql.exec('DELETE FROM presence_holders');
     if (!at) return;
-    for (const row of rows) {
-      const seq = this.next();
-      this.background(accountStub(this.env, row.ns).presenceLeft(at, seq).catch((err) => console.error(`AMS conversation ${at.ns}/${at.alias}: presence note failed`, err)));
-    }
+    for (const row of rows) this.note(at, (seq) => accountStub(this.env, row.ns).presenceLeft(at, seq));
   }
 
   /** A socket of `accountId` left: if it was the account's last hold here, its index forgets this conversation. */
@@ -85,7 +82,12 @@ export class PresenceLedger {
     this.sql.exec('DELETE FROM presence_holders WHERE account_id = ?', accountId);
     const at = this.where();
     if (!at) return;
+    this.note(at, (seq) => accountStub(this.env, row.ns).presenceLeft(at, seq));
+  }
+
+  /** Sends one note, numbered now (in this object's order), in the background; a failure is logged (an account object that cannot be reached). */
+  private note(at: { ns: string; alias: string }, send: (seq: number) => Promise<unknown>): void {
     const seq = this.next();
-    this.background(accountStub(this.env, row.ns).presenceLeft(at, seq).catch((err) => console.error(`AMS conversation ${at.ns}/${at.alias}: presence note failed`, err)));
+    this.background(send(seq).catch((err) => console.error(`AMS conversation ${at.ns}/${at.alias}: presence note failed`, err)));
   }
 }
