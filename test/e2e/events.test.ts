@@ -181,6 +181,9 @@ describe('event lines', () => {
     const expectedRefusals = ['400 invalid_page_cursor', '401 invalid_credential', '401 invalid_credential', '401 invalid_credential', '404 account_not_found'];
     await waitFor(() => refusals(events(from)).length >= expectedRefusals.length, 20_000, 'refusal lines');
     expect(refusals(events(from)).filter((r) => expectedRefusals.includes(r)).sort()).toEqual([...expectedRefusals].sort());
+    // A refusal names its route's pattern, never its URL.
+    expect(events(from).find((e) => e.error === 'invalid_page_cursor')).toMatchObject({ route: 'GET /v1/:ns/conversations', status: 400 });
+    expect(events(from).find((e) => e.error === 'account_not_found')).toMatchObject({ route: 'DELETE /v1/:ns', status: 404 });
     const mine = events(from).filter((e) => e.ns === ns || e.account === account.account_id);
     expect(mine.filter((e) => e.ams_event === 'connection.accepted' && e.path === 'mcp')).toEqual([expect.objectContaining({ alias: minted[0].alias, account: account.account_id, scope: 'write' })]);
     expect(mine.filter((e) => e.ams_event === 'mcp.session_opened')).toHaveLength(1);
