@@ -3,28 +3,23 @@
  * It keeps only the runtime's entry points — `fetch`, the WebSocket events,
  * `alarm` and the RPC methods — and each does the same few steps: the state
  * was rebuilt when the object woke (constructor: socket attachments and MCP
- * rows survive hibernation), delegate to `Conversation` (or the MCP members,
- * or the HTTP stream routes), and catch anything unexpected, log it with the
+ * rows survive hibernation), delegate to `Conversation` (or the sockets, the
+ * MCP members, or the HTTP stream routes), and catch anything unexpected, log it with the
  * conversation id, and answer with a 4500 / 500 / `internal_error` outcome.
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../control/env';
 import { newStreamId, newStreamName } from '../control/ids';
-import { CLOSE, type CloseReason } from '../protocol/close-codes';
-import { emit } from '../control/events';
 import { errorResponse } from '../protocol/errors';
-import { parseClientFrame, PING_FRAME, PONG_FRAME, type JsonObject } from '../protocol/frames';
-import { isAcceptableMetadata } from '../protocol/validate';
-import { DEFAULT_IDENTITY, nameBaseOf } from '../protocol/identity';
-import { ADMISSION_HEADER, closeExpired, connectVerdict, expired, type Admission } from './admission';
-import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
+import { PING_FRAME, PONG_FRAME, type JsonObject } from '../protocol/frames';
+import { ADMISSION_HEADER, closeExpired, type Admission } from './admission';
+import { rejectSocket } from './connections';
 import { Conversation } from './conversation';
 import { inspectConversation, summarizeConversation, type ConversationSummary } from './inspect';
 import { linkView, type LinkViewOutcome } from './link-view';
-import type { JoinRequest } from './join';
 import { sessionDoorbell } from './conversation-stub';
-import type { Doorbell, JoinArgs, Listener, MemberRef, Outcome, ReadProposal, RecvArgs, RecvMessagesArgs, SendArgs } from './members/rpc';
-import { fail, McpMembers } from './members/members';
+import { fail, type Doorbell, type JoinArgs, type Listener, type MemberRef, type Outcome, type ReadProposal, type RecvArgs, type RecvMessagesArgs, type SendArgs } from './members/rpc';
+import { McpMembers } from './members/members';
 import type { ConversationRecord, StreamRecord } from '../protocol/records';
 import { ConversationStore } from './store';
 import { historyPage, openEvents, postTokens } from './stream-http';
@@ -36,6 +31,7 @@ import { LIMITS } from '../protocol/limits';
 import { claimsValid } from './admission';
 import { planResume, type Cursor } from './resume';
 import { WebhookHub, type Caller } from './webhooks/hub';
+import { Sockets } from './sockets';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -49,21 +45,24 @@ export class ConversationObject extends DurableObject<Env> {
   feeds: AudienceFeeds;
   /** Its webhooks (decision 0135): registrations, their listeners, the outbox to their objects. */
   hooks: WebhookHub;
-  private readonly sockets = new Map<WebSocket, SocketConnection>();
-  private inbox: Array<[SocketConnection, string | ArrayBuffer]> = [];
+  /** Its WebSockets: the runtime's socket events are handed to them (sockets.ts). */
+  private readonly sockets: Sockets;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     this.feeds = this.freshFeeds();
     this.conv = this.freshConversation();
-    for (const ws of ctx.getWebSockets()) {
-      const att = ws.deserializeAttachment() as SocketAttachment | null;
-      if (!att || att.v !== 1 || att.closed) continue;
-      const conn = new SocketConnection(ws, att);
-      if (this.conv.restore(conn)) this.sockets.set(ws, conn);
-      else conn.close('stream_displaced');
-    }
+    this.sockets = new Sockets({
+      env,
+      conv: () => this.conv,
+      accept: (ws) => ctx.acceptWebSocket(ws),
+      transact: (fn) => this.transact(fn),
+      alarmBy: (at) => void this.alarmBy(at),
+      afterLeave: () => this.afterLeave(),
+      label: () => this.label,
+    });
+    this.sockets.restore(ctx.getWebSockets());
     this.mcp = this.freshMembers();
     this.hooks = this.freshHooks();
     this.hooks.restore();
@@ -269,7 +268,7 @@ export class ConversationObject extends DurableObject<Env> {
     return this.guard(url.pathname, async () => {
       switch (url.pathname) {
         case '/connect':
-          return this.openSocket(admission);
+          return this.sockets.connect(admission);
         case '/events':
           if (admission.claims?.expires_at !== undefined) void this.alarmBy(admission.claims.expires_at * 1000);
           return openEvents(this.conv, admission, (c) => {
@@ -286,79 +285,6 @@ export class ConversationObject extends DurableObject<Env> {
     }, failed);
   }
 
-  private openSocket(a: Admission): Response {
-    const verdict = connectVerdict(a, this.conv.record);
-    if (verdict) return rejectSocket(verdict, a.subprotocol);
-    const claims = a.claims!;
-    const req: JoinRequest = {
-      accountId: a.account.status === 'ok' && claims.scope === 'write' ? a.account.account_id : null,
-      scope: claims.scope,
-      generation: claims.generation,
-      streamName: a.stream_name,
-      streamMetadata: a.stream_metadata,
-      // The holder is what it declares; a socket declaring nothing is an agent (decision 0155).
-      identity: a.identity ?? DEFAULT_IDENTITY,
-      nameBase: nameBaseOf(a.identity, false),
-      selfSubscribe: claims.scope === 'write' && a.self_subscribe,
-      ...(a.subscribe_streams ? { streams: a.subscribe_streams } : {}),
-      chain: a.integrity,
-      cursor: { since: a.since, epoch: a.epoch },
-    };
-    if (a.since_invalid) return rejectSocket('invalid_cursor', a.subprotocol);
-    const outcome = this.conv.decideJoin(req);
-    if (!outcome.ok) return rejectSocket(outcome.reason, a.subprotocol);
-
-    const [client, server] = Object.values(new WebSocketPair());
-    this.ctx.acceptWebSocket(server);
-    const att: SocketAttachment = {
-      v: 1, account_id: req.accountId, stream_id: outcome.stream?.stream_id ?? null, scope: req.scope,
-      generation: req.generation, self_subscribe: req.selfSubscribe, receipts: a.receipts, chain: a.integrity,
-      ...(req.streams ? { streams: req.streams } : {}),
-      ...(claims.expires_at !== undefined ? { expires_at: claims.expires_at } : {}),
-    };
-    // Its link's expiry ends it (decision 0104): the alarm closes what is still open then.
-    if (claims.expires_at !== undefined) void this.alarmBy(claims.expires_at * 1000);
-    server.serializeAttachment(att);
-    const conn = new SocketConnection(server, att);
-    this.sockets.set(server, conn);
-    if (outcome.takeover instanceof SocketConnection) this.sockets.delete(outcome.takeover.ws);
-    this.conv.admit(conn, req, outcome);
-    if (outcome.stream) emit(this.env, 'stream.joined', { ...this.where, path: 'ws', stream: outcome.stream.stream_id, account: req.accountId ?? '' });
-    // A replay that reached its budget closed the socket already (replay_paused).
-    if (!this.conv.isLive(conn)) this.sockets.delete(server);
-    if (!this.conv.isLive(conn)) emit(this.env, 'replay.paused', { ...this.where, path: 'ws' });
-    return new Response(null, { status: 101, webSocket: client, headers: a.subprotocol ? { 'Sec-WebSocket-Protocol': 'ams.v1' } : {} });
-  }
-
-  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    const conn = this.sockets.get(ws);
-    if (!conn || !this.conv.record) return;
-    this.inbox.push([conn, message]);
-    if (this.inbox.length === 1) setTimeout(() => this.drain(), 0);
-  }
-
-  /**
-   * Frames are handled in batches: every message that arrived since the last
-   * batch is logged in one SQLite transaction (one commit instead of one per
-   * token), and its sends leave once that commit is durable. Order is arrival
-   * order; one bad frame closes only its own socket.
-   */
-  private drain(): void {
-    const batch = this.inbox;
-    this.inbox = [];
-    this.transact(() => {
-      for (const [conn, message] of batch) {
-        if (!this.sockets.has(conn.ws) || !this.conv.record) continue;
-        try {
-          this.onFrame(conn, message);
-        } catch (err) {
-          console.error(`AMS conversation ${this.label}: frame handling failed`, err);
-          this.drop(conn, 'internal_error');
-        }
-      }
-    });
-  }
-
   private transactionDepth = 0;
 
   /** One SQLite transaction around `fn`; nested calls join the outer one. */
@@ -372,70 +298,16 @@ export class ConversationObject extends DurableObject<Env> {
     }
   }
 
-  private onFrame(conn: SocketConnection, message: string | ArrayBuffer): void {
-    const parsed = parseClientFrame(message);
-    if (!parsed.ok) return this.drop(conn, parsed.reason);
-    const frame = parsed.frame;
-    if (frame.type === 'ping') return conn.send(PONG_FRAME);
-    if (expired(conn.expiresAt, Date.now())) return this.drop(conn, 'invalid_magic_link');
-    const stream = this.conv.writableStream(conn);
-    if (!stream) return this.drop(conn, 'read_only');
-    if (frame.type === 'token') {
-      const out = this.conv.emit(stream, { data: frame.data, id: frame.id, ref: frame.ref, end: frame.end }, conn);
-      if (out.ok) conn.tokens++;
-      else this.drop(conn, out.reason);
-      return;
-    }
-    if (!isAcceptableMetadata(frame.metadata)) return this.drop(conn, 'malformed_frame');
-    this.conv.setMetadata(stream, frame.metadata);
-  }
-
-  /** Closes one socket with a reason; the others keep being served. */
-  private drop(conn: SocketConnection, reason: CloseReason): void {
-    if (reason === 'rate_limited') emit(this.env, 'emit.rate_limited', { ...this.where, path: 'ws', stream: conn.streamId ?? '', account: conn.accountId ?? '' });
-    this.left(conn, CLOSE[reason].code);
-    this.sockets.delete(conn.ws);
-    this.conv.leave(conn);
-    conn.close(reason);
-    this.afterLeave();
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    this.sockets.message(ws, message);
   }
 
   override webSocketClose(ws: WebSocket, code: number): void {
-    this.closed(ws, code);
+    this.sockets.closed(ws, code);
   }
 
   override webSocketError(ws: WebSocket): void {
-    this.closed(ws, 1011);
-  }
-
-  private closed(ws: WebSocket, code: number): void {
-    const conn = this.sockets.get(ws);
-    this.sockets.delete(ws);
-    if (conn) this.left(conn, code);
-    if (conn) {
-      try {
-        this.conv.leave(conn);
-        this.afterLeave();
-      } catch (err) {
-        console.error(`AMS conversation ${this.label}: leave failed`, err);
-      }
-    }
-    try {
-      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, 'bye');
-    } catch {
-      // Already closed.
-    }
-  }
-
-  /** Where this conversation is, for its event lines. */
-  private get where(): { ns: string; alias: string } {
-    const r = this.conv.record;
-    return { ns: r?.namespace ?? '', alias: r?.alias ?? '' };
-  }
-
-  /** A writer's socket ends: one `stream.left` with the tokens it logged. */
-  private left(conn: SocketConnection, code: number): void {
-    if (conn.streamId) emit(this.env, 'stream.left', { ...this.where, path: 'ws', stream: conn.streamId, account: conn.accountId ?? '', tokens: conn.tokens, code });
+    this.sockets.closed(ws, 1011);
   }
 
   /** When the last connection leaves, make sure an alarm will trim the log by age. */

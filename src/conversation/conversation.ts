@@ -13,7 +13,7 @@
  * what gives one total order and makes "replay, then go live" free of gaps.
  */
 import type { CloseReason } from '../protocol/close-codes';
-import { NO_OWNER, ownerOf, type ConversationUpdatedFrame, type JoinedFrame, type JsonObject, type LoggedFrame, type Peer, type StreamJoinedFrame, type StreamLeftFrame, type StreamMetadataFrame, type TokenFrame, type TruncatedFrame } from '../protocol/frames';
+import { NO_OWNER, ownerOf, type JoinedFrame, type JsonObject, type LoggedFrame, type Peer, type TruncatedFrame } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 import { Membership, type Member } from './audience';
 import { canonicalFrame, canonicalToken, chainStep } from '../protocol/chain';
@@ -27,6 +27,7 @@ import { nameBaseOf, sameIdentity, type Identity } from '../protocol/identity';
 import type { ConversationStore, Head, LogRow } from './store';
 import type { EmitInput, EmitOutcome, Ids, JoinOutcome, JoinRequest } from './join';
 import { broadcast, encodeFrame, receipt, replayWithin } from './wire';
+import { instructionsFrame, joinedFrame, presenceFrame, tokenFrame } from './logged-frames';
 
 export class Conversation {
   private current: ConversationRecord | undefined;
@@ -192,23 +193,8 @@ export class Conversation {
       this.holders.set(stream.stream_id, conn);
       this.activity.touch(stream.stream_id, this.clock());
     }
-    const joined: JoinedFrame = {
-      type: 'joined',
-      conversation_id: this.current!.conversation_id,
-      stream_id: stream?.stream_id ?? null,
-      stream_name: stream?.stream_name ?? null,
-      metadata: stream?.metadata ?? null,
-      self_subscribe: req.selfSubscribe,
-      peers: this.peersFor(conn.accountId, req.selfSubscribe, stream?.stream_id ?? null),
-      resumed: outcome.resumed,
-      seq: this.top.seq,
-      epoch: this.current!.epoch,
-      scope: req.scope,
-      ...(req.chain ? { head_chain: this.top.chain } : {}),
-      ts: new Date(this.clock()).toISOString(),
-      ...(stream ? { identity: peerOf(stream).identity } : {}),
-      ...(req.streams ? { subscribed_streams: req.streams } : {}),
-    };
+    const peers = this.peersFor(conn.accountId, req.selfSubscribe, stream?.stream_id ?? null);
+    const joined = joinedFrame(this.current!, this.top, stream, req, outcome.resumed, peers, new Date(this.clock()).toISOString());
     conn.send(encodeFrame(conn.member.wire, joined));
     const complete = plan.kind !== 'replay' || this.replay(conn, plan.from, plan.truncated);
     this.connections.add(conn);
@@ -302,18 +288,7 @@ export class Conversation {
       }
     }
     const seq = this.top.seq + 1;
-    const frame: TokenFrame = {
-      type: 'token',
-      stream_id: stream.stream_id,
-      stream_name: stream.stream_name,
-      owner_account_id: stream.owner_account_id,
-      ts: new Date(this.clock()).toISOString(),
-      data: input.data,
-      seq,
-    };
-    if (input.id !== undefined) frame.id = input.id;
-    if (input.ref !== undefined) frame.ref = input.ref;
-    if (input.end === true) frame.end = true;
+    const frame = tokenFrame(stream, input, seq, new Date(this.clock()).toISOString());
     const chain = this.append(frame, input.id ?? null);
     this.activity.touch(stream.stream_id, this.clock());
     if (receiptTo?.receipts) receiptTo.send(encodeFrame(receiptTo.member.wire, receipt(seq, input.id, chain, receiptTo.member.wire, false, this.clock())));
@@ -338,9 +313,7 @@ export class Conversation {
     const r = this.current!;
     const next: ConversationRecord = { ...r, instructions };
     const seq = this.top.seq + 1;
-    const frame: ConversationUpdatedFrame = {
-      type: 'x_conversation_updated', conversation_id: r.conversation_id, instructions, ts: new Date(this.clock()).toISOString(), seq,
-    };
+    const frame = instructionsFrame(r, instructions, new Date(this.clock()).toISOString(), seq);
     this.append(frame, null, () => this.store.saveRecord(next));
     r.instructions = instructions;
     return seq;
@@ -350,10 +323,7 @@ export class Conversation {
   private announce(type: 'stream_joined' | 'stream_left' | 'stream_metadata', s: StreamRecord, alongside?: () => void): number {
     const ts = new Date(this.clock()).toISOString();
     const seq = this.top.seq + 1;
-    const frame: StreamJoinedFrame | StreamLeftFrame | StreamMetadataFrame = type === 'stream_left'
-      ? { type, stream_id: s.stream_id, stream_name: s.stream_name, owner_account_id: s.owner_account_id, ts, seq }
-      : { type, ...peerOf(s), ts, seq };
-    this.append(frame, null, alongside);
+    this.append(presenceFrame(type, s, ts, seq), null, alongside);
     return seq;
   }
 

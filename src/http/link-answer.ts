@@ -100,3 +100,11 @@ export function linkMarkdown(view: LinkView, link: string, scope: Scope): string
 export function linkErrorMarkdown(code: string, message: string): string {
   return `# ${code}\n\n${message}\n`;
 }
+
+/** The same error as a document a browser shows (served with the page headers: no script runs in it). */
+export function linkErrorHtml(code: string, message: string): string {
+  const text = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+  return ['<!doctype html>', '<html lang="en">', '<meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>AMS: ${text(code)}</title>`, '<link rel="stylesheet" href="/app/style.css">',
+    `<main class="link-error"><h1>${text(code)}</h1><p>${text(message)}</p></main>`, '</html>', ''].join('\n');
+}

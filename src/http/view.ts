@@ -15,7 +15,7 @@ import { verifyLink } from '../control/links';
 import { conversationStub } from '../conversation/conversation-stub';
 import { ALIAS_RE, NAMESPACE_RE } from '../protocol/validate';
 import { joinLines } from '../protocol/join-lines';
-import { linkErrorMarkdown, linkJson, linkMarkdown, negotiate } from './link-answer';
+import { linkErrorHtml, linkErrorMarkdown, linkJson, linkMarkdown, negotiate } from './link-answer';
 import { LOGGED_FRAME_TYPES } from '../protocol/frames';
 import { LIMITS } from '../protocol/limits';
 
@@ -90,7 +90,6 @@ view.get('/', (c) => servePage(c, DEMO_PAGE));
 view.get('/:ns/conversations/:alias', async (c, next: Next) => {
   const answer = negotiate(c.req.method, c.req.raw.headers);
   if (answer === 'mcp') return next();
-  if (answer === 'html') return servePage(c, VIEW_PAGE);
   return linkDocument(c, answer);
 });
 
@@ -101,21 +100,25 @@ const DOCUMENT_HEADERS: Record<string, string> = {
   vary: 'accept',
 };
 
-async function linkDocument(c: Context<{ Bindings: Env }>, answer: 'json' | 'markdown'): Promise<Response> {
+async function linkDocument(c: Context<{ Bindings: Env }>, answer: 'html' | 'json' | 'markdown'): Promise<Response> {
   const { ns, alias } = c.req.param() as { ns: string; alias: string };
   const t = c.req.query('t');
   const fail = (code: HttpErrorCode, message?: string) => {
     const body = errorBody(code, message);
     const status = ERRORS[code][0];
     if (answer === 'json') return Response.json(body, { status, headers: DOCUMENT_HEADERS });
+    if (answer === 'html') return asPage(new Response(linkErrorHtml(body.error, body.message), { headers: { 'content-type': HTML } }), c.req.method, status);
     return new Response(linkErrorMarkdown(body.error, body.message), { status, headers: { ...DOCUMENT_HEADERS, 'content-type': MARKDOWN } });
   };
   secretsOf(c.env);
   if (!NAMESPACE_RE.test(ns) || !ALIAS_RE.test(alias)) return fail('conversation_not_found');
   if (!t) return fail('invalid_magic_link', 'This address needs the t= of a magic link.');
   const check = verifyLink(secretsOf(c.env).linkSecret, ns, alias, t, Date.now() / 1000);
-  const out = await conversationStub(c.env, ns, alias).linkView(check.ok ? check.claims : null, LIMITS.linkPageMessages, LIMITS.linkPageBytes);
+  // The page needs none of the document's content (its script reads the conversation live), only the verdict.
+  const [messages, bytes] = answer === 'html' ? [0, 0] : [LIMITS.linkPageMessages, LIMITS.linkPageBytes];
+  const out = await conversationStub(c.env, ns, alias).linkView(check.ok ? check.claims : null, messages, bytes);
   if (!out.ok) return fail(out.reason, out.reason === 'invalid_magic_link' && !check.ok && check.why === 'expired' ? 'This link has expired.' : undefined);
+  if (answer === 'html') return servePage(c, VIEW_PAGE);
   const url = new URL(c.req.url);
   const link = `${url.origin}${url.pathname}?t=${encodeURIComponent(t)}`;
   const scope = check.ok ? check.claims.scope : 'read';
@@ -124,6 +127,7 @@ async function linkDocument(c: Context<{ Bindings: Env }>, answer: 'json' | 'mar
 }
 
 const MARKDOWN = 'text/markdown; charset=utf-8';
+const HTML = 'text/html; charset=utf-8';
 
 /**
  * The close-code table, the logged frame types, the limits and the join lines

@@ -70,7 +70,6 @@ export const LIMITS = {
   /** Upper bounds a minter may ask for. */
   historyMaxFramesCap: 1_000_000,
   historyMaxAgeSecondsCap: 30 * 24 * 60 * 60,
-  /** Quiet gap that closes an utterance without an `end` marker (ms): default, and the range accepted at mint. */
   /** A conversation's instructions (its purpose, told to every agent that arrives): characters (code points). */
   instructionsChars: 2_000,
   /** ams_join's recap: the last completed messages (default, most), and the bytes of their text. */
@@ -80,6 +79,7 @@ export const LIMITS = {
   /** What the link's own page shows of the conversation: the last messages, within bytes of text. */
   linkPageMessages: 10,
   linkPageBytes: 4 * 1024,
+  /** Quiet gap that closes an utterance without an `end` marker (ms): default, and the range accepted at mint. */
   utteranceGapDefaultMs: 2_000,
   utteranceGapMinMs: 100,
   utteranceGapMaxMs: 60_000,

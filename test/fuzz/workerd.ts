@@ -9,6 +9,9 @@ import { CLOSE } from '../../src/protocol/close-codes';
 import { ERRORS, type HttpErrorCode } from '../../src/protocol/errors';
 import type { JoinedFrame, ServerFrame } from '../../src/protocol/frames';
 
+/** The wire's timestamps (`ts`): ISO 8601 in UTC with milliseconds, as `Date.toISOString()` writes them. */
+export const ISO_TS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
 export const ORIGIN = 'http://ams.test';
 
 let counter = 0;

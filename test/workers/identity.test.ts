@@ -1,10 +1,9 @@
 /** Who is speaking (decision 0155), default names from the client (0156) and the broker's time on every frame (0157). */
 import { SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { account, barrier, connect, inspect, isType, mint, route } from './support';
+import { account, barrier, connect, inspect, isType, ISO_TS as ISO, mint, route } from './support';
 import { openSession } from './mcp-support';
 
-const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 describe('identity on the wire', () => {
   it('a socket declares its identity by headers; peers hear it on stream_joined, joined.peers and inspect, and its default name is its client\'s', async () => {

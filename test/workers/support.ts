@@ -4,7 +4,7 @@ import { inspect as inspectAs, routeOf, type TestAccount } from '../fuzz/workerd
 import type { ServerFrame } from '../../src/protocol/frames';
 
 /** Accounts, conversations and inspect come from the shared workerd helpers; these names are kept for brevity. */
-export { createAccount as account, mint } from '../fuzz/workerd';
+export { createAccount as account, mint, ISO_TS } from '../fuzz/workerd';
 
 /** Inspect by the owner's bearer, loosely typed for assertions. */
 export const inspect = (owner: TestAccount, alias: string) => inspectAs(owner, alias) as Promise<Record<string, any>>;

@@ -8,7 +8,8 @@
  *
  * The seams: rows in SQLite (rows.ts) carry a membership across
  * hibernation; the doorbell (doorbell.ts) tells a listening session about new
- * frames; the long-poll (long-poll.ts) serves `ams_recv`.
+ * frames; the long-poll (long-poll.ts) serves `ams_recv`; joining.ts puts a
+ * join to the conversation and words the answer.
  */
 import { ulid } from 'ulid';
 import type { CloseReason } from '../../protocol/close-codes';
@@ -23,20 +24,14 @@ import type { JoinRequest } from '../join';
 import { LongPolls } from './long-poll';
 import { MemberReads } from './reads';
 import { McpConnection, subscribedStreams } from './connection';
+import { freshRequest, joinedOf, newLease, rowRequest } from './joining';
 import { checkSubscription } from '../../protocol/subscription';
-import type { JoinArgs, Joined, Listener, MemberErrorCode, MemberRef, Outcome, Proposed, ReadProposal, Received, ReceivedMessages, RecvArgs, RecvMessagesArgs, SendArgs } from './rpc';
+import { fail, ok, type JoinArgs, type Joined, type Listener, type MemberErrorCode, type MemberRef, type Outcome, type Proposed, type ReadProposal, type Received, type ReceivedMessages, type RecvArgs, type RecvMessagesArgs, type SendArgs } from './rpc';
 import { say } from './messages';
 import { MemberRows, type MemberRow } from './rows';
 import type { Sql } from '../sql';
 import type { StreamRecord } from '../../protocol/records';
-import { nameBaseOf, sameIdentity } from '../../protocol/identity';
-import { peerOf } from '../streams';
-
-export function fail<T>(error: MemberErrorCode, message?: string, ended = false): Outcome<T> {
-  return { ok: false, error, ...(message !== undefined ? { message } : {}), ...(ended ? { ended } : {}) };
-}
-const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
-const newLease = (): string => `ls_${ulid()}${crypto.randomUUID().replace(/-/g, '')}`;
+import { sameIdentity } from '../../protocol/identity';
 
 export class McpMembers {
   private readonly live = new Map<string, McpConnection>();
@@ -136,21 +131,7 @@ export class McpMembers {
     if (a.since !== undefined && a.since > this.conv.head.seq) return fail('invalid_cursor', `since is beyond the head (${this.conv.head.seq}).`);
     if (a.resume) return this.resume(a);
     if (!claimsValid(a.claims ?? null, r)) return fail('invalid_magic_link');
-    const scope = a.claims!.scope;
-    return this.attach({
-      accountId: scope === 'write' ? a.account_id : null,
-      scope,
-      generation: r.generation,
-      streamName: a.stream_name,
-      streamMetadata: a.stream_metadata,
-      identity: a.identity,
-      // An MCP participant is named after its client, else its kind, never `stream-XXXXXX` (decision 0156).
-      nameBase: nameBaseOf(a.identity, true),
-      selfSubscribe: scope === 'write' && a.self_subscribe === true,
-      ...(a.subscribe_streams ? { streams: a.subscribe_streams } : {}),
-      chain: false,
-      cursor: {},
-    }, { since: a.since, lease: a.lease, expiresAt: a.claims!.expires_at ?? null });
+    return this.attach(freshRequest(a, r), { since: a.since, lease: a.lease, expiresAt: a.claims!.expires_at ?? null });
   }
 
   private resume(a: JoinArgs): Outcome<Joined> {
@@ -191,7 +172,7 @@ export class McpMembers {
       const held = live.row.stream_id ? this.conv.streams.get(live.row.stream_id) : undefined;
       if (held && a.identity && !sameIdentity(a.identity, held.identity)) this.conv.setMetadata(held, held.metadata, a.identity);
       if (moved) this.polls.wake(live);
-      return ok(this.describe(live, true));
+      return ok(joinedOf(this.conv, live, true));
     }
     const selfSubscribe = row ? row.self_subscribe === 1 : a.self_subscribe === true;
     const kept = a.subscribe_streams !== undefined ? a.subscribe_streams : row ? subscribedStreams(row) : null;
@@ -232,33 +213,7 @@ export class McpMembers {
     if (opts.expiresAt !== null) this.schedule(opts.expiresAt * 1000);
     // A long-poll on the connection this one replaced learns it is displaced.
     if (before && before !== conn) this.polls.wake(before);
-    return ok(this.describe(conn, outcome.resumed));
-  }
-
-  private describe(conn: McpConnection, resumed: boolean): Joined {
-    const row = conn.row;
-    const s = row.stream_id ? this.conv.streams.get(row.stream_id) : undefined;
-    const r = this.conv.record!;
-    return {
-      ref: { member_id: row.member_id, lease: row.lease! },
-      conversation_id: r.conversation_id,
-      account_id: row.account_id,
-      stream_id: s?.stream_id ?? null,
-      stream_name: s?.stream_name ?? null,
-      metadata: s?.metadata ?? null,
-      identity: s ? peerOf(s).identity : null,
-      scope: row.scope,
-      self_subscribe: row.self_subscribe === 1,
-      ...(row.subscribe_streams !== null ? { subscribed_streams: subscribedStreams(row)! } : {}),
-      peers: this.conv.peersFor(row.account_id, row.self_subscribe === 1, row.stream_id),
-      resumed,
-      seq: this.conv.head.seq,
-      epoch: r.epoch,
-      generation: r.generation,
-      ...(row.expires_at !== null ? { expires_at: row.expires_at } : {}),
-      cursor: row.cursor,
-      utterance_gap_ms: r.utterance_gap_ms ?? LIMITS.utteranceGapDefaultMs,
-    };
+    return ok(joinedOf(this.conv, conn, outcome.resumed));
   }
 
   /** The live connection `ref` may act through; a membership that went idle is rejoined first. */
@@ -279,11 +234,7 @@ export class McpMembers {
     if (row.ended !== 'idle' && row.attached !== 1) return fail(row.ended as MemberErrorCode, undefined, true);
     if (row.generation !== r.generation) return fail('invalid_magic_link', undefined, true);
     const s = row.stream_id ? this.conv.streams.get(row.stream_id) : undefined;
-    const streams = subscribedStreams(row);
-    const back = this.attach({
-      accountId: row.account_id, scope: row.scope, generation: row.generation, streamName: s?.stream_name,
-      selfSubscribe: row.self_subscribe === 1, ...(streams ? { streams } : {}), chain: false, cursor: {},
-    }, { memberId: row.member_id, since: row.cursor, carry: row.carry, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null, expiresAt: row.expires_at });
+    const back = this.attach(rowRequest(row, s?.stream_name), { memberId: row.member_id, since: row.cursor, carry: row.carry, lease: row.lease, listener: row.listener && row.listen_tag ? { object: row.listener, tag: row.listen_tag } : null, expiresAt: row.expires_at });
     if (!back.ok) return back as Outcome<McpConnection>;
     return ok(this.live.get(row.member_id)!);
   }

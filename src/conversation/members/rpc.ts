@@ -33,6 +33,11 @@ export type MemberErrorCode =
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: MemberErrorCode; message?: string; ended?: boolean };
 
+export function fail<T>(error: MemberErrorCode, message?: string, ended = false): Outcome<T> {
+  return { ok: false, error, ...(message !== undefined ? { message } : {}), ...(ended ? { ended } : {}) };
+}
+export const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
+
 export interface JoinArgs {
   /** A fresh join: the verified claims of the magic link. */
   claims?: LinkClaims;
