@@ -7,14 +7,10 @@
  */
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AmsClient } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
-import { open, uniqueNs } from '../e2e/support';
+import { open, uniqueNs, useBroker } from '../e2e/support';
 import { HAS_CHROMIUM, SKIP_NOTICE, launchChromium, speak, watchErrors } from './support';
 
-let broker: Broker;
-beforeAll(async () => { broker = await startBroker(); });
-afterAll(async () => { await broker?.stop(); });
+const e2e = useBroker();
 
 /** Markup that, were it ever parsed as HTML, would make an element and leave a mark on the page. */
 const HOSTILE = (tag: string) => `<img src=x onerror="window.__pwned='${tag}'"> <b>bold</b>`;
@@ -25,10 +21,9 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'the live view\'s instructions' : 
   afterAll(async () => { await browser?.close(); });
 
   it('shows the instructions given at mint, follows the owner\'s PATCH without a reload, and never renders them or peer text as HTML', async () => {
-    const api = new AmsClient(broker.url);
-    const owner = await api.createAccount(uniqueNs('in'));
+    const owner = await e2e.api.createAccount(uniqueNs('in'));
     const first = `Review the build, then say go or stop.\n${HOSTILE('mint')}`;
-    const minted = await api.createConversation(owner, { instructions: first });
+    const minted = await e2e.api.createConversation(owner, { instructions: first });
 
     const context = await browser.newContext();
     const view = await context.newPage();
@@ -42,7 +37,7 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'the live view\'s instructions' : 
 
     // A mark on the window tells a reload apart from a live update: a reload would lose it.
     await view.evaluate(() => { (window as unknown as { __sameDocument: boolean }).__sameDocument = true; });
-    const patch = (instructions: string) => fetch(`${broker.url}/v1/${owner.namespace}/conversations/${minted.alias}`, {
+    const patch = (instructions: string) => fetch(`${e2e.broker.url}/v1/${owner.namespace}/conversations/${minted.alias}`, {
       method: 'PATCH',
       headers: { Authorization: `Bearer ${owner.credential}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ instructions }),
@@ -55,7 +50,7 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'the live view\'s instructions' : 
     await view.locator('[data-testid=transcript-event]', { hasText: `changed the conversation's instructions: ${second}` }).waitFor();
 
     // A peer's words are text too: its token lands in its lane and the transcript unparsed.
-    const peer = await api.createAccount(uniqueNs('pe'));
+    const peer = await e2e.api.createAccount(uniqueNs('pe'));
     const agent = open(minted.magic_link, { credential: peer.credential, streamName: 'peer', receipts: true });
     await agent.joined;
     const said = HOSTILE('peer');
