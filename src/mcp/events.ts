@@ -6,6 +6,12 @@
  * restarted. Bounded, oldest first: at most `mcpEventsKept` events,
  * `mcpEventsBytes` bytes and `mcpEventsMaxAgeMs` of age; the newest event is
  * always kept. Event ids are the rows' ids: increasing, never reused.
+ *
+ * Every notification a session pushes is stored here, so storing one must
+ * not cost more as the store fills: the bounds are checked against an
+ * in-memory list of what is kept (id, time, size), read once from SQLite when
+ * the object starts, and only the rows that fall out are deleted. One store
+ * per object writes its tables.
  */
 import type { EventStore } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -17,22 +23,34 @@ import { utf8Length } from '../protocol/frames';
 const PART_CHARS = 500_000;
 const EVENT_ID_RE = /^[1-9][0-9]{0,14}$/;
 
+type Kept = { id: number; at: number; bytes: number };
+
 export class SessionEvents implements EventStore {
+  /** The kept events, oldest first, as their rows say (what the bounds are checked against). */
+  private readonly kept: Kept[] = [];
+  private keptBytes = 0;
+
   constructor(private readonly sql: Sql, private readonly clock: () => number = Date.now) {
     sql.exec(`CREATE TABLE IF NOT EXISTS mcp_events (
       id INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, at INTEGER NOT NULL, bytes INTEGER NOT NULL, parts INTEGER NOT NULL)`);
     sql.exec(`CREATE TABLE IF NOT EXISTS mcp_event_parts (
       event INTEGER NOT NULL, part INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (event, part))`);
+    for (const row of sql.exec<Kept>('SELECT id, at, bytes FROM mcp_events ORDER BY id')) this.kept.push({ id: row.id, at: row.at, bytes: row.bytes });
+    this.keptBytes = this.kept.reduce((sum, e) => sum + e.bytes, 0);
   }
 
   /** Keeps `message` for `streamId`; an empty message is a priming event (an id, no data), kept as nothing. */
   async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
     const text = Object.keys(message).length === 0 ? '' : JSON.stringify(message);
     const parts = Math.ceil(text.length / PART_CHARS);
+    const at = this.clock();
+    const bytes = utf8Length(text);
     const id = this.sql.exec<{ id: number }>('INSERT INTO mcp_events (stream, at, bytes, parts) VALUES (?, ?, ?, ?) RETURNING id',
-      streamId, this.clock(), utf8Length(text), parts).one().id;
+      streamId, at, bytes, parts).one().id;
     for (let p = 0; p < parts; p++) this.sql.exec('INSERT INTO mcp_event_parts (event, part, text) VALUES (?, ?, ?)', id, p, text.slice(p * PART_CHARS, (p + 1) * PART_CHARS));
-    this.prune(id);
+    this.kept.push({ id, at, bytes });
+    this.keptBytes += bytes;
+    this.prune();
     return String(id);
   }
 
@@ -60,15 +78,22 @@ export class SessionEvents implements EventStore {
     return { events: r.n, bytes: r.b ?? 0 };
   }
 
-  /** Drops the oldest events past the bounds; `newest` (just stored) always stays. Each bound cuts a prefix, so parts go by the lowest id left. */
-  private prune(newest: number): void {
-    const cut = (where: string, ...args: unknown[]): void => {
-      const row = this.sql.exec<{ id: number | null }>(`SELECT MAX(id) AS id FROM (${where})`, ...args).one();
-      if (row.id !== null) this.sql.exec('DELETE FROM mcp_events WHERE id <= ? AND id < ?', row.id, newest);
-    };
-    cut('SELECT id FROM mcp_events WHERE at < ?', this.clock() - LIMITS.mcpEventsMaxAgeMs);
-    cut('SELECT id FROM mcp_events ORDER BY id DESC LIMIT -1 OFFSET ?', LIMITS.mcpEventsKept);
-    cut('SELECT id FROM (SELECT id, SUM(bytes) OVER (ORDER BY id DESC) AS total FROM mcp_events) WHERE total > ?', LIMITS.mcpEventsBytes);
-    this.sql.exec('DELETE FROM mcp_event_parts WHERE event < (SELECT MIN(id) FROM mcp_events)');
+  /** Drops the oldest events past the bounds; the newest (just stored) always stays. Each bound cuts a prefix, so one id says what goes. */
+  private prune(): void {
+    const last = this.kept.length - 1;
+    const tooOld = this.clock() - LIMITS.mcpEventsMaxAgeMs;
+    // Ids follow the clock: the events too old are a prefix.
+    let drop = 0;
+    while (drop < last && this.kept[drop]!.at < tooOld) drop++;
+    drop = Math.max(drop, this.kept.length - LIMITS.mcpEventsKept);
+    let bytes = this.keptBytes;
+    for (let i = 0; i < drop; i++) bytes -= this.kept[i]!.bytes;
+    while (drop < last && bytes > LIMITS.mcpEventsBytes) bytes -= this.kept[drop++]!.bytes;
+    if (drop === 0) return;
+    const through = this.kept[drop - 1]!.id;
+    this.kept.splice(0, drop);
+    this.keptBytes = bytes;
+    this.sql.exec('DELETE FROM mcp_events WHERE id <= ?', through);
+    this.sql.exec('DELETE FROM mcp_event_parts WHERE event <= ?', through);
   }
 }

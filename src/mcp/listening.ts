@@ -167,7 +167,7 @@ export class Listening {
     const state = this.session.state;
     let out: Outcome<Received>;
     try {
-      out = await this.session.rpc(j).mcpRecv(j.ref, { since: pullFrom(state.notified, state.channel), wait_ms: 0, max: LIMITS.mcpRecvDefault, advance: false });
+      out = await this.session.rpc(j).mcpRecv(j.ref, { since: pullFrom(state.notified, state.channel), wait_ms: 0, max: PULL_MAX, advance: false });
     } catch (err) {
       console.error('AMS MCP session: pulling notifications failed', err);
       // A few quick retries; after that the next doorbell or renewal catches up.
@@ -176,8 +176,10 @@ export class Listening {
     }
     this.pullFailures = 0;
     if (out.ok) {
-      await this.deliver(j, out.value, (x) => this.push(x)).catch(() => undefined);
+      // The channel push first: it is what wakes an agent, and the two readers' cursors are independent,
+      // so a finished utterance is not queued behind the notifications of each of its tokens.
       await this.tellChannel(j, out.value).catch((err: unknown) => console.error('AMS MCP session: channel push failed', err));
+      await this.deliver(j, out.value, (x) => this.push(x)).catch(() => undefined);
       if (out.value.next_since < out.value.head_seq && this.session.state.joined === j) this.pullAgain = true;
     } else if (out.ended) {
       await this.session.ended(j, out.error, out.message ?? errorBody(out.error).message);
@@ -192,7 +194,7 @@ export class Listening {
     const channel = (state.channel ??= freshChannel('all', state.notified));
     const reachedHead = r.next_since >= r.head_seq;
     const step = channelStep(channel, r, {
-      conversation: j.alias, stream_id: j.stream_id, stream_name: j.stream_name, gap_ms: j.gap_ms ?? LIMITS.utteranceGapDefaultMs, max: LIMITS.mcpRecvDefault,
+      conversation: j.alias, stream_id: j.stream_id, stream_name: j.stream_name, gap_ms: j.gap_ms ?? LIMITS.utteranceGapDefaultMs, max: PULL_MAX,
     }, reachedHead ? Date.now() : undefined);
     for (const p of step.pushes) await this.session.server.notification({ method: CHANNEL_METHOD, params: p } as unknown as ServerNotification);
     if (step.changed) await this.session.save();
@@ -204,6 +206,13 @@ export class Listening {
     }
   }
 }
+
+/**
+ * Frames one pull asks for: as many as `ams_recv` may return, so an utterance
+ * that arrived in a burst is read (and pushed) in one round trip rather than
+ * in pieces of `mcpRecvDefault`; a page stays within `pageBytes` either way.
+ */
+const PULL_MAX = LIMITS.mcpRecvMax;
 
 /** The SDK's name for the GET stream's events (its `_standaloneSseStreamId`, SDK 1.32.2). */
 const GET_STREAM = '_GET_stream';

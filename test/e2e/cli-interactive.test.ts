@@ -4,32 +4,22 @@
  * in a conversation, and `ams chat` driven through a pseudo-terminal
  * (util-linux `script`), as a person at a terminal would use it.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AmsClient, type AmsSocket, type ServerFrame } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
+import { describe, expect, it, vi } from 'vitest';
+import type { AmsSocket, ServerFrame } from '../../src/client';
 import { ams, BIN, buildCli, cliEnv, Live } from './cli-support';
-import { accounts, open, uniqueNs, waitFor } from './support';
+import { accounts, open, uniqueNs, useBroker, waitFor } from './support';
 
 // Every step starts a node process; on a busy machine a test of several takes minutes.
 vi.setConfig({ testTimeout: 180_000 });
 
-let broker: Broker;
-let api: AmsClient;
-beforeAll(async () => {
-  buildCli();
-  broker = await startBroker();
-  api = new AmsClient(broker.url);
-});
-afterAll(async () => {
-  await broker?.stop();
-});
+const e2e = useBroker({ first: buildCli });
 
 async function conversation() {
   const env = cliEnv();
-  expect((await ams(['account', 'create', uniqueNs('cli'), '--host', broker.url], { env })).code).toBe(0);
-  const minted = await ams(['mint', '--host', broker.url], { env });
+  expect((await ams(['account', 'create', uniqueNs('cli'), '--host', e2e.broker.url], { env })).code).toBe(0);
+  const minted = await ams(['mint', '--host', e2e.broker.url], { env });
   const [link] = minted.stdout.trim().split('\n');
-  const [b] = await accounts(api, 1);
+  const [b] = await accounts(e2e.api, 1);
   const peer = open(link!, { credential: b!.credential, streamName: 'asker', receipts: true });
   await peer.joined;
   return { env, link: link!, peer };

@@ -4,33 +4,24 @@
  * dropped connection, inspect.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AmsClient, type ServerFrame } from '../../src/client';
-import { freePort, startBroker, type Broker } from '../support/broker';
+import { describe, expect, it, vi } from 'vitest';
+import type { ServerFrame } from '../../src/client';
+import { freePort } from '../support/broker';
 import { ams, buildCli, cliEnv, CuttableProxy, Live } from './cli-support';
-import { accounts, open, uniqueNs, waitFor } from './support';
+import { accounts, open, uniqueNs, useBroker, waitFor } from './support';
 
 // Every step starts a node process; on a busy machine a test of several takes minutes.
 vi.setConfig({ testTimeout: 180_000 });
 
-let broker: Broker;
-let api: AmsClient;
-beforeAll(async () => {
-  buildCli();
-  broker = await startBroker();
-  api = new AmsClient(broker.url);
-});
-afterAll(async () => {
-  await broker?.stop();
-});
+const e2e = useBroker({ first: buildCli });
 
 /** A CLI user with an account on the broker, and a conversation they minted. */
 async function user() {
   const env = cliEnv();
   const ns = uniqueNs('cli');
-  const created = await ams(['account', 'create', ns, '--host', broker.url], { env });
+  const created = await ams(['account', 'create', ns, '--host', e2e.broker.url], { env });
   expect(created.code, created.stderr).toBe(0);
-  const minted = await ams(['mint', '--host', broker.url], { env });
+  const minted = await ams(['mint', '--host', e2e.broker.url], { env });
   expect(minted.code, minted.stderr).toBe(0);
   const [link, observer] = minted.stdout.trim().split('\n');
   return { env, ns, link: link!, observer: observer! };
@@ -38,7 +29,7 @@ async function user() {
 
 /** Waits until the broker counts `n` read-only listeners (an SSE tail is one once it is live). */
 async function listening(link: string, n: number): Promise<void> {
-  const listeners = async () => ((await api.inspectWithLink(link)) as { audience: { listeners: number } }).audience.listeners;
+  const listeners = async () => ((await e2e.api.inspectWithLink(link)) as { audience: { listeners: number } }).audience.listeners;
   const deadline = Date.now() + 20_000;
   while ((await listeners()) < n) {
     if (Date.now() > deadline) throw new Error(`never ${n} listeners`);
@@ -66,45 +57,45 @@ describe('ams account and mint', () => {
     const { env, ns, link, observer } = await user();
     const file = env.AMS_CONFIG!;
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    const saved = JSON.parse(readFileSync(file, 'utf8')).accounts[broker.url];
+    const saved = JSON.parse(readFileSync(file, 'utf8')).accounts[e2e.broker.url];
     expect(saved.namespace).toBe(ns);
     expect(saved.credential).toMatch(/^ams_sk_/);
-    expect(link).toMatch(new RegExp(`^${broker.url}/${ns}/conversations/[a-z0-9-]+\\?t=w`));
+    expect(link).toMatch(new RegExp(`^${e2e.broker.url}/${ns}/conversations/[a-z0-9-]+\\?t=w`));
     expect(observer).toMatch(/\?t=r/);
 
-    const again = await ams(['account', 'create', uniqueNs('cli'), '--host', broker.url], { env });
+    const again = await ams(['account', 'create', uniqueNs('cli'), '--host', e2e.broker.url], { env });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^ams: .*already holds the account/);
-    expect(JSON.parse(readFileSync(file, 'utf8')).accounts[broker.url].credential).toBe(saved.credential);
+    expect(JSON.parse(readFileSync(file, 'utf8')).accounts[e2e.broker.url].credential).toBe(saved.credential);
 
-    const printed = await ams(['account', 'create', uniqueNs('cli'), '--host', broker.url, '--print'], { env });
+    const printed = await ams(['account', 'create', uniqueNs('cli'), '--host', e2e.broker.url, '--print'], { env });
     expect(printed.code).toBe(0);
     expect(printed.stdout.trim()).toMatch(/^ams_sk_[a-z0-9-]+\.[A-Za-z0-9_-]{43}$/);
 
     // AMS_CREDENTIAL wins over the file; --alias and --json pass through.
     const purpose = 'Review the pull request, then say done.';
-    const other = await ams(['mint', '--host', broker.url, '--alias', 'chosen', '--instructions', purpose, '--json'], { env: { ...env, AMS_CREDENTIAL: printed.stdout.trim() } });
+    const other = await ams(['mint', '--host', e2e.broker.url, '--alias', 'chosen', '--instructions', purpose, '--json'], { env: { ...env, AMS_CREDENTIAL: printed.stdout.trim() } });
     expect(other.code, other.stderr).toBe(0);
     const minted = JSON.parse(other.stdout);
     expect(minted.alias).toBe('chosen');
     // --instructions is the conversation's purpose: the broker keeps it, and inspect by the link reports it.
     expect(minted.instructions).toBe(purpose);
-    expect(((await api.inspectWithLink(minted.magic_link)) as { instructions?: string }).instructions).toBe(purpose);
+    expect(((await e2e.api.inspectWithLink(minted.magic_link)) as { instructions?: string }).instructions).toBe(purpose);
     expect(minted.magic_link).toContain(`/${printed.stdout.trim().slice(7).split('.')[0]}/conversations/chosen?t=`);
   });
 
   it('takes the host from AMS_HOST', async () => {
-    const env = cliEnv({ AMS_HOST: broker.url });
+    const env = cliEnv({ AMS_HOST: e2e.broker.url });
     const r = await ams(['account', 'create', uniqueNs('cli')], { env });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(broker.url);
+    expect(r.stdout).toContain(e2e.broker.url);
   });
 });
 
 describe('ams say', () => {
   it('is heard: from arguments, and each line of stdin', async () => {
     const { env, link } = await user();
-    const [b] = await accounts(api, 1);
+    const [b] = await accounts(e2e.api, 1);
     const peer = open(link, { credential: b!.credential });
     await peer.joined;
     const r1 = await ams(['say', link, 'hello', 'from', 'the', 'shell', '--as', 'shell'], { env });
@@ -121,7 +112,7 @@ describe('ams say', () => {
 
   it('--stream sends stdin as tokens, each line ending an utterance', async () => {
     const { env, link } = await user();
-    const [b] = await accounts(api, 1);
+    const [b] = await accounts(e2e.api, 1);
     const peer = open(link, { credential: b!.credential });
     await peer.joined;
     const r = await ams(['say', link, '--stream', '--as', 'streamer'], { env, input: 'one two\nthree' });
@@ -135,8 +126,8 @@ describe('ams say', () => {
 describe('ams tail', () => {
   it('hears a WebSocket peer, and survives a dropped connection without losing or repeating a line', async () => {
     const { link, observer } = await user();
-    const [b] = await accounts(api, 1);
-    const proxy = await new CuttableProxy(broker.port).listen();
+    const [b] = await accounts(e2e.api, 1);
+    const proxy = await new CuttableProxy(e2e.broker.port).listen();
     // Through the proxy, with the observer link and no credential anywhere in its environment.
     const tail = Live.start(['tail', proxy.via(observer)], cliEnv());
     await listening(link, 1);
@@ -172,7 +163,7 @@ describe('ams tail', () => {
 
   it('--subscribe hears only the named streams; --frames shows every token', async () => {
     const { link, observer } = await user();
-    const [b, c] = await accounts(api, 2);
+    const [b, c] = await accounts(e2e.api, 2);
     const alice = open(link, { credential: b!.credential, streamName: 'alice', receipts: true });
     const carol = open(link, { credential: c!.credential, streamName: 'carol', receipts: true });
     await Promise.all([alice.joined, carol.joined]);
@@ -196,7 +187,7 @@ describe('ams tail', () => {
 
   it('--json writes one object per utterance; --since replays what was said before', async () => {
     const { link, observer } = await user();
-    const [b] = await accounts(api, 1);
+    const [b] = await accounts(e2e.api, 1);
     const peer = open(link, { credential: b!.credential, streamName: 'bob', receipts: true });
     await peer.joined;
     peer.send('said ', {});
@@ -272,27 +263,27 @@ describe('errors and exit codes', () => {
     const noCredential = await ams(['say', link, 'hi'], { env: cliEnv() });
     expect(noCredential.code).toBe(1);
     oneLine(noCredential.stderr);
-    expect(noCredential.stderr).toContain(`no credential for ${broker.url}`);
+    expect(noCredential.stderr).toContain(`no credential for ${e2e.broker.url}`);
 
     const readOnly = await ams(['say', observer, 'hi'], { env });
     expect(readOnly.code).toBe(1);
     oneLine(readOnly.stderr);
     expect(readOnly.stderr).toContain('read_only');
 
-    const taken = await ams(['account', 'create', ns, '--host', broker.url, '--print'], { env: cliEnv() });
+    const taken = await ams(['account', 'create', ns, '--host', e2e.broker.url, '--print'], { env: cliEnv() });
     expect(taken.code).toBe(1);
     expect(taken.stderr.trim()).toMatch(/^ams: namespace_taken: .+/);
   });
 
   it('a link revoked under a live tail, and afterwards: one line and exit 1', async () => {
     const { env, ns, link, observer } = await user();
-    const credential = JSON.parse(readFileSync(env.AMS_CONFIG!, 'utf8')).accounts[broker.url].credential as string;
+    const credential = JSON.parse(readFileSync(env.AMS_CONFIG!, 'utf8')).accounts[e2e.broker.url].credential as string;
     const alias = new URL(link).pathname.split('/')[3]!;
 
     // A tail that is live when the link is revoked ends with the broker's reason.
     const tail = Live.start(['tail', observer], cliEnv());
     await listening(link, 1);
-    await api.rotate({ namespace: ns, credential }, alias);
+    await e2e.api.rotate({ namespace: ns, credential }, alias);
     expect(await tail.exited).toBe(1);
     oneLine(tail.stderr);
     expect(tail.stderr).toContain('invalid_magic_link');

@@ -7,22 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AmsClient, connectUrl } from '../../src/client';
 import { startReceiver } from '../support/receiver';
-import { startServe, type Served } from '../support/serve';
-import { accounts, open, waitFor } from './support';
+import { startServe } from '../support/serve';
+import { accounts, open, useBroker, waitFor } from './support';
 import { registerWebhook } from './webhook-support';
 
-let served: Served;
-let api: AmsClient;
-beforeAll(async () => {
-  served = await startServe();
-  api = new AmsClient(served.url);
-});
-afterAll(async () => {
-  await served?.stop();
-});
+const e2e = useBroker({ start: startServe });
 
 /** Opens a socket as `ws` does by default (offering permessage-deflate) and resolves with what the server answered. */
 function defaultClient(url: string): Promise<{ ws: WebSocket; extensions: string; first: string }> {
@@ -35,16 +27,16 @@ function defaultClient(url: string): Promise<{ ws: WebSocket; extensions: string
 
 describe('npm run serve (plain workerd, the Worker outermost)', () => {
   it('answers health, and runs with the compatibility flags of wrangler.toml', async () => {
-    const res = await fetch(`${served.url}/healthz`);
+    const res = await fetch(`${e2e.broker.url}/healthz`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { ok: boolean }).ok).toBe(true);
-    expect(served.compatibilityFlags).toEqual(expect.arrayContaining(['nodejs_compat', 'no_web_socket_compression']));
+    expect(e2e.broker.compatibilityFlags).toEqual(expect.arrayContaining(['nodejs_compat', 'no_web_socket_compression']));
   });
 
   it('mints a conversation and carries a token from a writer to a listener over WebSockets', async () => {
-    const [owner, peer] = await accounts(api, 2);
-    const conv = await api.createConversation(owner);
-    expect(conv.magic_link).toContain(served.url.replace('http://', ''));
+    const [owner, peer] = await accounts(e2e.api, 2);
+    const conv = await e2e.api.createConversation(owner);
+    expect(conv.magic_link).toContain(e2e.broker.url.replace('http://', ''));
     const writer = open(conv.magic_link, { credential: owner.credential, streamName: 'writer' });
     const listener = open(conv.magic_link, { credential: peer.credential });
     await Promise.all([writer.joined, listener.joined]);
@@ -55,8 +47,8 @@ describe('npm run serve (plain workerd, the Worker outermost)', () => {
   });
 
   it('a default `ws` client offering permessage-deflate gets no compression (decision 0140)', async () => {
-    const [owner] = await accounts(api, 1);
-    const conv = await api.createConversation(owner);
+    const [owner] = await accounts(e2e.api, 1);
+    const conv = await e2e.api.createConversation(owner);
     const { ws, extensions, first } = await defaultClient(connectUrl(conv.observer_link));
     expect(first).toMatch(/^\{"type":"joined"/);
     expect(extensions).toBe('');
@@ -66,8 +58,8 @@ describe('npm run serve (plain workerd, the Worker outermost)', () => {
   });
 
   it('lets the Worker reach localhost in development: a webhook is delivered to a local receiver', async () => {
-    const [owner, peer] = await accounts(api, 2);
-    const conv = await api.createConversation(owner);
+    const [owner, peer] = await accounts(e2e.api, 2);
+    const conv = await e2e.api.createConversation(owner);
     const r = await startReceiver();
     try {
       const reg = await registerWebhook(conv.magic_link, owner.credential, { url: r.url });
@@ -86,29 +78,29 @@ describe('npm run serve (plain workerd, the Worker outermost)', () => {
   });
 
   it('serves the pages without an assets binding: the demo page, a magic link in a browser, static files, short names', async () => {
-    const demo = await fetch(`${served.url}/`);
+    const demo = await fetch(`${e2e.broker.url}/`);
     expect(demo.status).toBe(200);
     expect(demo.headers.get('content-type')).toMatch(/^text\/html/);
     expect(demo.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(await demo.text()).toContain('<html');
 
-    const [owner] = await accounts(api, 1);
-    const conv = await api.createConversation(owner);
+    const [owner] = await accounts(e2e.api, 1);
+    const conv = await e2e.api.createConversation(owner);
     const view = await fetch(conv.observer_link, { headers: { accept: 'text/html' } });
     expect(view.status).toBe(200);
     expect(view.headers.get('referrer-policy')).toBe('no-referrer');
     expect(await view.text()).toContain('<html');
 
-    const style = await fetch(`${served.url}/app/style.css`);
+    const style = await fetch(`${e2e.broker.url}/app/style.css`);
     expect(style.status).toBe(200);
     expect(style.headers.get('content-type')).toMatch(/^text\/css/);
-    const script = await fetch(`${served.url}/app/api.js`);
+    const script = await fetch(`${e2e.broker.url}/app/api.js`);
     expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
 
-    const long = await fetch(`${served.url}/view.html`, { redirect: 'manual' });
+    const long = await fetch(`${e2e.broker.url}/view.html`, { redirect: 'manual' });
     expect(long.status).toBe(307);
     expect(long.headers.get('location')).toBe('/view');
-    const dir = await fetch(`${served.url}/app`);
+    const dir = await fetch(`${e2e.broker.url}/app`);
     expect(dir.status).toBe(404);
     expect(((await dir.json()) as { error: string }).error).toBe('not_found');
   });
@@ -127,7 +119,7 @@ describe('npm run serve --production', () => {
       const conv = await client.createConversation(owner);
       expect(conv.observer_link).toContain(`127.0.0.1:${prod.port}`);
       expect(prod.output()).not.toContain('using development secrets');
-      expect(served.output()).toContain('using development secrets');
+      expect(e2e.broker.output()).toContain('using development secrets');
     } finally {
       await prod.stop();
     }

@@ -1,9 +1,47 @@
 /** Helpers for end-to-end tests: real clients (`ws`) against a real broker. */
 import WebSocket from 'ws';
+import { afterAll, beforeAll } from 'vitest';
 import { AmsClient, AmsSocket, type ConnectOptions, type WebSocketConstructor } from '../../src/client';
 import type { ServerFrame } from '../../src/protocol/frames';
+import { startBroker, type Broker } from '../support/broker';
 
 export const NodeWebSocket = WebSocket as unknown as WebSocketConstructor;
+
+/** A broker one test file shares and a client of its HTTP API: set once the file's `beforeAll` ran. */
+export interface SharedBroker<B extends Broker> {
+  readonly broker: B;
+  readonly api: AmsClient;
+  /** Starts it again on the same state and port (after `broker.kill()`: a crash, then a restart); `broker` and `api` follow. */
+  restart(): Promise<void>;
+}
+
+type Start<B> = (opts?: { stateDir?: string; port?: number }) => Promise<B>;
+
+/**
+ * Starts a broker before a file's tests and stops it after them, so the file
+ * says only what is its own. A real `wrangler dev` unless `start` gives another
+ * runtime (plain workerd: startServe); `first` runs before it (building the CLI).
+ */
+export function useBroker<B extends Broker = Broker>(opts: { start?: Start<B>; first?: () => void } = {}): SharedBroker<B> {
+  const start = opts.start ?? (startBroker as Start<B>);
+  const shared = {
+    broker: undefined as unknown as B,
+    api: undefined as unknown as AmsClient,
+    restart: async () => up(await start({ stateDir: shared.broker.stateDir, port: shared.broker.port })),
+  };
+  const up = (broker: B) => {
+    shared.broker = broker;
+    shared.api = new AmsClient(broker.url);
+  };
+  beforeAll(async () => {
+    opts.first?.();
+    up(await start());
+  });
+  afterAll(async () => {
+    await shared.broker?.stop();
+  });
+  return shared;
+}
 
 let n = 0;
 export const uniqueNs = (p = 'e') => `${p}-${Date.now().toString(36)}-${(n++).toString(36)}`;

@@ -1,22 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AmsClient, verifyChain, type LoggedFrame } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
-import { accounts, barrier, logged, open, waitFor } from './support';
+import { describe, expect, it } from 'vitest';
+import { verifyChain, type LoggedFrame } from '../../src/client';
+import { accounts, barrier, logged, open, useBroker, waitFor } from './support';
 
-let broker: Broker;
-let api: AmsClient;
-beforeAll(async () => {
-  broker = await startBroker();
-  api = new AmsClient(broker.url);
-});
-afterAll(async () => {
-  await broker?.stop();
-});
+const e2e = useBroker();
 
 describe('the wire over a real wrangler dev', () => {
   it('5 subscribers see one identical total order of 3 concurrent emitters × 1,000 tokens, none lost or doubled', async () => {
-    const [owner, ...rest] = await accounts(api, 8);
-    const conv = await api.createConversation(owner);
+    const [owner, ...rest] = await accounts(e2e.api, 8);
+    const conv = await e2e.api.createConversation(owner);
     const emitters = [owner, rest[0], rest[1]].map((acc, k) => open(conv.magic_link, { credential: acc.credential, streamName: `emitter-${k}` }));
     const subs = rest.slice(2, 7).map((acc) => open(conv.magic_link, { credential: acc.credential }));
     await Promise.all([...emitters, ...subs].map((s) => s.joined));
@@ -42,8 +33,8 @@ describe('the wire over a real wrangler dev', () => {
   });
 
   it('a stream flooding past its rate limit is closed 4929 while a peer keeps its flow', async () => {
-    const [a, b, c] = await accounts(api, 3);
-    const conv = await api.createConversation(a);
+    const [a, b, c] = await accounts(e2e.api, 3);
+    const conv = await e2e.api.createConversation(a);
     const flood = open(conv.magic_link, { credential: b.credential, streamName: 'flood' });
     const calm = open(conv.magic_link, { credential: a.credential });
     const listener = open(conv.magic_link, { credential: c.credential });
@@ -58,8 +49,8 @@ describe('the wire over a real wrangler dev', () => {
   });
 
   it('a subscriber that misses 500 tokens resumes with exactly those, in order, then live ones — even while tokens keep coming', async () => {
-    const [a, b] = await accounts(api, 2);
-    const conv = await api.createConversation(a);
+    const [a, b] = await accounts(e2e.api, 2);
+    const conv = await e2e.api.createConversation(a);
     const emitter = open(conv.magic_link, { credential: a.credential });
     const sub = open(conv.magic_link, { credential: b.credential, streamName: 'reader' });
     await Promise.all([emitter.joined, sub.joined]);
@@ -94,17 +85,16 @@ describe('the wire over a real wrangler dev', () => {
 
 describe('state survives the broker being killed', () => {
   it('after SIGKILL and restart, streams, seq, log and chain continue, and a resuming client loses nothing acknowledged', async () => {
-    const [a, b] = await accounts(api, 2);
-    const conv = await api.createConversation(a);
+    const [a, b] = await accounts(e2e.api, 2);
+    const conv = await e2e.api.createConversation(a);
     const emitter = open(conv.magic_link, { credential: a.credential, receipts: true, streamName: 'writer' });
     const joined = await emitter.joined;
     for (let i = 0; i < 100; i++) emitter.send(`pre-${i}`, { id: `pre-${i}` });
     await waitFor(() => emitter.frames.filter((f) => f.type === 'x_receipt').length === 100, 20_000, 'receipts');
     const acked = emitter.frames.filter((f) => f.type === 'x_receipt').map((f) => (f as { seq: number }).seq);
 
-    await broker.kill();
-    broker = await startBroker({ stateDir: broker.stateDir, port: broker.port });
-    api = new AmsClient(broker.url);
+    await e2e.broker.kill();
+    await e2e.restart();
 
     const again = open(conv.magic_link, { credential: a.credential, receipts: true, streamName: 'writer' });
     const j2 = await again.joined;
@@ -120,7 +110,7 @@ describe('state survives the broker being killed', () => {
     const obs = open(conv.observer_link, { since: 0, integrity: true });
     await obs.joined;
     await barrier(again);
-    const info = await api.inspect(a.namespace, conv.alias, b.credential);
+    const info = await e2e.api.inspect(a.namespace, conv.alias, b.credential);
     await waitFor(() => logged(obs.frames).some((f) => f.seq >= (info.head_seq as number)), 20_000, 'full replay');
     const frames = logged(obs.frames) as unknown as Array<LoggedFrame & { chain: string }>;
     expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: info.head_seq as number }, (_, i) => i + 1));

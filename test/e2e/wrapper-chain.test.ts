@@ -6,22 +6,13 @@
  * that answers each one. A hears exactly T's utterances and none of S's; T
  * never hears A; nothing is heard twice.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AmsClient, type AmsSocket } from '../../src/client';
+import { describe, expect, it } from 'vitest';
+import type { AmsSocket } from '../../src/client';
 import type { ServerFrame } from '../../src/protocol/frames';
-import { startBroker, type Broker } from '../support/broker';
 import { mcpAgent, type McpAgent } from './mcp-client';
-import { accounts, barrier, open, waitFor } from './support';
+import { accounts, barrier, open, useBroker, waitFor } from './support';
 
-let broker: Broker;
-let api: AmsClient;
-beforeAll(async () => {
-  broker = await startBroker();
-  api = new AmsClient(broker.url);
-});
-afterAll(async () => {
-  await broker?.stop();
-});
+const e2e = useBroker();
 
 type Tok = ServerFrame & { type: 'token'; stream_name: string; data: string; seq: number; end?: boolean };
 const tokens = (s: AmsSocket) => s.frames.filter((f) => f.type === 'token') as Tok[];
@@ -42,8 +33,8 @@ function translate(t: AmsSocket): void {
 
 describe('a wrapper chain in one conversation', () => {
   it('S → T (subscribed to S) → A (subscribed to T): A hears exactly T\'s utterances, T never hears A, nothing twice', async () => {
-    const [sAcc, tAcc] = await accounts(api, 2);
-    const conv = await api.createConversation(sAcc, { stream_name: 'speaker' });
+    const [sAcc, tAcc] = await accounts(e2e.api, 2);
+    const conv = await e2e.api.createConversation(sAcc, { stream_name: 'speaker' });
     const s = open(conv.magic_link, { credential: sAcc.credential, streamName: 'speaker' });
     const t = open(conv.magic_link, { credential: tAcc.credential, streamName: 'translator', subscribeStreams: ['speaker'] });
     const [, tJoined] = await Promise.all([s.joined, t.joined]);

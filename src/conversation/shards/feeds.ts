@@ -21,6 +21,13 @@ interface Feed {
   inflight: boolean;
   lease: number;
   failures: number;
+  /**
+   * The stub deliveries go through, made once: making one per delivery cost
+   * a name hash and a new stub per shard per batch. Calls on one stub also
+   * arrive in the order made. A stub that threw fails every later call, so a
+   * failed delivery drops it and the retry makes a new one.
+   */
+  stub?: ShardRpc;
 }
 
 /** A failed delivery is sent again after this long (ms), doubling, this many times before the shard is forgotten. */
@@ -159,7 +166,7 @@ export class AudienceFeeds {
     if (feed.inflight || feed.queue.length === 0) return;
     const batch = feed.queue.splice(0, LIMITS.shardBatchFrames);
     feed.inflight = true;
-    const delivery = this.stubOf(name).deliver(batch);
+    const delivery = (feed.stub ??= this.stubOf(name)).deliver(batch);
     this.keepAwake(delivery.catch(() => {}));
     delivery.then(
       (ack) => {
@@ -169,6 +176,7 @@ export class AudienceFeeds {
       },
       (err) => {
         feed.inflight = false;
+        feed.stub = undefined;
         if (++feed.failures > MAX_FAILURES) {
           console.error(`AMS audience shard ${name}: delivery failed ${feed.failures} times; forgetting it`, err);
           this.forget(name);

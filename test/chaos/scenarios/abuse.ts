@@ -360,7 +360,9 @@ export const streamRegistry: Scenario = {
     const cRes = await post(C.credential, 'c-own', ['from c']);
     assert.equal(cRes.status, 200);
     await cRes.body?.cancel();
-    // B's ten streams share one account budget: full batches on all of them take at most burst + refill.
+    // B's ten streams share one account budget: full batches on all of them take at most burst + refill over
+    // the time they took (bounded by the elapsed time measured, never by an assumed speed: on a slow machine
+    // the refill alone may cover every batch, and that is no breach).
     const started = Date.now();
     let accepted = 0;
     for (let i = 0; i < LIMITS.streamsRegisteredPerAccount; i++) {
@@ -372,7 +374,6 @@ export const streamRegistry: Scenario = {
     const elapsed = (Date.now() - started) / 1000;
     w.tally.tokensEmitted += accepted;
     assert.ok(accepted <= LIMITS.emitBurstPerAccount + LIMITS.emitRatePerAccountPerSecond * elapsed + LIMITS.tokensPerBatch, `accepted ${accepted} in ${elapsed.toFixed(2)} s`);
-    assert.ok(accepted < LIMITS.streamsRegisteredPerAccount * LIMITS.tokensPerBatch, 'rotating streams did not multiply the budget');
     await intact();
     return { registered: LIMITS.streamsRegisteredPerAccount, refused: statuses.filter((st) => st !== 200).length, batch_tokens_accepted: accepted };
   },
