@@ -12,9 +12,13 @@ import { transcript } from './http/transcript';
 import { webhooks } from './http/webhooks';
 import { mcp } from './http/mcp';
 import { originGuard } from './http/origin-guard';
+import { refusals } from './http/observe';
 import { serveAsset, view } from './http/view';
 
 export const app = new Hono<{ Bindings: Env }>({ strict: false });
+
+// Outermost: every 4xx, however it was made, is one event line (decision 0148).
+app.use('*', refusals);
 
 // First: a browser opening a magic link gets the live view; everything else falls through.
 app.route('/', view);
@@ -42,12 +46,10 @@ app.notFound(async (c) => {
 });
 
 app.onError((err, c) => {
+  // A documented refusal; its event line is written by `refusals`.
+  if (err instanceof AmsError) return c.json(err.toJSON(), err.status as 400);
   // The route's pattern, never its URL: a URL may carry a link token (`?t=`).
   const route = `${c.req.method} ${c.req.routePath}`;
-  if (err instanceof AmsError) {
-    emit(c.env, 'request.refused', { route, status: err.status, error: err.code });
-    return c.json(err.toJSON(), err.status as 400);
-  }
   const requestId = crypto.randomUUID();
   emit(c.env, 'request.failed', { request_id: requestId, route });
   console.error(`AMS: ${route} failed (request ${requestId})`, err);

@@ -67,6 +67,10 @@ export class AccountObject extends DurableObject<Env> {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS derived_ids (conversation_id TEXT PRIMARY KEY, alias TEXT NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS minted (alias TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, created_at TEXT NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS presence (ns TEXT NOT NULL, alias TEXT NOT NULL, PRIMARY KEY (ns, alias))`);
+    // The conversation's own ordering of its enter and leave notes (decision 0170); 0 for a row only a credential check wrote.
+    if (!this.sql.exec<{ name: string }>('PRAGMA table_info(presence)').toArray().some((c) => c.name === 'seq')) {
+      this.sql.exec('ALTER TABLE presence ADD COLUMN seq INTEGER NOT NULL DEFAULT 0');
+    }
   }
 
   private row(): AccountRow | undefined {
@@ -142,7 +146,7 @@ export class AccountObject extends DurableObject<Env> {
   }
 
   private takePresence(): Place[] {
-    const places = this.sql.exec<{ ns: string; alias: string }>('SELECT ns, alias FROM presence').toArray().map((p) => ({ ns: p.ns, alias: p.alias }));
+    const places = this.presencePlaces();
     this.sql.exec('DELETE FROM presence');
     return places;
   }
@@ -150,6 +154,34 @@ export class AccountObject extends DurableObject<Env> {
   /** The credential entered a conversation (a socket, an MCP membership). */
   notePresence(at: Place): void {
     this.sql.exec('INSERT OR IGNORE INTO presence (ns, alias) VALUES (?, ?)', at.ns, at.alias);
+  }
+
+  /**
+   * The conversation `at` says the credential holds something there again
+   * (its note `seq`, decision 0170): the row is (re)written, and the answer
+   * says whether `generation` is still the credential's — false once rotated
+   * or deleted, and the conversation then closes what it admitted with it.
+   */
+  presenceEntered(at: Place, seq: number, generation: number): boolean {
+    if (this.credentialGeneration() !== generation) return false;
+    this.sql.exec('INSERT INTO presence (ns, alias, seq) VALUES (?, ?, ?) ON CONFLICT (ns, alias) DO UPDATE SET seq = MAX(seq, excluded.seq)', at.ns, at.alias, seq);
+    return true;
+  }
+
+  /**
+   * The conversation `at` says the credential's last hold there went (its note
+   * `seq`): the row goes unless a later note of that conversation (an enter
+   * with a higher seq) arrived first. A row a credential check wrote (seq 0)
+   * goes too: if that check's connection is still on its way, the conversation
+   * sends an enter when it admits it.
+   */
+  presenceLeft(at: Place, seq: number): void {
+    this.sql.exec('DELETE FROM presence WHERE ns = ? AND alias = ? AND seq < ?', at.ns, at.alias, seq);
+  }
+
+  /** The conversations in the presence index (operators and tests read it; a rotation takes it). */
+  presencePlaces(): Place[] {
+    return this.sql.exec<{ ns: string; alias: string }>('SELECT ns, alias FROM presence ORDER BY ns, alias').toArray().map((p) => ({ ns: p.ns, alias: p.alias }));
   }
 
   /** A conversation was minted in this namespace. */

@@ -12,7 +12,8 @@ import { emit } from './events';
 import type { Place } from './account-object';
 
 /** What a presented credential turned out to be. */
-export type AccountCheck = { status: 'ok'; account_id: string } | { status: 'missing' } | { status: 'invalid' };
+/** A credential check as a conversation sees it; `namespace` and `credential_generation` feed the presence index (decision 0170). */
+export type AccountCheck = { status: 'ok'; account_id: string; namespace?: string; credential_generation?: number } | { status: 'missing' } | { status: 'invalid' };
 
 /** A valid credential: whose it is, and its generation (a rotation makes the next one). */
 export type CheckedAccount = { status: 'ok'; account_id: string; namespace: string; credential_generation: number };

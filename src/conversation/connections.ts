@@ -124,7 +124,7 @@ export class SseConnection implements Connection {
     if (this.unread > 0 && this.unread + bytes.byteLength > LIMITS.bufferedBytesPerConnection) {
       // Not from inside the fan-out that called us: the tail leaves once it is over.
       this.ended = true;
-      queueMicrotask(() => this.shed());
+      queueMicrotask(() => this.shedNow());
       return;
     }
     this.write(bytes);
@@ -147,8 +147,14 @@ export class SseConnection implements Connection {
       this.unread -= size;
     }, () => this.end());
   }
-  private shed(): void {
+  /** True once the tail was closed for reading too slowly: its owner logs `consumer.shed` when it goes. */
+  get shed(): boolean {
+    return this.wasShed;
+  }
+  private wasShed = false;
+  private shedNow(): void {
     this.ended = false;
+    this.wasShed = true;
     this.close('slow_consumer');
     // A reader that never reads would keep what is queued forever: abort it after a grace.
     const abort = setTimeout(() => void this.writer.abort('slow_consumer').catch(() => {}), SHED_GRACE_MS);

@@ -32,6 +32,8 @@ import { claimsValid } from './admission';
 import { planResume, type Cursor } from './resume';
 import { WebhookHub, type Caller } from './webhooks/hub';
 import { Sockets } from './sockets';
+import { PresenceLedger } from './presence';
+import { emit } from '../control/events';
 
 /** When an alarm fails, look again this much later (ms). */
 const ALARM_RETRY_MS = 60_000;
@@ -47,12 +49,15 @@ export class ConversationObject extends DurableObject<Env> {
   hooks: WebhookHub;
   /** Its WebSockets: the runtime's socket events are handed to them (sockets.ts). */
   private readonly sockets: Sockets;
+  /** Which accounts hold sockets here, and the notes that keep their presence indexes in step (decision 0170). */
+  private presence: PresenceLedger;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     this.feeds = this.freshFeeds();
     this.conv = this.freshConversation();
+    this.presence = this.freshPresence();
     this.sockets = new Sockets({
       env,
       conv: () => this.conv,
@@ -60,6 +65,8 @@ export class ConversationObject extends DurableObject<Env> {
       transact: (fn) => this.transact(fn),
       alarmBy: (at) => void this.alarmBy(at),
       afterLeave: () => this.afterLeave(),
+      held: (holder) => this.presence.held(holder),
+      released: (accountId) => this.presence.released(accountId),
       label: () => this.label,
     });
     this.sockets.restore(ctx.getWebSockets());
@@ -83,6 +90,12 @@ export class ConversationObject extends DurableObject<Env> {
 
   private freshHooks(): WebhookHub {
     return new WebhookHub(() => this.conv, this.ctx.storage.sql, (id) => webhookRpc(this.env, id), (p) => this.ctx.waitUntil(p));
+  }
+
+  private freshPresence(): PresenceLedger {
+    const where = () => (this.conv.record ? { ns: this.conv.record.namespace, alias: this.conv.record.alias } : null);
+    const holds = (accountId: string) => this.conv.connectionsOf(accountId) + this.mcp.heldBy(accountId);
+    return new PresenceLedger(this.ctx.storage.sql, this.env, (p) => this.ctx.waitUntil(p), where, holds, (accountId) => this.endAccount(accountId));
   }
 
   private freshMembers(): McpMembers {
@@ -148,10 +161,15 @@ export class ConversationObject extends DurableObject<Env> {
   revokeAccount(accountId: string): Promise<number> {
     return this.guard('revokeAccount', () => {
       if (!this.conv.record) return 0;
-      const closed = this.conv.closeWhere((c) => c.accountId === accountId, 'credential_revoked');
-      this.mcp.revoke(accountId);
-      return closed;
+      return this.endAccount(accountId);
     });
+  }
+
+  /** Closes what an account's credential holds here (4002, memberships ended); how many connections closed. */
+  private endAccount(accountId: string): number {
+    const closed = this.conv.closeWhere((c) => c.accountId === accountId, 'credential_revoked');
+    this.mcp.revoke(accountId);
+    return closed;
   }
 
   /** Revokes every link: bumps the generation and closes connections admitted with older links. */
@@ -171,6 +189,7 @@ export class ConversationObject extends DurableObject<Env> {
       this.conv.closeAll('conversation_closed');
       this.feeds.closeAll('conversation_closed');
       this.hooks.destroyAll();
+      this.presence.forgetAll();
       this.sockets.clear();
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
@@ -180,6 +199,7 @@ export class ConversationObject extends DurableObject<Env> {
       this.conv = this.freshConversation();
       this.mcp = this.freshMembers();
       this.hooks = this.freshHooks();
+      this.presence = this.freshPresence();
       return true;
     });
   }
@@ -196,7 +216,14 @@ export class ConversationObject extends DurableObject<Env> {
   mcpRecvMessages(ref: MemberRef, args: RecvMessagesArgs) { return this.member('mcpRecvMessages', () => this.mcp.recvMessages(ref, args)); }
   mcpCommitRead(ref: MemberRef, p: ReadProposal) { return this.member('mcpCommitRead', () => this.mcp.commitRead(ref, p)); }
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject) { return this.member('mcpSetMetadata', () => this.mcp.setMetadata(ref, metadata)); }
-  mcpLeave(ref: MemberRef) { return this.member('mcpLeave', () => this.mcp.leave(ref)); }
+  mcpLeave(ref: MemberRef) {
+    return this.member('mcpLeave', () => {
+      const accountId = this.mcp.accountOf(ref);
+      const out = this.mcp.leave(ref);
+      this.presence.released(accountId);
+      return out;
+    });
+  }
   mcpPeers(ref: MemberRef) { return this.member('mcpPeers', () => this.mcp.peers(ref)); }
   mcpListen(ref: MemberRef, listener: Listener) { return this.member('mcpListen', () => this.mcp.listen(ref, listener)); }
   mcpUnlisten(memberId: string, tag: string): Promise<void> {
@@ -272,6 +299,7 @@ export class ConversationObject extends DurableObject<Env> {
         case '/events':
           if (admission.claims?.expires_at !== undefined) void this.alarmBy(admission.claims.expires_at * 1000);
           return openEvents(this.conv, admission, (c) => {
+            if (c.shed) emit(this.env, 'consumer.shed', { ns: this.conv.record?.namespace ?? '', alias: this.conv.record?.alias ?? '', path: 'sse' });
             this.conv.leave(c);
             this.afterLeave();
           });

@@ -16,6 +16,7 @@ import { connectVerdict, expired, type Admission } from './admission';
 import { rejectSocket, SocketConnection, type SocketAttachment } from './connections';
 import type { Conversation } from './conversation';
 import type { JoinRequest } from './join';
+import type { Holder } from './presence';
 
 /** What the plane needs of its Durable Object. */
 export interface SocketHost {
@@ -30,6 +31,9 @@ export interface SocketHost {
   alarmBy(at: number): void;
   /** A connection left: the object may need an alarm to trim the log by age. */
   afterLeave(): void;
+  /** A socket of this credential was admitted / one of this account left: the accounts' presence index follows (presence.ts). */
+  held(holder: Holder): void;
+  released(accountId: string | null): void;
   /** The conversation's name in log lines. */
   label(): string;
 }
@@ -95,6 +99,10 @@ export class Sockets {
     this.open.set(server, conn);
     if (outcome.takeover instanceof SocketConnection) this.open.delete(outcome.takeover.ws);
     conv.admit(conn, req, outcome);
+    const who = a.account;
+    if (req.accountId && who.status === 'ok' && who.namespace !== undefined && who.credential_generation !== undefined) {
+      this.host.held({ account_id: who.account_id, namespace: who.namespace, credential_generation: who.credential_generation });
+    }
     if (outcome.stream) emit(this.host.env, 'stream.joined', { ...this.where, path: 'ws', stream: outcome.stream.stream_id, account: req.accountId ?? '' });
     // A replay that reached its budget closed the socket already (replay_paused).
     if (!conv.isLive(conn)) this.open.delete(server);
@@ -159,6 +167,7 @@ export class Sockets {
     this.host.conv().leave(conn);
     conn.close(reason);
     this.host.afterLeave();
+    this.host.released(conn.accountId);
   }
 
   /** The socket closed or failed (`code` 1011): its stream is announced gone, and the close is answered. */
@@ -170,6 +179,7 @@ export class Sockets {
       try {
         this.host.conv().leave(conn);
         this.host.afterLeave();
+        this.host.released(conn.accountId);
       } catch (err) {
         console.error(`AMS conversation ${this.host.label()}: leave failed`, err);
       }

@@ -20,7 +20,7 @@ import { LIMITS } from '../protocol/limits';
 import { parseIdentity } from '../protocol/identity';
 import { ALIAS_RE, EPOCH_RE, NAMESPACE_RE, STREAM_NAME_RE, decodeMetadataHeader, isJsonObject, parseCursor, parseFlag } from '../protocol/validate';
 import { mediaType, readText } from './body';
-import { observed } from './observe';
+import { observed, refusalLogged } from './observe';
 import { emit } from '../control/events';
 import { parseSubscription, SUBSCRIBE_HEADER, SUBSCRIBE_PARAM } from '../protocol/subscription';
 
@@ -48,7 +48,7 @@ export async function admissionFor(env: Env, request: Request, ns: string, alias
 
   const a: Admission = {
     claims: link.ok ? link.claims : null,
-    account: account.status === 'ok' ? { status: 'ok', account_id: account.account_id } : account,
+    account: account.status === 'ok' ? { status: 'ok', account_id: account.account_id, namespace: account.namespace, credential_generation: account.credential_generation } : account,
     self_subscribe: parseFlag(pick('x-ams-self-subscribe', 'self_subscribe')),
     receipts: parseFlag(pick('x-ams-receipts', 'receipts')),
     integrity: (pick('x-ams-integrity', 'integrity') ?? '').toLowerCase() === 'chain',
@@ -127,10 +127,10 @@ stream.get('/:ns/conversations/:alias/connect', async (c) => {
   const subprotocol = offeredProtocols(c.req.raw).includes('ams.v1');
   secretsOf(c.env);
   const t = c.req.query('t');
-  if (!t) return observed(c.env, ns, alias, 'ws', undefined, rejectSocket('invalid_magic_link', subprotocol));
-  if (!addressOf(ns, alias)) return observed(c.env, ns, alias, 'ws', undefined, rejectSocket('conversation_not_found', subprotocol));
+  if (!t) return observed(c, ns, alias, 'ws', undefined, rejectSocket('invalid_magic_link', subprotocol));
+  if (!addressOf(ns, alias)) return observed(c, ns, alias, 'ws', undefined, rejectSocket('conversation_not_found', subprotocol));
   const a = await admissionFor(c.env, c.req.raw, ns, alias, t);
-  return observed(c.env, ns, alias, 'ws', a.claims?.scope, await listen(c.env, ns, alias, '/connect', a, { headers: { Upgrade: 'websocket' } }), accountOf(a));
+  return observed(c, ns, alias, 'ws', a.claims?.scope, await listen(c.env, ns, alias, '/connect', a, { headers: { Upgrade: 'websocket' } }), accountOf(a));
 });
 
 /** Checks shared by the HTTP stream routes before the object is asked. */
@@ -147,7 +147,7 @@ stream.get('/:ns/conversations/:alias/events', async (c) => {
   const accept = c.req.header('accept') ?? '';
   if (accept && !accept.includes('text/event-stream') && !accept.includes('*/*')) throw new AmsError('not_acceptable');
   const { ns, alias, a } = await httpAdmission(c);
-  return observed(c.env, ns, alias, 'sse', a.claims?.scope, await listen(c.env, ns, alias, '/events', a));
+  return observed(c, ns, alias, 'sse', a.claims?.scope, await listen(c.env, ns, alias, '/events', a));
 });
 
 stream.get('/:ns/conversations/:alias/history', async (c) => {
@@ -168,7 +168,10 @@ stream.post('/:ns/conversations/:alias/tokens', async (c) => {
   const body = JSON.stringify({ stream_name: name, stream_metadata: a.stream_metadata as JsonObject | undefined, tokens });
   const res = await forward(c.env, ns, alias, '/tokens', a, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
   if (res.ok) emit(c.env, 'tokens.emitted', { ns, alias, path: 'http', stream: name ?? '', account: accountOf(a) ?? '', tokens: tokens.length });
-  else if (res.status === 429) emit(c.env, 'emit.rate_limited', { ns, alias, path: 'http', stream: name ?? '', account: accountOf(a) ?? '' });
+  else if (res.status === 429) {
+    emit(c.env, 'emit.rate_limited', { ns, alias, path: 'http', stream: name ?? '', account: accountOf(a) ?? '' });
+    refusalLogged(c);
+  }
   return res;
 });
 

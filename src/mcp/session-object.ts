@@ -28,6 +28,9 @@ export const INIT_HEADER = 'x-ams-mcp-initialize';
 export const BOUND_HEADER = 'x-ams-mcp-bound';
 
 const KEY = 'session';
+/** Set when the session ended because its credential was rotated: that id answers 403 `credential_revoked`, not 404, until the tombstone's alarm. */
+const REVOKED_KEY = 'revoked';
+const REVOKED_KEPT_MS = 24 * 60 * 60 * 1000;
 /** last_seen is written at most this often, so a busy session is not a write per call. */
 const SEEN_WRITE_MS = 60_000;
 
@@ -59,7 +62,11 @@ export class McpSessionObject extends DurableObject<Env> {
     try {
       if (request.headers.get(INIT_HEADER) === '1') return await this.initialize(request, id);
       const s = await this.load();
-      if (!s || s.state.id !== id) return sessionNotFound();
+      if (!s || s.state.id !== id) {
+        // A session ended by a rotation keeps answering as the protocol says (decision 0146), whether the ring or a request noticed first.
+        if ((await this.ctx.storage.get<string>(REVOKED_KEY)) === id) return Response.json(errorBody('credential_revoked'), { status: 403 });
+        return sessionNotFound();
+      }
       if (credentialHash(bearerCredential(request)) !== s.state.credential_hash) {
         return jsonRpcError(403, RPC.badRequest, 'This MCP session was opened with another Authorization header; initialize a new session.');
       }
@@ -168,6 +175,10 @@ export class McpSessionObject extends DurableObject<Env> {
     this.opening = undefined;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    if (reason === 'credential_revoked') {
+      await this.ctx.storage.put(REVOKED_KEY, s.state.id);
+      await this.ctx.storage.setAlarm(Date.now() + REVOKED_KEPT_MS);
+    }
   }
 
   /**
@@ -189,7 +200,10 @@ export class McpSessionObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const s = await this.load();
-    if (!s) return;
+    if (!s) {
+      await this.ctx.storage.deleteAll();
+      return;
+    }
     const due = s.state.last_seen + (s.state.joined ? LIMITS.mcpSessionIdleMs : LIMITS.mcpSessionUnjoinedIdleMs);
     if (Date.now() < due || s.listening.holdsStream) {
       await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 60_000));

@@ -22,7 +22,7 @@ import { freshChannel, type ChannelState, type NotifyMode } from './channel';
 import { Listening } from './listening';
 import { closedNotification, type AmsNotification } from './notifications';
 import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-key';
-import type { JoinArgs, MemberRef, Outcome } from '../conversation/members/rpc';
+import type { JoinArgs, Joined, MemberRef, Outcome } from '../conversation/members/rpc';
 import { INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
 import { clientFromInfo } from '../protocol/identity';
 import { enteredWith, freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
@@ -77,6 +77,20 @@ export class ToolFail extends Error {
   constructor(readonly code: ErrorCode, message?: string) {
     super(message ?? errorBody(code).message);
   }
+}
+
+/**
+ * An MCP join's outcome as its event line (path `mcp`): the membership, or the
+ * refusal, which goes on to the caller as the tool's error. Both hosts join through it.
+ */
+export function admitted(env: Env, target: { ns: string; alias: string }, out: Outcome<Joined>): Joined {
+  if (!out.ok) {
+    emit(env, 'connection.refused', { ns: target.ns, alias: target.alias, path: 'mcp', code: out.error });
+    throw new ToolFail(out.error, out.message);
+  }
+  const v = out.value;
+  emit(env, 'connection.accepted', { ns: target.ns, alias: target.alias, path: 'mcp', scope: v.scope, ...(v.account_id ? { account: v.account_id } : {}) });
+  return v;
 }
 
 export type Notify = (n: AmsNotification) => Promise<void>;
@@ -224,10 +238,7 @@ export class McpSession implements ToolHost {
 
   /** Joins (or continues) a membership and makes it the session's. */
   async attach(target: { ns: string; alias: string }, args: JoinArgs, notify: NotifyMode = 'all'): Promise<Attached> {
-    const out = await this.rpc(target).mcpJoin(args);
-    if (!out.ok) throw new ToolFail(out.error, out.message);
-    const v = out.value;
-    emit(this.env, 'connection.accepted', { ns: target.ns, alias: target.alias, path: 'mcp', scope: v.scope, ...(v.account_id ? { account: v.account_id } : {}) });
+    const v = admitted(this.env, target, await this.rpc(target).mcpJoin(args));
     const answer = joinedAnswer(this.env, target, v, await enteredWith(this.env, this.state, target, v, args.resume));
     const resume_key = answer.resume_key;
     // A filter changed in place on this session's own membership: the pushes go on from where they were, with the new filter.

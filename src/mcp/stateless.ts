@@ -19,7 +19,7 @@ import { AmsError, errorBody } from '../protocol/errors';
 import { clientFromInfo } from '../protocol/identity';
 import type { LinkAddress } from './link';
 import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-key';
-import { ToolFail, Worded, type JoinedState } from './session';
+import { admitted, ToolFail, Worded, type JoinedState } from './session';
 import { ReadAnswer } from './read-commits';
 import { enteredWith, freshAccount, joinedAnswer, type Attached, type HostState, type ToolHost } from './tool-host';
 import { STATELESS_INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
@@ -60,9 +60,8 @@ export class StatelessCall implements ToolHost {
   }
 
   async attach(target: { ns: string; alias: string }, args: JoinArgs): Promise<Attached> {
-    const out = await this.rpc(target).mcpJoin({ ...args, lease: STATELESS_LEASE });
-    if (!out.ok) throw new ToolFail(out.error, out.message);
-    return joinedAnswer(this.env, target, out.value, await enteredWith(this.env, this.state, target, out.value, args.resume));
+    const v = admitted(this.env, target, await this.rpc(target).mcpJoin({ ...args, lease: STATELESS_LEASE }));
+    return joinedAnswer(this.env, target, v, await enteredWith(this.env, this.state, target, v, args.resume));
   }
 
   async checkedKey(key: string): Promise<ResumeClaims> {

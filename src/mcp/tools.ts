@@ -23,6 +23,7 @@ import { NOTIFY_MODES, type NotifyMode } from './channel';
 import { parseMagicLink, type LinkAddress } from './link';
 import { ReadAnswer } from './read-commits';
 import { ToolFail, Worded, type Notify } from './session';
+import { emit } from '../control/events';
 import type { ToolHost } from './tool-host';
 
 export const INSTRUCTIONS = `AMS puts you in a live conversation with other agents and people. Each participant speaks on its own stream; you never receive your own messages back.
@@ -252,6 +253,7 @@ function declaredIdentity(s: ToolHost, declared: { kind?: string; model?: string
 async function joinByLink(s: ToolHost, addr: LinkAddress, a: JoinOptions, identity: Identity) {
   const check = verifyLink(secretsOf(s.env).linkSecret, addr.ns, addr.alias, addr.t, Date.now() / 1000);
   if (!check.ok) {
+    emit(s.env, 'connection.refused', { ns: addr.ns, alias: addr.alias, path: 'mcp', code: 'invalid_magic_link' });
     throw new ToolFail('invalid_magic_link', check.why === 'expired' ? 'The magic link has expired.' : 'The magic link is not valid on this broker: its token is missing, altered, or was minted by another broker.');
   }
   const j = s.state.joined;

@@ -50,11 +50,11 @@ export const EVENTS: Record<EventName, string> = {
   'conversation.updated': 'a conversation changed: its links were rotated',
   'conversation.deleted': 'a conversation was deleted',
   'connection.accepted': 'a WebSocket, SSE tail or MCP membership was admitted',
-  'connection.refused': 'a connection was refused, with its close code (or HTTP status)',
+  'connection.refused': 'a connection was refused: a WebSocket or SSE tail with its close code (or HTTP status), an MCP join with its error code',
   'stream.joined': 'a writer took its stream',
   'stream.left': 'a writer released its stream; `tokens` it emitted on that connection',
   'emit.rate_limited': 'a writer emitted over its rate limit',
-  'consumer.shed': 'a listener was closed for reading too slowly (4908)',
+  'consumer.shed': 'an SSE tail was closed for reading too slowly (4908)',
   'replay.paused': 'a replay reached its budget and closed the connection (4906)',
   'tokens.emitted': 'an HTTP or MCP emit logged `tokens` tokens',
   'mcp.session_opened': 'an MCP session was initialized',
@@ -62,7 +62,7 @@ export const EVENTS: Record<EventName, string> = {
   'webhook.delivered': 'a webhook delivery was accepted by its receiver',
   'webhook.failed': 'a webhook delivery failed',
   'webhook.disabled': 'a webhook was disabled after repeated failures',
-  'request.refused': 'an HTTP request was answered with a documented 4xx error',
+  'request.refused': 'any other HTTP request answered with a 4xx, thrown or built: the route pattern and the error code',
   'request.failed': 'an unexpected error; `request_id` is also in the error log line',
 };
 

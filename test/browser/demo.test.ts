@@ -8,15 +8,13 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenFrame } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
 import {
   HAS_CHROMIUM, RESULTS_DIR, SKIP_NOTICE, agentFromWscatLine, launchChromium, laneTokens, mintOnPage, speak,
   waitForTokens, watchErrors,
 } from './support';
+import { sharedBroker } from '../e2e/support';
 
-let broker: Broker;
-beforeAll(async () => { broker = await startBroker(); });
-afterAll(async () => { await broker?.stop(); });
+const { broker } = sharedBroker();
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

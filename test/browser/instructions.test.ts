@@ -7,10 +7,10 @@
  */
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { open, uniqueNs, useBroker } from '../e2e/support';
+import { open, uniqueNs, sharedBroker } from '../e2e/support';
 import { HAS_CHROMIUM, SKIP_NOTICE, launchChromium, speak, watchErrors } from './support';
 
-const e2e = useBroker();
+const e2e = sharedBroker();
 
 /** Markup that, were it ever parsed as HTML, would make an element and leave a mark on the page. */
 const HOSTILE = (tag: string) => `<img src=x onerror="window.__pwned='${tag}'"> <b>bold</b>`;

@@ -5,12 +5,10 @@
  */
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type Broker } from '../support/broker';
 import { HAS_CHROMIUM, SKIP_NOTICE, agentFromWscatLine, launchChromium, laneTokens, mintOnPage, speak, waitForTokens } from './support';
+import { sharedBroker } from '../e2e/support';
 
-let broker: Broker;
-beforeAll(async () => { broker = await startBroker(); });
-afterAll(async () => { await broker?.stop(); });
+const { broker } = sharedBroker();
 
 describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'hiding a lane' : SKIP_NOTICE, () => {
   let browser: Browser;

@@ -6,18 +6,16 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenFrame } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
 import { HAS_CHROMIUM, SKIP_NOTICE, agentFromWscatLine, launchChromium, mintOnPage, waitForTokens } from './support';
+import { sharedBroker } from '../e2e/support';
 
-let broker: Broker;
+const { broker } = sharedBroker();
 let browser: Browser;
 beforeAll(async () => {
-  broker = await startBroker();
   if (HAS_CHROMIUM) browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
-  await broker?.stop();
 });
 
 describe.skipIf(!HAS_CHROMIUM)(`people speak in lines${HAS_CHROMIUM ? '' : ` (${SKIP_NOTICE})`}`, () => {

@@ -6,12 +6,10 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type Broker } from '../support/broker';
 import { HAS_CHROMIUM, SKIP_NOTICE, agentFromWscatLine, launchChromium, mintOnPage, speak, watchErrors } from './support';
+import { sharedBroker } from '../e2e/support';
 
-let broker: Broker;
-beforeAll(async () => { broker = await startBroker(); });
-afterAll(async () => { await broker?.stop(); });
+const { broker } = sharedBroker();
 
 interface Shown { speaker: string | null; text: string; complete: string | null }
 

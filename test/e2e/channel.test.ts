@@ -9,23 +9,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AmsClient, AmsSocket, type Account, type Minted, type WebSocketConstructor } from '../../src/client';
 import { CHANNEL_META_KEY } from '../../src/protocol/utterances';
-import { startBroker, type Broker } from '../support/broker';
 import { mcpAgent, type McpAgent, type Note } from './mcp-client';
+import { sharedBroker } from './support';
 
-let broker: Broker;
+const { broker } = sharedBroker();
 let api: AmsClient;
 let owner: Account;
 const open: Array<{ close(): Promise<unknown> }> = [];
 let n = 0;
 
 beforeAll(async () => {
-  broker = await startBroker();
   api = new AmsClient(broker.url);
   owner = await api.createAccount(`chan-e2e-${Date.now().toString(36)}`);
 });
 afterAll(async () => {
   await Promise.all(open.map((a) => a.close().catch(() => {})));
-  await broker?.stop();
 });
 
 const GAP_MS = 2_000;

@@ -7,13 +7,13 @@
  * the bytes of every tool result the model was shown against the bytes of the
  * peer's text.
  *
- *   npx tsx test/e2e/claude-code-probe.ts            # uses CLAUDE_BIN, `claude` on PATH, or node_modules/.bin/claude
+ *   npx tsx test/e2e/claude-code-probe.ts            # uses CLAUDE_BIN, else the pinned test/claude-code (installed on first use)
  *   CLAUDE_BIN=/path/to/claude npx tsx test/e2e/claude-code-probe.ts --json
  *
- * Without a Claude Code binary it says so and exits 0.
+ * When Claude Code cannot be installed it says so and exits 0.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
@@ -21,20 +21,33 @@ import { AmsClient, AmsSocket, type WebSocketConstructor } from '../../src/clien
 import { startBroker } from '../support/broker';
 import { exchangesOf, startStandInModel, type ToolExchange } from '../support/stand-in-model';
 
-export const CLAUDE_CODE_VERSION = '2.1.332';
 const MAX_RECV_CALLS = 40;
 /** The conversation's instructions: the model must receive them (under `# MCP Server Instructions`, and in ams_join's result). */
 export const PURPOSE = 'Probe purpose: count the words alice says.\nReply with the count only.';
 export const SENTENCE = Array.from({ length: 60 }, (_, i) => (i === 0 ? 'The' : i === 59 ? ' end.' : ` w${i}`));
 
-/** The Claude Code binary to drive, or null: CLAUDE_BIN, then `claude` on PATH, then the project's node_modules. */
-export function findClaude(): string | null {
-  const candidates = [process.env.CLAUDE_BIN, 'claude', resolve(import.meta.dirname, '../../node_modules/.bin/claude')].filter((c): c is string => !!c);
+/** Where the pinned Claude Code is installed (test/claude-code, `npm ci` on first use). */
+const PINNED_DIR = resolve(import.meta.dirname, '../claude-code');
+const PINNED_BIN = join(PINNED_DIR, 'node_modules/.bin/claude');
+/** The version pinned there (what its participant's identity must name). */
+export const CLAUDE_CODE_VERSION = (JSON.parse(readFileSync(join(PINNED_DIR, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies['@anthropic-ai/claude-code']!;
+
+/** The Claude Code binary to drive, or null: CLAUDE_BIN, else the pinned one in test/claude-code if installed. */
+function findClaude(): string | null {
+  const candidates = [process.env.CLAUDE_BIN, PINNED_BIN].filter((c): c is string => !!c);
   for (const c of candidates) {
     const r = spawnSync(c, ['--version'], { encoding: 'utf8', timeout: 30_000 });
     if (r.status === 0 && r.stdout.includes('Claude Code')) return c;
   }
   return null;
+}
+
+/** The binary to drive, installing the pinned Claude Code first when there is none (a fresh clone, CI); null when that fails (no registry). */
+export function installedClaude(): string | null {
+  const found = findClaude();
+  if (found || existsSync(PINNED_BIN)) return found;
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: PINNED_DIR, stdio: 'inherit', timeout: 300_000 });
+  return r.status === 0 ? findClaude() : null;
 }
 
 function run(bin: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, timeoutMs: number): Promise<{ code: number | null; out: string }> {
@@ -128,9 +141,9 @@ export async function probe(claude: string, opts: { log?: (s: string) => void } 
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const claude = findClaude();
+  const claude = installedClaude();
   if (!claude) {
-    console.log(`SKIPPED: no Claude Code binary (set CLAUDE_BIN, or npm i @anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}).`);
+    console.log(`SKIPPED: Claude Code ${CLAUDE_CODE_VERSION} could not be installed in test/claude-code, and CLAUDE_BIN is not set.`);
     process.exit(0);
   }
   const json = process.argv.includes('--json');

@@ -4,15 +4,16 @@
  * in a conversation, and `ams chat` driven through a pseudo-terminal
  * (util-linux `script`), as a person at a terminal would use it.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AmsSocket, ServerFrame } from '../../src/client';
 import { ams, BIN, buildCli, cliEnv, Live } from './cli-support';
-import { accounts, open, uniqueNs, useBroker, waitFor } from './support';
+import { accounts, open, uniqueNs, sharedBroker, waitFor } from './support';
 
 // Every step starts a node process; on a busy machine a test of several takes minutes.
 vi.setConfig({ testTimeout: 180_000 });
 
-const e2e = useBroker({ first: buildCli });
+const e2e = sharedBroker();
+beforeAll(buildCli);
 
 async function conversation() {
   const env = cliEnv();

@@ -4,16 +4,17 @@
  * dropped connection, inspect.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ServerFrame } from '../../src/client';
 import { freePort } from '../support/broker';
 import { ams, buildCli, cliEnv, CuttableProxy, Live } from './cli-support';
-import { accounts, open, uniqueNs, useBroker, waitFor } from './support';
+import { accounts, open, uniqueNs, sharedBroker, waitFor } from './support';
 
 // Every step starts a node process; on a busy machine a test of several takes minutes.
 vi.setConfig({ testTimeout: 180_000 });
 
-const e2e = useBroker({ first: buildCli });
+const e2e = sharedBroker();
+beforeAll(buildCli);
 
 /** A CLI user with an account on the broker, and a conversation they minted. */
 async function user() {

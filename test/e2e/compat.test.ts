@@ -1,25 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AmsClient, connectUrl, type Minted } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
-import { accounts, open } from './support';
+import { accounts, open, sharedBroker } from './support';
 
-let broker: Broker;
+const { broker } = sharedBroker();
 let api: AmsClient;
 let conv: Minted;
 let creds: { a: string; b: string };
 
 beforeAll(async () => {
-  broker = await startBroker();
   api = new AmsClient(broker.url);
   const [a, b] = await accounts(api, 2);
   creds = { a: a.credential, b: b.credential };
   conv = await api.createConversation(a, { stream_name: 'owner' });
 });
-afterAll(async () => {
-  await broker?.stop();
-});
-
 /** Connects with a raw `ws` client the way the published clients do, and reports how it ended. */
 function attempt(url: string, headers: Record<string, string> = {}, protocols?: string[]) {
   return new Promise<{ code: number; reason: string; first?: string; protocol?: string }>((resolve) => {

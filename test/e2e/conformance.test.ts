@@ -13,9 +13,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AmsClient } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
+import { sharedBroker } from './support';
 
 const run = promisify(execFile);
 const DIR = resolve(import.meta.dirname, '../conformance');
@@ -60,22 +60,17 @@ interface Check {
   errorMessage?: string;
 }
 
-let broker: Broker;
+const { broker } = sharedBroker();
 let link: string;
 
 beforeAll(async () => {
   if (!existsSync(NODE) || !existsSync(CLI)) {
     execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: DIR, stdio: 'inherit', timeout: 300_000 });
   }
-  broker = await startBroker();
   const api = new AmsClient(broker.url);
   const owner = await api.createAccount(`conformance-${Date.now().toString(36)}`);
   link = (await api.createConversation(owner, { alias: `conformance-${Date.now().toString(36)}` })).magic_link;
 }, 360_000);
-
-afterAll(async () => {
-  await broker?.stop();
-});
 
 /** Runs one scenario and returns its checks (the CLI's exit code is not trusted alone: it is 0 for "nothing ran"). */
 async function scenario(name: string, specVersion: string): Promise<Check[]> {

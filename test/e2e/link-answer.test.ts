@@ -8,23 +8,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AmsClient, type Account, type Minted } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
 import { mcpAgent, type McpAgent } from './mcp-client';
-import { streamedLines, uniqueNs, type StreamedLines } from './support';
+import { streamedLines, uniqueNs, type StreamedLines, sharedBroker } from './support';
 
-let broker: Broker;
+const { broker } = sharedBroker();
 let api: AmsClient;
 let owner: Account;
 const closers: Array<() => unknown> = [];
 
 beforeAll(async () => {
-  broker = await startBroker();
   api = new AmsClient(broker.url);
   owner = await api.createAccount(uniqueNs('lnk'));
 });
 afterAll(async () => {
   for (const c of closers) await Promise.resolve(c()).catch(() => {});
-  await broker?.stop();
 });
 
 async function agent(url: string): Promise<McpAgent> {

@@ -9,25 +9,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AmsClient, AmsSocket, type Account, type Minted, type WebSocketConstructor } from '../../src/client';
 import { signResumeKey } from '../../src/mcp/resume-key';
-import { startBroker, type Broker } from '../support/broker';
 import { mcpAgent } from './mcp-client';
-import { waitFor } from './support';
+import { waitFor, sharedBroker } from './support';
 
 const VERSION = '2026-07-28';
-let broker: Broker;
+const { broker } = sharedBroker();
 let api: AmsClient;
 let owner: Account;
 let n = 0;
 const sockets: AmsSocket[] = [];
 
 beforeAll(async () => {
-  broker = await startBroker();
   api = new AmsClient(broker.url);
   owner = await api.createAccount(`mcp2026-${Date.now().toString(36)}`);
 });
 afterAll(async () => {
   for (const s of sockets) s.close();
-  await broker?.stop();
 });
 
 const conversation = (): Promise<Minted> => api.createConversation(owner, { alias: `sl-${Date.now().toString(36)}-${n++}` });

@@ -11,23 +11,17 @@
  * - GET /mcp's first byte comes with its headers, not with the first keep-alive.
  */
 import { connect as tcpConnect, createServer, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AmsClient } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
 import { mcpAgent, type McpAgent } from './mcp-client';
-import { uniqueNs } from './support';
+import { uniqueNs, sharedBroker } from './support';
 
-let broker: Broker;
+const { broker } = sharedBroker();
 let api: AmsClient;
 
 beforeAll(async () => {
-  broker = await startBroker();
   api = new AmsClient(broker.url);
 }, 120_000);
-
-afterAll(async () => {
-  await broker?.stop();
-});
 
 async function freshLink(): Promise<string> {
   const owner = await api.createAccount(uniqueNs('transit'));

@@ -6,23 +6,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AmsClient, AmsSocket, type Account, type Minted, type WebSocketConstructor } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
 import { mcpAgent, recvTokens, type McpAgent } from './mcp-client';
+import { sharedBroker } from './support';
 
-let broker: Broker;
+const { broker } = sharedBroker();
 let api: AmsClient;
 let owner: Account;
 const open: McpAgent[] = [];
 let n = 0;
 
 beforeAll(async () => {
-  broker = await startBroker();
   api = new AmsClient(broker.url);
   owner = await api.createAccount(`mcp-e2e-${Date.now().toString(36)}`);
 });
 afterAll(async () => {
   await Promise.all(open.map((a) => a.close().catch(() => {})));
-  await broker?.stop();
 });
 
 async function agent(url: string, credential?: string): Promise<McpAgent> {

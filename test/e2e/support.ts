@@ -1,9 +1,10 @@
 /** Helpers for end-to-end tests: real clients (`ws`) against a real broker. */
 import WebSocket from 'ws';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { AmsClient, AmsSocket, type ConnectOptions, type WebSocketConstructor } from '../../src/client';
 import type { ServerFrame } from '../../src/protocol/frames';
 import { startBroker, type Broker } from '../support/broker';
+import type { SharedBrokerAddress } from './global-broker';
 
 export const NodeWebSocket = WebSocket as unknown as WebSocketConstructor;
 
@@ -20,9 +21,10 @@ type Start<B> = (opts?: { stateDir?: string; port?: number }) => Promise<B>;
 /**
  * Starts a broker before a file's tests and stops it after them, so the file
  * says only what is its own. A real `wrangler dev` unless `start` gives another
- * runtime (plain workerd: startServe); `first` runs before it (building the CLI).
+ * runtime (plain workerd: startServe). For a file that restarts its broker or
+ * runs another runtime; the others share one (`sharedBroker`).
  */
-export function useBroker<B extends Broker = Broker>(opts: { start?: Start<B>; first?: () => void } = {}): SharedBroker<B> {
+export function useBroker<B extends Broker = Broker>(opts: { start?: Start<B> } = {}): SharedBroker<B> {
   const start = opts.start ?? (startBroker as Start<B>);
   const shared = {
     broker: undefined as unknown as B,
@@ -34,13 +36,21 @@ export function useBroker<B extends Broker = Broker>(opts: { start?: Start<B>; f
     shared.api = new AmsClient(broker.url);
   };
   beforeAll(async () => {
-    opts.first?.();
     up(await start());
   });
   afterAll(async () => {
     await shared.broker?.stop();
   });
   return shared;
+}
+
+/**
+ * The broker the whole e2e run shares (test/e2e/global-broker.ts), with a
+ * client of its HTTP API: for files that never stop, restart or configure it.
+ */
+export function sharedBroker(): { broker: SharedBrokerAddress; api: AmsClient } {
+  const broker = inject('broker');
+  return { broker, api: new AmsClient(broker.url) };
 }
 
 let n = 0;

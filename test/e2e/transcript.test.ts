@@ -7,23 +7,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AmsClient, AmsSocket, type Account, type ConnectOptions, type Minted, type WebSocketConstructor } from '../../src/client';
-import { startBroker, type Broker } from '../support/broker';
-import { streamedLines, type StreamedLines } from './support';
+import { streamedLines, type StreamedLines, sharedBroker } from './support';
 
-let broker: Broker;
+const { broker } = sharedBroker();
 let api: AmsClient;
 let owner: Account;
 const closers: Array<() => unknown> = [];
 let n = 0;
 
 beforeAll(async () => {
-  broker = await startBroker();
   api = new AmsClient(broker.url);
   owner = await api.createAccount(`tx-e2e-${Date.now().toString(36)}`);
 });
 afterAll(async () => {
   for (const c of closers) await Promise.resolve(c()).catch(() => {});
-  await broker?.stop();
 });
 
 function transcriptUrl(link: string, extra = ''): string {

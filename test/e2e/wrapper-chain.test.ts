@@ -10,9 +10,9 @@ import { describe, expect, it } from 'vitest';
 import type { AmsSocket } from '../../src/client';
 import type { ServerFrame } from '../../src/protocol/frames';
 import { mcpAgent, type McpAgent } from './mcp-client';
-import { accounts, barrier, open, useBroker, waitFor } from './support';
+import { accounts, barrier, open, sharedBroker, waitFor } from './support';
 
-const e2e = useBroker();
+const e2e = sharedBroker();
 
 type Tok = ServerFrame & { type: 'token'; stream_name: string; data: string; seq: number; end?: boolean };
 const tokens = (s: AmsSocket) => s.frames.filter((f) => f.type === 'token') as Tok[];

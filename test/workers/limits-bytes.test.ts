@@ -5,7 +5,7 @@
  * reader continues from its cursor and ends with every frame exactly once.
  */
 import { SELF } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LIMITS } from '../../src/protocol/limits';
 import { account, connect, inspect, isType, mint, route, type TestSocket } from './support';
 import { openSession } from './mcp-support';
@@ -146,6 +146,7 @@ describe('a reader that never reads', () => {
   it('an SSE tail with more than 8 MiB unread gets event: close 4908 slow_consumer and leaves; Last-Event-ID resumes with nothing lost', async () => {
     const owner = await account('slow');
     const conv = await mint(owner);
+    const log = vi.spyOn(console, 'log');
     const res = await SELF.fetch(route(conv.observer_link, 'events'), { headers: { accept: 'text/event-stream' } });
     expect(res.status).toBe(200);
     // An observer's tail is held by an audience shard: it counts among the listeners (decision 0110).
@@ -157,6 +158,10 @@ describe('a reader that never reads', () => {
     const events = await readSse(res);
     expect(events.at(-1)!.event).toBe('close');
     expect(JSON.parse(events.at(-1)!.data)).toEqual({ code: 4908, reason: 'slow_consumer', ts: expect.any(String) });
+    // The shed is an event line of its own (decision 0148).
+    const shed = log.mock.calls.map((c) => String(c[0])).filter((l) => l.includes('"ams_event":"consumer.shed"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    log.mockRestore();
+    expect(shed).toEqual([expect.objectContaining({ ns: owner.namespace, alias: conv.alias, path: 'sse' })]);
     const got = events.filter((e) => e.event === 'token').map((e) => e.id!);
     expect(got.length).toBeGreaterThan(0);
     expect(got.length).toBeLessThan(total);

@@ -275,6 +275,16 @@ export class McpMembers {
     this.rows.revoke(accountId, 'credential_revoked');
   }
 
+  /** The account a membership acts for (null: an anonymous or observer one, or none). */
+  accountOf(ref: MemberRef): string | null {
+    return this.rows.get(ref.member_id)?.account_id ?? null;
+  }
+
+  /** The account's memberships that still hold on here. */
+  heldBy(accountId: string): number {
+    return this.rows.heldBy(accountId);
+  }
+
   leave(ref: MemberRef): Outcome<{ seq: number }> {
     const row = this.conv.record ? this.rows.get(ref.member_id) : undefined;
     if (!row || row.lease === null) return fail('not_joined');

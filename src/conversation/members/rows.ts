@@ -106,6 +106,11 @@ export class MemberRows {
     this.sql.exec("UPDATE mcp_members SET attached = 0, ended = ? WHERE account_id = ? AND lease IS NOT NULL AND (ended IS NULL OR ended = 'idle')", reason, accountId);
   }
 
+  /** How many of an account's memberships still hold on (attached, or idle and rejoinable): presence (decision 0170). */
+  heldBy(accountId: string): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM mcp_members WHERE account_id = ? AND lease IS NOT NULL AND (ended IS NULL OR ended = 'idle')", accountId).one().n;
+  }
+
   /** ams_leave: detached for good, no lease, no listener. */
   left(memberId: string, now: number): void {
     this.sql.exec(`UPDATE mcp_members SET attached = 0, lease = NULL, ended = 'left', last_seen = ?, listener = NULL, listen_tag = NULL WHERE member_id = ?`, now, memberId);

@@ -14,6 +14,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../../control/env';
+import { emit } from '../../control/events';
 import type { CloseReason } from '../../protocol/close-codes';
 import { errorResponse } from '../../protocol/errors';
 import { parseClientFrame, PONG_FRAME, type JoinedFrame, type TruncatedFrame } from '../../protocol/frames';
@@ -84,6 +85,12 @@ export class AudienceShard extends DurableObject<Env> {
   private filling: Promise<void> = Promise.resolve();
   /** The conversation's head when a cursor was last refused for being beyond it (the SSE error names it). */
   private beyond = 0;
+
+  /** The conversation's address, from the shard's name `{namespace}/{alias}#{n}` (for event lines). */
+  private get where(): { ns: string; alias: string } {
+    const slash = this.name.indexOf('/');
+    return { ns: this.name.slice(0, slash), alias: this.name.slice(slash + 1, this.name.lastIndexOf('#')) };
+  }
 
   private get conversation() {
     return conversationOfShard(this.env, this.name);
@@ -205,6 +212,7 @@ export class AudienceShard extends DurableObject<Env> {
     if (replay.after !== null && !this.replay(listener, replay)) {
       // The rest is the listener's next connection, from its own cursor (decisions/0101): not made live.
       listener.close('replay_paused');
+      emit(this.env, 'replay.paused', { ...this.where, path: listener instanceof SseConnection ? 'sse' : 'ws' });
       return;
     }
     this.listeners.add(listener);
@@ -261,7 +269,10 @@ export class AudienceShard extends DurableObject<Env> {
   private openEvents(a: Admission, replay: Replay): Response {
     if (!this.log) return errorResponse('conversation_not_found');
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const conn = new SseConnection(writable.getWriter(), a.claims!.generation, a.integrity, (c) => this.remove(c), undefined, a.subscribe_streams);
+    const conn = new SseConnection(writable.getWriter(), a.claims!.generation, a.integrity, (c) => {
+      if (c.shed) emit(this.env, 'consumer.shed', { ...this.where, path: 'sse' });
+      this.remove(c);
+    }, undefined, a.subscribe_streams);
     this.start(conn, a, replay);
     return new Response(readable, {
       headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' },
