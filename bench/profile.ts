@@ -36,7 +36,7 @@ try {
   // --history-off mints conversations with history {max_frames: 0}: no log rows, only the head is written.
   const target = new AmsTarget('AMS', ams.url, ams.pids, process.argv.includes('--history-off') ? { max_frames: 0 } : undefined, { compression: !process.argv.includes('--no-compression') });
   target.onError = (m) => console.error(m);
-  const shape = hopMode ? { owners: [8], listeners: 1 } : { owners: [10], listeners };
+  const shape = hopMode ? { owners: [8], listeners: 1 } : { owners: [10], listeners, beyondOneAccount: true };
   const window = hopMode ? 1 : 512;
   const warm = await target.room(shape);
   await runTraffic([warm], { tokensPerPublisher: hopMode ? 50 : 300, window, windowScope: 'global', rate: EMIT_PACE, payloadBytes: PAYLOAD_BYTES, stallMs: 15_000 });

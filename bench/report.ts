@@ -80,7 +80,7 @@ export function render(r: Results): string {
     out.push(...table(['', 'p50', 'p90', 'p99', 'max', 'tokens', 'server CPU µs/token', 'vs AMS'], rows));
   }
 
-  out.push('', '2. Fan-out: 1 emitting account (10 streams) → N subscribers, every delivery checked');
+  out.push('', '2. Fan-out: 1 emitter with 10 streams (on AMS one account each) → N subscribers, every delivery checked');
   for (const [n, by] of Object.entries(r.fanout)) {
     const a = amsOf(by);
     const rows = Object.entries(by).map(([name, e]) => skippedRow(name, e, 8) ?? (() => {
@@ -91,7 +91,7 @@ export function render(r: Results): string {
   }
 
   if (Object.keys(r.compression).length > 0) {
-    out.push('', '2b. Compression: 1 emitting account (10 streams) → 10 subscribers, client offering permessage-deflate (as ws and browsers do) or not');
+    out.push('', '2b. Compression: 1 emitter with 10 streams (on AMS one account each) → 10 subscribers, client offering permessage-deflate (as ws and browsers do) or not');
     const first = Object.values(r.compression).find((e) => e.status === 'ok') as CompressionResult | undefined;
     const rows = Object.entries(r.compression).map(([name, e]) => skippedRow(name, e, 8) ?? (() => {
       const t = e as CompressionResult;

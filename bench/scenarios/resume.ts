@@ -22,10 +22,11 @@ export interface ResumeResult {
 const BATCH = 1_000;
 
 export async function amsResume(t: AmsTarget, frames: number, repeats: number): Promise<ResumeResult> {
-  const owner = await t.account(0);
   const conv = await t.mint({ history: { max_frames: frames * 2 } });
-  // Fill the log through POST …/tokens, one stream per batch so no stream nears its emit limit.
+  // Fill the log through POST …/tokens, one stream and one account per batch, so neither nears its emit limit
+  // (an account's budget in one conversation is 2,000 tokens a second after a burst of 4,000).
   for (let b = 0; b * BATCH < frames; b++) {
+    const owner = await t.account(b);
     const tokens = Array.from({ length: Math.min(BATCH, frames - b * BATCH) }, (_, i) => ({ data: `${b * BATCH + i}` }));
     const res = await fetch(linkRoute(conv.magic_link, 'tokens', { stream_name: `fill-${b}` }), {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${owner.credential}` }, body: JSON.stringify(tokens),

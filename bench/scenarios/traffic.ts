@@ -73,12 +73,14 @@ export async function hop(t: Target, scale: Scale): Promise<Measured> {
 }
 
 /**
- * Fan-out: one emitting account with ten streams (its per-conversation cap,
- * which keeps the emitter side within the emit limit) → N listeners; up to
- * 512 tokens in flight.
+ * Fan-out: one emitter with ten streams → N listeners; up to 512 tokens in
+ * flight, each stream paced within the per-stream emit limit. Together the
+ * ten streams emit more than one AMS account may in one conversation
+ * (`emitRatePerAccountPerSecond`), so on AMS each has an account of its own,
+ * deaf to the other nine (`beyondOneAccount`); the deliveries are the same.
  */
 export async function fanout(t: Target, n: number, scale: Scale): Promise<Measured> {
-  const room = await t.room({ owners: [10], listeners: n });
+  const room = await t.room({ owners: [10], listeners: n, beyondOneAccount: true });
   try {
     return await weighed(t, [room], {
       tokensPerPublisher: scale.fanoutTokens(n), window: 512, windowScope: 'global', rate: EMIT_PACE, payloadBytes: PAYLOAD_BYTES, stallMs: 15_000,

@@ -16,6 +16,8 @@ export interface AmsSocketOptions {
   compression?: boolean;
   /** Ask for `x_receipt` frames. */
   receipts?: boolean;
+  /** Hear only these streams' tokens (`X-AMS-Subscribe-Streams`). */
+  subscribeStreams?: string[];
 }
 
 /** Opens one AMS socket and resolves once `joined` arrived. */
@@ -26,6 +28,7 @@ export function openAms(link: string, opts: AmsSocketOptions, onFrame: (text: st
   if (opts.since !== undefined) headers['X-AMS-Since'] = String(opts.since);
   if (opts.epoch !== undefined) headers['X-AMS-Epoch'] = opts.epoch;
   if (opts.receipts) headers['X-AMS-Receipts'] = 'true';
+  if (opts.subscribeStreams) headers['X-AMS-Subscribe-Streams'] = opts.subscribeStreams.join(',');
   const ws = new WebSocket(connectUrl(link), { headers, perMessageDeflate: opts.compression !== false });
   return new Promise((resolve, reject) => {
     let joined = false;
@@ -136,6 +139,14 @@ export class AmsTarget implements Target {
     return this.accounts[i];
   }
 
+  /** The account of the i-th peer of an owner that emits beyond one account's budget (`RoomSpec.beyondOneAccount`). */
+  private peerAccount(i: number): Promise<Account> {
+    while (this.peerAccounts.length <= i) this.peerAccounts.push(this.api.createAccount(`bench-${this.run}-peer${this.peerAccounts.length}`));
+    return this.peerAccounts[i];
+  }
+
+  private readonly peerAccounts: Promise<Account>[] = [];
+
   /**
    * Conversations are minted by an account of their own: minting registers a
    * stream for the minter, and an account registers at most ten streams in a
@@ -158,10 +169,14 @@ export class AmsTarget implements Target {
     const sockets: WebSocket[] = [];
     const unexpected = (label: string) => (code: number, reason: string) => this.onError(`${this.name} ${label}: closed ${code} ${reason}`);
     await inBatches(plan, 32, async ({ owner, index }) => {
-      const acct = await this.account(owner);
+      // Peers that emit beyond one account's budget speak through an account each, and hear only their own stream,
+      // which their own account never hears: as deaf to each other as one account's streams are.
+      const spread = spec.beyondOneAccount === true;
+      const acct = await (spread ? this.peerAccount(index) : this.account(owner));
       const label = `room ${roomNo} owner ${owner} peer ${index}`;
       const peer = new AmsPeer(label, this.onError);
-      peer.ws = await openAms(conv.magic_link, { credential: acct.credential, streamName: `o${owner}-p${index}`, compression: this.client.compression }, (t) => peer.frame(t), unexpected(label));
+      const streamName = `o${owner}-p${index}`;
+      peer.ws = await openAms(conv.magic_link, { credential: acct.credential, streamName, compression: this.client.compression, ...(spread ? { subscribeStreams: [streamName] } : {}) }, (t) => peer.frame(t), unexpected(label));
       this.track(peer.ws);
       owners[owner][index] = peer;
       sockets.push(peer.ws);

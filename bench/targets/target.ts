@@ -22,6 +22,11 @@ export interface RoomSpec {
   listeners: number;
   /** Listeners the broker refuses (a connection cap) are counted in `refused`, not a failure. */
   refusable?: boolean;
+  /**
+   * The owner's peers together emit more than one account may (AMS: `emitRatePerAccountPerSecond`):
+   * a broker with accounts gives each peer its own, still hearing none of its fellow peers.
+   */
+  beyondOneAccount?: boolean;
 }
 
 export interface Room {
