@@ -363,6 +363,7 @@ export class ConversationObject extends DurableObject<Env> {
     await this.guard('alarm', async () => {
       if (!this.conv.record) return;
       const next = [this.conv.trim(), this.mcp.collectIdle(), closeExpired(this.conv, Date.now())].filter((t): t is number => t !== undefined);
+      this.presence.sweep();
       if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
     }, () => void this.alarmBy(Date.now() + ALARM_RETRY_MS));
   }

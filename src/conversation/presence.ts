@@ -65,6 +65,11 @@ export class PresenceLedger {
     });
   }
 
+  /** At the object's alarm: an account whose holds ended without a leave of their own (memberships collected or forgotten, links expired) is released now. */
+  sweep(): void {
+    for (const row of this.sql.exec<{ account_id: string }>('SELECT account_id FROM presence_holders').toArray()) this.released(row.account_id);
+  }
+
   /** The conversation is being deleted: every account's index forgets it. */
   forgetAll(): void {
     const at = this.where();

@@ -3,7 +3,7 @@
  * leave, with notes ordered by the conversation's own sequence, so a late
  * leave never hides a hold admitted after it.
  */
-import { env } from 'cloudflare:test';
+import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/control/env';
 import { bearer, call, join, mint, newAccount, type Account } from './control-helpers';
@@ -60,6 +60,23 @@ describe('the presence index', () => {
     expect((await m.ok('ams_join', { stream_name: 'guest' })).account_id).toBe(a.account_id);
     expect(await places(a)).toEqual([`${host.namespace}/${theirs.alias}`]);
     await m.ok('ams_leave', {});
+    await expect.poll(() => places(a)).toEqual([]);
+  });
+
+  it('at its alarm, a conversation releases a noted account whose holds ended without a leave (memberships collected, links expired)', async () => {
+    const a = await newAccount('pres-sweep');
+    const host = await newAccount('pres-sweep-host');
+    const theirs = await mint(host);
+    const at = { ns: host.namespace, alias: theirs.alias };
+    // As if a membership of `a` had been noted here and since forgotten: noted on both sides, no hold left.
+    expect(await account(a).presenceEntered(at, 1, 1)).toBe(true);
+    const conversation = bindings.CONVERSATIONS.get(bindings.CONVERSATIONS.idFromName(`${at.ns}/${at.alias}`));
+    await runInDurableObject(conversation, async (_obj, state) => {
+      state.storage.sql.exec('INSERT INTO presence_holders (account_id, ns, generation) VALUES (?, ?, 1)', a.account_id, a.namespace);
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await places(a)).toEqual([`${at.ns}/${at.alias}`]);
+    expect(await runDurableObjectAlarm(conversation)).toBe(true);
     await expect.poll(() => places(a)).toEqual([]);
   });
 
