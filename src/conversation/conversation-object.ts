@@ -210,7 +210,15 @@ export class ConversationObject extends DurableObject<Env> {
     return this.guard(what, work, () => fail<T>('internal_error'));
   }
 
-  mcpJoin(args: JoinArgs) { return this.member('mcpJoin', () => this.mcp.join(args)); }
+  mcpJoin(args: JoinArgs) {
+    return this.member('mcpJoin', async () => {
+      const out = await this.mcp.join(args);
+      // The membership acts under the caller's own credential, or under the one its resume_key carries (tool-host.ts enteredWith).
+      const credential = out.ok && out.value.account_id !== null ? (out.value.account_id === args.account_id ? args.credential : args.resume?.credential) : undefined;
+      if (out.ok && out.value.account_id && credential) this.presence.held({ account_id: out.value.account_id, namespace: credential.ns, credential_generation: credential.generation });
+      return out;
+    });
+  }
   mcpSend(ref: MemberRef, args: SendArgs) { return this.member('mcpSend', () => this.mcp.send(ref, args)); }
   mcpRecv(ref: MemberRef, args: RecvArgs) { return this.member('mcpRecv', () => this.mcp.recv(ref, args)); }
   mcpRecvMessages(ref: MemberRef, args: RecvMessagesArgs) { return this.member('mcpRecvMessages', () => this.mcp.recvMessages(ref, args)); }

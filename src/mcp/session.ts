@@ -25,7 +25,7 @@ import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-ke
 import type { JoinArgs, Joined, MemberRef, Outcome } from '../conversation/members/rpc';
 import { INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
 import { clientFromInfo } from '../protocol/identity';
-import { enteredWith, freshAccount, joinedAnswer, type Attached, type ToolHost } from './tool-host';
+import { enteredWith, freshAccount, joinedAnswer, ownCredential, type Attached, type ToolHost } from './tool-host';
 import type { SessionEvents } from './events';
 import { ReadAnswer, ReadCommits } from './read-commits';
 import { LIMITS } from '../protocol/limits';
@@ -238,7 +238,7 @@ export class McpSession implements ToolHost {
 
   /** Joins (or continues) a membership and makes it the session's. */
   async attach(target: { ns: string; alias: string }, args: JoinArgs, notify: NotifyMode = 'all'): Promise<Attached> {
-    const v = admitted(this.env, target, await this.rpc(target).mcpJoin(args));
+    const v = admitted(this.env, target, await this.rpc(target).mcpJoin({ ...args, credential: ownCredential(this.state) }));
     const answer = joinedAnswer(this.env, target, v, await enteredWith(this.env, this.state, target, v, args.resume));
     const resume_key = answer.resume_key;
     // A filter changed in place on this session's own membership: the pushes go on from where they were, with the new filter.

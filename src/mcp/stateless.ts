@@ -21,7 +21,7 @@ import type { LinkAddress } from './link';
 import { credentialHolds, verifyResumeKey, type ResumeClaims } from './resume-key';
 import { admitted, ToolFail, Worded, type JoinedState } from './session';
 import { ReadAnswer } from './read-commits';
-import { enteredWith, freshAccount, joinedAnswer, type Attached, type HostState, type ToolHost } from './tool-host';
+import { enteredWith, freshAccount, joinedAnswer, ownCredential, type Attached, type HostState, type ToolHost } from './tool-host';
 import { STATELESS_INSTRUCTIONS, toolCall, toolList, withOwnerInstructions } from './tools';
 
 /** The lease every stateless holder of a membership acts with: the verified resume_key is the authority, not a session. */
@@ -60,7 +60,7 @@ export class StatelessCall implements ToolHost {
   }
 
   async attach(target: { ns: string; alias: string }, args: JoinArgs): Promise<Attached> {
-    const v = admitted(this.env, target, await this.rpc(target).mcpJoin({ ...args, lease: STATELESS_LEASE }));
+    const v = admitted(this.env, target, await this.rpc(target).mcpJoin({ ...args, lease: STATELESS_LEASE, credential: ownCredential(this.state) }));
     return joinedAnswer(this.env, target, v, await enteredWith(this.env, this.state, target, v, args.resume));
   }
 

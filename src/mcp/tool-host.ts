@@ -68,6 +68,11 @@ export async function enteredWith(env: Env, state: HostState, target: { ns: stri
   return claim;
 }
 
+/** The credential a caller acts under as its own account (none for an anonymous identity): a join carries it for the presence index (decision 0170). */
+export function ownCredential(state: HostState): { ns: string; generation: number } | undefined {
+  return state.namespace !== null && state.credential_generation !== undefined ? { ns: state.namespace, generation: state.credential_generation } : undefined;
+}
+
 /** A fresh account for a caller that has none (ams_create_conversation without a bearer). */
 export async function freshAccount(env: Env): Promise<{ account_id: string; namespace: string; credential: string }> {
   if (env.AMS_SIGNUP_TOKEN) throw new AmsError('signup_forbidden', 'This broker creates accounts only with its signup token: connect with a bearer credential to create conversations.');

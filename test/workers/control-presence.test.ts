@@ -52,6 +52,17 @@ describe('the presence index', () => {
     await expect.poll(() => places(a)).toEqual([]);
   });
 
+  it('notes an MCP membership acting as the account, in another namespace, and forgets it when the membership leaves', async () => {
+    const a = await newAccount('pres-mcp-only');
+    const host = await newAccount('pres-mcp-host');
+    const theirs = await mint(host);
+    const m = await openSession(theirs.magic_link, a.credential);
+    expect((await m.ok('ams_join', { stream_name: 'guest' })).account_id).toBe(a.account_id);
+    expect(await places(a)).toEqual([`${host.namespace}/${theirs.alias}`]);
+    await m.ok('ams_leave', {});
+    await expect.poll(() => places(a)).toEqual([]);
+  });
+
   it('drops a deleted conversation from the index of every account that held a socket there', async () => {
     const a = await newAccount('pres-del');
     const host = await newAccount('pres-del-host');

@@ -55,6 +55,8 @@ export interface JoinArgs {
   since?: number;
   /** How many of the last completed messages the join result recaps (0: none; default `LIMITS.recapDefaultMessages`). */
   recap?: number;
+  /** The credential the caller's own account acts under (absent for anonymous identities): the presence index notes it (decision 0170). */
+  credential?: { ns: string; generation: number };
   /** The lease to hold the membership with; a fresh random one when absent. A stateless caller (MCP 2026-07-28) names its fixed one, so its calls never displace each other. */
   lease?: string;
 }
