@@ -94,7 +94,8 @@ export class ConversationObject extends DurableObject<Env> {
 
   private freshPresence(): PresenceLedger {
     const where = () => (this.conv.record ? { ns: this.conv.record.namespace, alias: this.conv.record.alias } : null);
-    const holds = (accountId: string) => this.conv.connectionsOf(accountId) + this.mcp.heldBy(accountId);
+    // A socket with an account is a writer, and a writer holds its stream: the account's live sockets are its held streams.
+    const holds = (accountId: string) => this.conv.heldBy(accountId) + this.mcp.rows.heldBy(accountId);
     return new PresenceLedger(this.ctx.storage.sql, this.env, (p) => this.ctx.waitUntil(p), where, holds, (accountId) => this.endAccount(accountId));
   }
 
@@ -226,7 +227,7 @@ export class ConversationObject extends DurableObject<Env> {
   mcpSetMetadata(ref: MemberRef, metadata: JsonObject) { return this.member('mcpSetMetadata', () => this.mcp.setMetadata(ref, metadata)); }
   mcpLeave(ref: MemberRef) {
     return this.member('mcpLeave', () => {
-      const accountId = this.mcp.accountOf(ref);
+      const accountId = this.mcp.rows.get(ref.member_id)?.account_id ?? null;
       const out = this.mcp.leave(ref);
       this.presence.released(accountId);
       return out;

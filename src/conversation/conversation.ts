@@ -66,13 +66,6 @@ export class Conversation {
     return this.connections.size;
   }
 
-  /** How many live connections (sockets, attached MCP memberships) an account has here. */
-  connectionsOf(accountId: string): number {
-    let n = 0;
-    for (const c of this.connections) if (c.accountId === accountId) n++;
-    return n;
-  }
-
   isHeld(streamId: string): boolean {
     return this.holders.has(streamId);
   }

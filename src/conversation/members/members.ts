@@ -35,7 +35,8 @@ import { sameIdentity } from '../../protocol/identity';
 
 export class McpMembers {
   private readonly live = new Map<string, McpConnection>();
-  private readonly rows: MemberRows;
+  /** Read by the object too: whose a membership is, and what an account still holds here (presence.ts). */
+  readonly rows: MemberRows;
   private readonly polls = new LongPolls();
   private readonly doorbells: Doorbells;
   private readonly reads: MemberReads;
@@ -273,16 +274,6 @@ export class McpMembers {
   /** The account's credential was revoked: the conversation closed its live memberships; the idle ones end too. */
   revoke(accountId: string): void {
     this.rows.revoke(accountId, 'credential_revoked');
-  }
-
-  /** The account a membership acts for (null: an anonymous or observer one, or none). */
-  accountOf(ref: MemberRef): string | null {
-    return this.rows.get(ref.member_id)?.account_id ?? null;
-  }
-
-  /** The account's memberships that still hold on here. */
-  heldBy(accountId: string): number {
-    return this.rows.heldBy(accountId);
   }
 
   leave(ref: MemberRef): Outcome<{ seq: number }> {
