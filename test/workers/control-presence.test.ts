@@ -13,11 +13,15 @@ const bindings = env as unknown as Env;
 const account = (a: Account) => bindings.ACCOUNTS.get(bindings.ACCOUNTS.idFromName(a.namespace));
 const places = async (a: Account) => (await account(a).presencePlaces()).map((p) => `${p.ns}/${p.alias}`);
 
+/** An account `a` that will act as a guest in a conversation `theirs` of another account, `host`. */
+async function guestOf(prefix: string) {
+  const [a, host] = [await newAccount(`${prefix}-guest`), await newAccount(`${prefix}-host`)];
+  return { a, host, theirs: await mint(host) };
+}
+
 describe('the presence index', () => {
   it('gains a conversation when the credential\'s socket is admitted and loses it when its last socket there leaves', async () => {
-    const a = await newAccount('pres-ws');
-    const host = await newAccount('pres-host');
-    const theirs = await mint(host);
+    const { a, host, theirs } = await guestOf('pres-ws');
     const here = `${host.namespace}/${theirs.alias}`;
     const first = await join(theirs.magic_link, { credential: a.credential });
     const second = await join(theirs.magic_link, { credential: a.credential });
@@ -53,9 +57,7 @@ describe('the presence index', () => {
   });
 
   it('notes an MCP membership acting as the account, in another namespace, and forgets it when the membership leaves', async () => {
-    const a = await newAccount('pres-mcp-only');
-    const host = await newAccount('pres-mcp-host');
-    const theirs = await mint(host);
+    const { a, host, theirs } = await guestOf('pres-mcp-only');
     const m = await openSession(theirs.magic_link, a.credential);
     expect((await m.ok('ams_join', { stream_name: 'guest' })).account_id).toBe(a.account_id);
     expect(await places(a)).toEqual([`${host.namespace}/${theirs.alias}`]);
@@ -64,9 +66,7 @@ describe('the presence index', () => {
   });
 
   it('at its alarm, a conversation releases a noted account whose holds ended without a leave (memberships collected, links expired)', async () => {
-    const a = await newAccount('pres-sweep');
-    const host = await newAccount('pres-sweep-host');
-    const theirs = await mint(host);
+    const { a, host, theirs } = await guestOf('pres-sweep');
     const at = { ns: host.namespace, alias: theirs.alias };
     // As if a membership of `a` had been noted here and since forgotten: noted on both sides, no hold left.
     expect(await account(a).presenceEntered(at, 1, 1)).toBe(true);
@@ -81,9 +81,7 @@ describe('the presence index', () => {
   });
 
   it('drops a deleted conversation from the index of every account that held a socket there', async () => {
-    const a = await newAccount('pres-del');
-    const host = await newAccount('pres-del-host');
-    const theirs = await mint(host);
+    const { a, host, theirs } = await guestOf('pres-del');
     const guest = await join(theirs.magic_link, { credential: a.credential });
     expect(await places(a)).toHaveLength(1);
     expect((await call(`/v1/${host.namespace}/conversations/${theirs.alias}`, { method: 'DELETE', headers: bearer(host.credential) })).status).toBe(200);
