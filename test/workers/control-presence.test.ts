@@ -104,6 +104,25 @@ describe('the presence index', () => {
     expect(await places(a)).toEqual([]);
   });
 
+  it('closes a socket 4002 when its enter finds the credential rotated (a rotation that the pruned index hid from this conversation)', async () => {
+    const { a, theirs, host } = await guestOf('pres-stale');
+    const guest = await join(theirs.magic_link, { credential: a.credential });
+    await expect.poll(() => places(a)).toEqual([`${host.namespace}/${theirs.alias}`]);
+    // A rotation lands while the index does not list this conversation (its leave and the socket's enter crossed): no revoke reaches it.
+    await runInDurableObject(account(a), (_obj, state) => {
+      state.storage.sql.exec('UPDATE account SET credential_generation = credential_generation + 1');
+      state.storage.sql.exec('DELETE FROM presence');
+    });
+    // The socket's own enter note (re-sent here, as after the crossing) learns of it and ends the socket.
+    const conversation = bindings.CONVERSATIONS.get(bindings.CONVERSATIONS.idFromName(`${host.namespace}/${theirs.alias}`));
+    await runInDurableObject(conversation, (obj, state) => {
+      state.storage.sql.exec('DELETE FROM presence_holders');
+      (obj as unknown as { presence: { held(h: { account_id: string; namespace: string; credential_generation: number }): void } })
+        .presence.held({ account_id: a.account_id, namespace: a.namespace, credential_generation: 1 });
+    });
+    expect(await guest.closed).toEqual({ code: 4002, reason: 'credential_revoked' });
+  });
+
   it('answers an enter under a generation that is not the credential\'s with false, and records nothing', async () => {
     const a = await newAccount('pres-gen');
     const stub = account(a);
