@@ -1,7 +1,7 @@
 /** Account administration: credential rotation, the conversation list, account deletion (decisions 0145–0147). */
 import { describe, expect, it } from 'vitest';
 import {
-  ORIGIN, bearer, call, expectError, expectRejected, inspectPath, join, jsonCall, mint, newAccount, uniqueName, type Account,
+  ORIGIN, bearer, call, expectError, expectRejected, inspectPath, join, jsonCall, mint, newAccount, uniqueName, type Account, flipChar,
 } from './control-helpers';
 import { openSession } from './mcp-support';
 
@@ -42,7 +42,7 @@ describe('credential rotation', () => {
     const path = `/v1/${a.namespace}/credentials`;
     await expectError(await call(path, { method: 'POST', headers: bearer(a.credential) }), 401, 'invalid_credential');
     await expectError(await call(path, { method: 'POST' }), 401, 'missing_credential');
-    await expectError(await call(path, { method: 'POST', headers: bearer(`${r.credential.slice(0, -1)}A`) }), 401, 'invalid_credential');
+    await expectError(await call(path, { method: 'POST', headers: bearer(flipChar(r.credential, r.credential.length - 1)) }), 401, 'invalid_credential');
     await expectError(await call(path, { method: 'POST', headers: bearer('not-a-credential') }), 401, 'invalid_credential');
     await expectError(await call(path, { method: 'POST', headers: bearer(other.credential) }), 403, 'namespace_mismatch');
     // Nothing changed: the current credential is still the one rotation gave.
@@ -124,7 +124,7 @@ describe('listing an account\'s conversations', () => {
     expect(body.conversations.map((c) => c.alias)).toEqual(['kept']);
     for (const cursor of ['%%%', 'bm90IGFuIGFsaWFzIQ', 'a2VwdA==']) await expectError(await list(a, `?cursor=${cursor}`), 400, 'invalid_page_cursor');
     for (const limit of ['0', '101', 'x', '1.5']) await expectError(await list(a, `?limit=${limit}`), 400, 'invalid_limit');
-    await expectError(await list(a, '', `${a.credential.slice(0, -1)}A`), 401, 'invalid_credential');
+    await expectError(await list(a, '', flipChar(a.credential, a.credential.length - 1)), 401, 'invalid_credential');
   });
 });
 
@@ -134,7 +134,7 @@ describe('deleting an account', () => {
     const peer = await newAccount('acct-del-peer');
     const m = await mint(a);
     const sockets = [await join(m.magic_link, { credential: a.credential }), await join(m.magic_link, { credential: peer.credential }), await join(m.observer_link)];
-    await expectError(await removeAccount(a.namespace, `${a.credential.slice(0, -1)}A`), 401, 'invalid_credential');
+    await expectError(await removeAccount(a.namespace, flipChar(a.credential, a.credential.length - 1)), 401, 'invalid_credential');
     await expectError(await removeAccount(a.namespace), 401, 'missing_credential');
     const res = await removeAccount(a.namespace, a.credential);
     expect(res.status).toBe(200);

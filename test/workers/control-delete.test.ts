@@ -1,7 +1,7 @@
 /** `DELETE /v1/{ns}/conversations/{alias}`: owner only; every socket closed 4910; then gone, and the alias is free. */
 import { describe, expect, it } from 'vitest';
 import {
-  bearer, call, expectError, expectRejected, inspectPath, join, jsonCall, mint, newAccount, tokenOf, uniqueName,
+  bearer, call, expectError, expectRejected, inspectPath, join, jsonCall, mint, newAccount, tokenOf, uniqueName, flipChar,
 } from './control-helpers';
 
 const del = (ns: string, alias: string, credential?: string) =>
@@ -59,7 +59,7 @@ describe('only the owner may delete', () => {
     const s = await join(m.observer_link);
     await expectError(await del(owner.namespace, m.alias, other.credential), 403, 'namespace_mismatch');
     await expectError(await del(owner.namespace, m.alias), 401, 'missing_credential');
-    await expectError(await del(owner.namespace, m.alias, `${owner.credential.slice(0, -1)}x`), 401, 'invalid_credential');
+    await expectError(await del(owner.namespace, m.alias, flipChar(owner.credential, owner.credential.length - 1)), 401, 'invalid_credential');
     expect((await call(inspectPath(owner.namespace, m.alias, tokenOf(m.magic_link)))).status).toBe(200);
     s.ws.send(JSON.stringify({ type: 'ping' }));
     await expect.poll(() => s.frames.some((f) => f.type === 'pong'), { timeout: 10_000 }).toBe(true);
