@@ -18,6 +18,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type WebSocket from 'ws';
 import { linkRoute } from '../../src/client';
+import { LIMITS } from '../../src/protocol/limits';
 import { openAms, closeAll } from '../targets/ams';
 import type { AmsTarget } from '../targets/ams';
 
@@ -158,6 +159,9 @@ export async function utterances(t: AmsTarget, rounds: number, compression: bool
           throw new Error(`expected one channel push with the ${tokens}-token text, got ${arrivals.length - pushedBefore}`);
         }
         per.push({ recvBytes, calls, pushBytes: utf8(channelBlock(push.params)), recvMs: recvDone - endAt, pushMs: push.at - endAt, chars: text.length });
+        // The speaker's stream refills what this utterance took of its emit budget before the next one: on a fast
+        // machine three 1,000-token utterances back to back outrun it (4929 rate_limited). Nothing is timed meanwhile.
+        await new Promise((r) => setTimeout(r, (tokens / LIMITS.emitRatePerSecond) * 1000));
       }
       const chars = per[0]!.chars;
       rows.push({
